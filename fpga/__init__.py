@@ -1,0 +1,1 @@
+"""FPGA flow: Verilog export, and (with its issue) the Alveo U50 wrapper and Vivado scripts."""

@@ -1,0 +1,1 @@
+"""Gateware of the SDXI engine (Amaranth 0.5)."""

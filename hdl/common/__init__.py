@@ -1,0 +1,1 @@
+"""SDXI-agnostic building blocks: nothing here imports from pcie/, sdxi/ or mmu/."""

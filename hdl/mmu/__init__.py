@@ -1,0 +1,1 @@
+"""Address-space manager (AKeys, PASID page-table walker, TLB): arrives with its issue."""

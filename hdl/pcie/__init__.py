@@ -1,0 +1,1 @@
+"""PCIe side: UltraScale+ hard-block shims, the MMIO completer, MSI-X."""

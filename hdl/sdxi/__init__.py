@@ -1,0 +1,1 @@
+"""SDXI function: register map, registers, function state machine, doorbells."""

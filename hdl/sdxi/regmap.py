@@ -1,0 +1,146 @@
+"""The SDXI function's BAR0 and BAR2 register map: the one definition of every offset and field.
+
+Pure Python (no Amaranth import), so the host driver, the documentation generator and the
+tests read the same table the hardware is built from. Offsets and bit positions follow SDXI 1.0
+section 9 (Tables 9-2 to 9-13) as digested in ``shared/sdxi-spec.md`` section 1; registers from
+``IMPL_BASE`` up are this implementation's own (docs/spec-choices.md, "BAR0 layout").
+
+Access rule for every 64-bit register (docs/spec-choices.md, "Register access"):
+
+* A read returns the whole register; a 32-bit read returns the addressed half.
+* A write updates only the bytes whose byte enables are set; a 64-bit write is applied in one
+  clock, a pair of 32-bit writes as two separate updates (low dword first, as Linux's
+  ``lo_hi_writeq`` does).
+* Reserved bits read 0 and ignore writes. ``RO`` fields ignore writes. ``RW1C`` fields clear
+  the bits written as 1.
+"""
+
+import enum
+
+from ..common.regdef import Access, Field, Register
+
+
+__all__ = [
+    "BAR0_REGISTERS", "REGISTERS_BY_NAME",
+    "IMPL_BASE", "MSIX_TABLE_OFFSET", "MSIX_PBA_OFFSET", "BAR0_LOG2_SIZE",
+    "GSR", "GSV", "SDXI_CLASS_CODE",
+]
+
+
+class GSR(enum.IntEnum):
+    """MMIO_CTL0.fn_gsr: function state request (Table 9-2)."""
+    RESET = 0
+    STOP_SF = 1
+    STOP_HD = 2
+    ACTIVE = 3
+
+
+class GSV(enum.IntEnum):
+    """MMIO_STS0.fn_gsv: function state (Table 9-5)."""
+    STOP = 0
+    INIT = 1
+    ACTIVE = 2
+    STOPG_SF = 3
+    STOPG_HD = 4
+    ERROR = 5
+
+
+SDXI_CLASS_CODE = 0x120100  # processing accelerator, SDXI sub-class, prog-if 0
+
+BAR0_LOG2_SIZE = 18          # 256 KiB
+IMPL_BASE = 0x30000          # implementation registers (outside the spec's 0x00000-0x2FFFF)
+MSIX_TABLE_OFFSET = 0x38000  # 16 bytes per vector
+MSIX_PBA_OFFSET = 0x3C000    # one bit per vector
+
+RO, RW, RW1C, WO = Access.RO, Access.RW, Access.RW1C, Access.WO
+
+BAR0_REGISTERS = (
+    Register("CTL0", 0x00000, spec="Table 9-2", fields=(
+        Field("fn_gsr", 0, 2, RW, "function state request (GSR)"),
+        Field("fn_pasid_vl", 2, 1, RW, "fn_pasid valid"),
+        Field("fn_err_intr_en", 4, 1, RW, "interrupt (vector 0) on a transition to GSV_ERROR"),
+        Field("fn_pasid", 8, 20, RW, "PASID for the function's own structure accesses"),
+        Field("fn_grp_id", 32, 32, RW, "function group ID"),
+    )),
+    Register("CTL2", 0x00010, spec="Table 9-4", fields=(
+        Field("max_buffer", 0, 4, RW, "software limit on data buffer size, 2^(n+21) bytes"),
+        Field("max_akey_sz", 12, 4, RW, "software limit on AKey table size"),
+        Field("max_cxt", 16, 16, RW, "software limit on the highest context ID"),
+        Field("opb_000_avl", 32, 32, RW, "operation groups made available"),
+    )),
+    Register("STS0", 0x00100, spec="Table 9-5", fields=(
+        Field("fn_gsv", 0, 3, RO, "function state (GSV)"),
+    )),
+    Register("CAP0", 0x00200, spec="Table 9-6", fields=(
+        Field("sfunc", 0, 16, RO, "SDXI function number within its group"),
+        Field("vf", 16, 1, RO, "function is an SR-IOV VF"),
+        Field("cs_cap", 17, 2, RO, "completion-status capability"),
+        Field("db_stride", 20, 3, RO, "doorbell stride = 4 KiB << db_stride"),
+        Field("max_ds_ring_sz", 24, 5, RO, "largest ring = 1024 << n descriptors"),
+        Field("max_rkey_sz", 32, 8, RO, "largest RKey table = 256 << n entries"),
+    )),
+    Register("CAP1", 0x00208, spec="Table 9-7", fields=(
+        Field("max_buffer", 0, 4, RO, "largest data buffer = 2^(n+21) bytes"),
+        Field("rkey_cap", 4, 1, RO, "RKeys (cross-function access) supported"),
+        Field("rm", 5, 1, RO, "(meaning not public; reads 0)"),
+        Field("mmio64", 6, 1, RO, "64-bit MMIO accesses supported"),
+        Field("max_errlog_sz", 8, 4, RO, "largest ERR_CFG.sz accepted"),
+        Field("max_akey_sz", 12, 4, RO, "largest AKey table = 256 << n entries"),
+        Field("max_cxt", 16, 16, RO, "highest context ID"),
+        Field("opb_000_cap", 32, 32, RO, "operation groups implemented"),
+    )),
+    Register("VERSION", 0x00210, spec="Table 9-8", fields=(
+        Field("minor", 0, 8, RO),
+        Field("major", 16, 8, RO),
+    )),
+    Register("CXT_L2", 0x10000, spec="Table 9-9", fields=(
+        Field("ptr", 12, 52, RW, "4 KiB-aligned context L2 table, address bits 63:12"),
+    )),
+    Register("RKEY", 0x10100, spec="Table 9-10", fields=(
+        Field("en", 0, 1, RW, "RKey table valid (inert: CAP1.rkey_cap = 0)"),
+        Field("sz", 1, 4, RW, "RKey table size"),
+        Field("ptr", 12, 52, RW, "4 KiB-aligned RKey table, address bits 63:12"),
+    )),
+    Register("ERR_CTL", 0x20000, spec="Table 9-11", fields=(
+        Field("en", 0, 1, RW, "interrupt (vector 0) when ERR_STS.sts goes 0 -> 1"),
+    )),
+    Register("ERR_STS", 0x20008, spec="Table 9-12", fields=(
+        Field("sts", 0, 1, RW1C, "an error has been logged"),
+        Field("ovf", 1, 1, RW1C, "the error log overflowed"),
+        Field("err", 3, 1, RW1C, "logging an error failed"),
+    )),
+    Register("ERR_CFG", 0x20010, spec="Table 9-13", fields=(
+        Field("en", 0, 1, RW, "error log enabled"),
+        Field("sz", 1, 5, RW, "error log holds 32 << sz entries"),
+        Field("ptr", 12, 52, RW, "4 KiB-aligned error log ring, address bits 63:12"),
+    )),
+    Register("ERR_WRT", 0x20020, spec="section 3.4", fields=(
+        Field("index", 0, 64, RW, "error log write index (function advances it)"),
+    )),
+    Register("ERR_RD", 0x20028, spec="section 3.4", fields=(
+        Field("index", 0, 64, RW, "error log read index (software advances it)"),
+    )),
+    # Implementation registers: not SDXI, documented in docs/spec-choices.md.
+    Register("IMPL_BUILD_ID", IMPL_BASE + 0x00, spec="implementation", fields=(
+        Field("build_id", 0, 64, RO, "identifies the exported design (metadata 'build_id')"),
+    )),
+    Register("IMPL_CYCLES", IMPL_BASE + 0x08, spec="implementation", fields=(
+        Field("count", 0, 64, RO, "free-running user-clock cycle counter, 0 at reset"),
+    )),
+    Register("IMPL_DROPPED_WRITES", IMPL_BASE + 0x10, spec="implementation", fields=(
+        Field("count", 0, 64, RO, "64-bit write accesses dropped: unimplemented space or bad doorbell"),
+    )),
+    Register("IMPL_UNSUPPORTED_REQS", IMPL_BASE + 0x18, spec="implementation", fields=(
+        Field("count", 0, 64, RO, "completer requests answered UR or dropped (I/O, atomic, locked, message)"),
+    )),
+    Register("IMPL_MSIX_RAISE", IMPL_BASE + 0x20, spec="implementation", fields=(
+        Field("vector", 0, 11, WO, "raise this MSI-X vector (interrupt self-test), masks honoured"),
+    )),
+)
+
+REGISTERS_BY_NAME = {r.name: r for r in BAR0_REGISTERS}
+
+
+def doorbell_offset(cxt_id, db_stride):
+    """Offset in BAR2 of context ``cxt_id``'s doorbell (sdxi-spec.md section 1.9)."""
+    return cxt_id * (4096 << db_stride)

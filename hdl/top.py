@@ -1,0 +1,195 @@
+"""``sdxi_engine``: the top level that binds to the UltraScale+ PCIe hard block by port name."""
+
+from amaranth.hdl import Const, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import EngineConfig
+from .common.regfile import RegisterFile
+from .pcie.completer import MmioCompleter
+from .pcie.msix import MsixController
+from .sdxi import regmap
+from .sdxi.doorbells import DoorbellArray
+from .sdxi.function_state import FunctionStateMachine
+
+
+__all__ = ["SdxiEngine", "hard_block_ports"]
+
+
+def _axis_ports(prefix, direction, data_width, user_width):
+    """AXI-Stream ports named as the hard block's user side (``s_axis_cq_tdata``, ...)."""
+    back = In if direction is Out else Out
+    return {
+        f"{prefix}_tdata": direction(data_width),
+        f"{prefix}_tkeep": direction(data_width // 32),
+        f"{prefix}_tlast": direction(1),
+        f"{prefix}_tuser": direction(user_width),
+        f"{prefix}_tvalid": direction(1),
+        f"{prefix}_tready": back(1),
+    }
+
+
+def hard_block_ports(config):
+    """Every port of ``sdxi_engine`` except ``clk``/``rst``, with direction and width.
+
+    Names and widths are the pcie4c_uscale_plus user interface (PG213) seen from the user side,
+    so a Vivado instance and cocotbext-pcie's ``UltraScalePlusPcieDevice`` bind by name.
+    """
+    w = config.data_width
+    tu = config.tuser_widths
+    ports = {}
+    ports.update(_axis_ports("s_axis_cq", In, w, tu["cq"]))
+    ports.update(_axis_ports("m_axis_cc", Out, w, tu["cc"]))
+    ports.update(_axis_ports("m_axis_rq", Out, w, tu["rq"]))
+    ports.update(_axis_ports("s_axis_rc", In, w, tu["rc"]))
+    ports.update({
+        "pcie_rq_seq_num0": In(6), "pcie_rq_seq_num_vld0": In(1),
+        "pcie_rq_seq_num1": In(6), "pcie_rq_seq_num_vld1": In(1),
+        "pcie_cq_np_req": Out(2), "pcie_cq_np_req_count": In(6),
+        "cfg_max_payload": In(2), "cfg_max_read_req": In(3), "cfg_function_status": In(16),
+        "cfg_mgmt_addr": Out(10), "cfg_mgmt_function_number": Out(8),
+        "cfg_mgmt_write": Out(1), "cfg_mgmt_write_data": Out(32),
+        "cfg_mgmt_byte_enable": Out(4), "cfg_mgmt_read": Out(1),
+        "cfg_mgmt_read_data": In(32), "cfg_mgmt_read_write_done": In(1),
+        "cfg_interrupt_msix_enable": In(4), "cfg_interrupt_msix_mask": In(4),
+        "cfg_interrupt_msix_address": Out(64), "cfg_interrupt_msix_data": Out(32),
+        "cfg_interrupt_msix_int": Out(1), "cfg_interrupt_msix_vec_pending": Out(2),
+        "cfg_interrupt_msix_vec_pending_status": In(1),
+        "cfg_interrupt_msix_sent": In(1), "cfg_interrupt_msix_fail": In(1),
+        "cfg_interrupt_msi_function_number": Out(8),
+    })
+    return ports
+
+
+def _bind_axis(m, top, prefix, stream, *, incoming):
+    """Connect ``top``'s flat AXI-Stream ports to an ``axi_stream`` interface."""
+    p = stream.payload
+    pairs = [("tdata", p.data), ("tkeep", p.keep), ("tlast", p.last), ("tuser", p.user),
+             ("tvalid", stream.valid)]
+    for suffix, inner in pairs:
+        port = getattr(top, f"{prefix}_{suffix}")
+        m.d.comb += (inner.eq(port) if incoming else port.eq(inner))
+    ready = getattr(top, f"{prefix}_tready")
+    m.d.comb += (ready.eq(stream.ready) if incoming else stream.ready.eq(ready))
+
+
+def _fan_out(m, initiator, targets):
+    """Share one register bus among targets that each decode their own addresses."""
+    r_data = 0
+    w_hit = 0
+    for t in targets:
+        m.d.comb += [t.addr.eq(initiator.addr), t.w_stb.eq(initiator.w_stb),
+                     t.w_data.eq(initiator.w_data), t.w_be.eq(initiator.w_be),
+                     t.r_stb.eq(initiator.r_stb)]
+        r_data = r_data | t.r_data
+        w_hit = w_hit | t.w_hit
+    m.d.comb += [initiator.r_data.eq(r_data), initiator.w_hit.eq(w_hit)]
+
+
+class SdxiEngine(wiring.Component):
+    """The SDXI engine as exported to ``sdxi_engine.v`` (DESIGN.md section 2).
+
+    Today: the MMIO completer, the SDXI function registers and state machine, BAR2 doorbells
+    and MSI-X. The requester side (``m_axis_rq``/``s_axis_rc``) and ``cfg_mgmt`` are idle until
+    the DMA engines exist; activation succeeds at once until the context engine reads the
+    context tables (``FunctionStateMachine.activate`` is that hook).
+    """
+
+    def __init__(self, config=EngineConfig()):
+        self._config = config
+        super().__init__(hard_block_ports(config))
+
+    @property
+    def config(self):
+        return self._config
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+
+        m.submodules.completer = completer = MmioCompleter(
+            data_width=cfg.data_width, cq_user_width=cfg.tuser_widths["cq"],
+            cc_user_width=cfg.tuser_widths["cc"], bar0_log2_size=regmap.BAR0_LOG2_SIZE,
+            bar2_log2_size=cfg.bar2_log2_size)
+        m.submodules.registers = registers = RegisterFile(
+            regmap.BAR0_REGISTERS, addr_width=regmap.BAR0_LOG2_SIZE - 3)
+        m.submodules.function = function = FunctionStateMachine()
+        m.submodules.doorbells = doorbells = DoorbellArray(
+            contexts=cfg.contexts, db_stride=cfg.db_stride, bar_log2_size=cfg.bar2_log2_size)
+        m.submodules.msix = msix = MsixController(
+            vectors=cfg.msix_vectors, table_offset=regmap.MSIX_TABLE_OFFSET,
+            pba_offset=regmap.MSIX_PBA_OFFSET, addr_width=regmap.BAR0_LOG2_SIZE - 3)
+
+        # ---- PCIe completer side ---------------------------------------------------------------
+        _bind_axis(m, self, "s_axis_cq", completer.cq, incoming=True)
+        _bind_axis(m, self, "m_axis_cc", completer.cc, incoming=False)
+        m.d.comb += [
+            completer.cfg_max_payload.eq(self.cfg_max_payload),
+            self.pcie_cq_np_req.eq(0b11),
+        ]
+        _fan_out(m, completer.bar0, [registers.bus, msix.bus])
+        wiring.connect(m, completer.bar2, doorbells.bus)
+
+        # ---- function registers -------------------------------------------------------------
+        cycles = Signal(64)
+        dropped_writes = Signal(64)
+        unsupported = Signal(64)
+        m.d.sync += cycles.eq(cycles + 1)
+        bar0_dropped = completer.bar0.w_stb & completer.bar0.w_be.any() & ~completer.bar0.w_hit
+        bar2_dropped = completer.bar2.w_stb & completer.bar2.w_be.any() & ~completer.bar2.w_hit
+        with m.If(bar0_dropped | bar2_dropped | doorbells.dropped):
+            m.d.sync += dropped_writes.eq(dropped_writes + 1)
+        with m.If(completer.unsupported):
+            m.d.sync += unsupported.eq(unsupported + 1)
+
+        ro = registers.ro
+        m.d.comb += [
+            ro.STS0.eq(function.gsv),
+            ro.CAP0.eq(cfg.cap0),
+            ro.CAP1.eq(cfg.cap1),
+            ro.VERSION.eq(cfg.version),
+            ro.IMPL_BUILD_ID.eq(cfg.build_id),
+            ro.IMPL_CYCLES.eq(cycles),
+            ro.IMPL_DROPPED_WRITES.eq(dropped_writes),
+            ro.IMPL_UNSUPPORTED_REQS.eq(unsupported),
+        ]
+
+        ctl0 = registers.stored.CTL0
+        fn_gsr = regmap.REGISTERS_BY_NAME["CTL0"]["fn_gsr"]
+        fn_err_intr_en = regmap.REGISTERS_BY_NAME["CTL0"]["fn_err_intr_en"]
+        m.d.comb += [
+            function.request.eq(registers.written.CTL0 & registers.write_be[0]),
+            function.gsr.eq(registers.write_data[fn_gsr.lsb:fn_gsr.lsb + fn_gsr.width]),
+            # Hooks the context engine takes over: activation succeeds at once, nothing to drain.
+            function.activate_done.eq(function.activate),
+            function.activate_ok.eq(1),
+            function.quiesced.eq(1),
+            function.fatal.eq(0),
+        ]
+
+        # ---- MSI-X -------------------------------------------------------------------------
+        raise_field = regmap.REGISTERS_BY_NAME["IMPL_MSIX_RAISE"]["vector"]
+        raised_vector = registers.write_data[raise_field.lsb:raise_field.lsb + raise_field.width]
+        self_test = Signal(cfg.msix_vectors)
+        with m.If(registers.written.IMPL_MSIX_RAISE & (raised_vector < cfg.msix_vectors)):
+            m.d.comb += self_test.eq(1 << raised_vector)
+        error_vector = function.entered_error & ctl0[fn_err_intr_en.lsb]
+        m.d.comb += [
+            msix.raise_vectors.eq(self_test | error_vector),
+            msix.msix_enable.eq(self.cfg_interrupt_msix_enable[0]),
+            msix.msix_function_mask.eq(self.cfg_interrupt_msix_mask[0]),
+            self.cfg_interrupt_msix_address.eq(msix.msix_address),
+            self.cfg_interrupt_msix_data.eq(msix.msix_data),
+            self.cfg_interrupt_msix_int.eq(msix.msix_int),
+            msix.msix_sent.eq(self.cfg_interrupt_msix_sent),
+            msix.msix_fail.eq(self.cfg_interrupt_msix_fail),
+            self.cfg_interrupt_msi_function_number.eq(0),
+            self.cfg_interrupt_msix_vec_pending.eq(0),
+        ]
+
+        # ---- requester side: idle until the DMA engines arrive ----------------------------------
+        m.d.comb += [
+            self.m_axis_rq_tvalid.eq(0),
+            self.s_axis_rc_tready.eq(1),
+        ]
+        return m

@@ -1,0 +1,99 @@
+"""Build the exported Verilog once per variant and run cocotb test modules against it."""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from cocotb_tools.runner import get_runner
+
+from fpga.export import REPO_ROOT, export, variant_dir
+
+
+__all__ = ["build", "run", "require_icarus"]
+
+SIM_ROOT = REPO_ROOT / "build" / "sim"
+
+
+def require_icarus():
+    for tool in ("iverilog", "vvp"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found: install Icarus Verilog "
+                             f"(Debian/Ubuntu: apt-get install iverilog), or run ./sdxi setup")
+
+
+def waves_wanted():
+    return os.environ.get("WAVES", "0") not in ("", "0")
+
+
+# The export is Verilog-2001. Compiled as SystemVerilog (the runner's -g2012), Icarus runs
+# declaration initialisers before any process starts, so the time-0 event Yosys plants to
+# evaluate every `always @*` never happens and combinational outputs stay X until an input
+# moves. The last -g flag wins, so -g2005 restores Verilog semantics.
+_ICARUS_ARGS = ["-g2005"]
+
+_WAVES_MODULE = """module sdxi_waves;
+  initial begin
+    $dumpfile("sdxi_engine.vcd");
+    $dumpvars(0, sdxi_engine);
+  end
+endmodule
+"""
+
+
+def build(variant="default"):
+    """Export the variant and compile it for Icarus; both steps are skipped when unchanged.
+
+    With ``WAVES=1`` a second root module dumps every signal to ``sdxi_engine.vcd`` in the
+    test's run directory (cocotb's own dump module is SystemVerilog, which -g2005 rejects).
+    """
+    require_icarus()
+    verilog = export(variant)
+    build_dir = SIM_ROOT / variant / ("waves" if waves_wanted() else "plain")
+    sources = [verilog]
+    args = list(_ICARUS_ARGS)
+    if waves_wanted():
+        build_dir.mkdir(parents=True, exist_ok=True)
+        waves = build_dir / "sdxi_waves.v"
+        if not waves.exists() or waves.read_text() != _WAVES_MODULE:
+            waves.write_text(_WAVES_MODULE)
+        sources.append(waves)
+        args += ["-s", "sdxi_waves"]
+    runner = get_runner("icarus")
+    runner.build(
+        verilog_sources=sources,
+        hdl_toplevel="sdxi_engine",
+        build_dir=build_dir,
+        build_args=args,
+        timescale=("1ns", "1ps"),
+        always=False,
+    )
+    return runner, verilog, build_dir
+
+
+def run(test_module, *, variant="default", testcase=None, extra_env=None, test_dir=None):
+    """Run ``test_module``'s cocotb tests (or one ``testcase``) on the variant.
+
+    Under pytest a failing cocotb test fails the calling test; elsewhere this raises.
+    """
+    runner, verilog, build_dir = build(variant)
+    # The runner hands the simulator this process's sys.path as PYTHONPATH; test modules are
+    # named from the repository root (tests.system.cocotb_...).
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    env = {
+        "SDXI_VERILOG": str(verilog),
+        "SDXI_METADATA": str(verilog.with_suffix(".json")),
+    }
+    env.update(extra_env or {})
+    name = testcase or test_module.rsplit(".", 1)[-1]
+    results = runner.test(
+        test_module=test_module,
+        hdl_toplevel="sdxi_engine",
+        testcase=testcase,
+        build_dir=build_dir,
+        test_dir=test_dir or SIM_ROOT / variant / "runs" / name,
+        extra_env=env,
+        timescale=("1ns", "1ps"),
+    )
+    return results

@@ -1,0 +1,145 @@
+"""``SdxiTb``: the exported engine, the UltraScale+ PCIe model and a root complex, wired from
+the export's metadata, brought to the point where a host driver takes over."""
+
+import inspect
+import json
+import logging
+import os
+from pathlib import Path
+
+from cocotb.triggers import ClockCycles, FallingEdge
+from cocotbext.axi import AxiStreamBus
+from cocotbext.pcie.core import RootComplex
+from cocotbext.pcie.xilinx.us import UltraScalePlusPcieDevice
+
+from sw.cocotb_transport import CocotbTransport
+from sw.device import SdxiCard, Timing
+
+from .verilog_ports import module_ports
+
+
+__all__ = ["SdxiTb", "AXIS_PREFIXES"]
+
+AXIS_PREFIXES = ("s_axis_cq", "m_axis_cc", "m_axis_rq", "s_axis_rc")
+_BUS_ARG = {"s_axis_cq": "cq_bus", "m_axis_cc": "cc_bus", "m_axis_rq": "rq_bus",
+            "s_axis_rc": "rc_bus"}
+_MODEL_ARGS = set(inspect.signature(UltraScalePlusPcieDevice.__init__).parameters)
+_QUIET = ("cocotb.pcie", "cocotbext.pcie")
+
+
+def _encode_mps(nbytes):
+    return (nbytes // 128).bit_length() - 1
+
+
+class SdxiTb:
+    """One simulated card and host.
+
+    The metadata (``sdxi_engine.json``) and the Verilog file sit beside each other; their paths
+    come from ``SDXI_METADATA`` and ``SDXI_VERILOG`` (set by ``sim.runner``). Every engine port
+    except ``clk``/``rst`` is bound by name, either in one of the four AXI-Stream buses or as a
+    keyword of ``UltraScalePlusPcieDevice``; a port that binds to nothing is an error.
+    """
+
+    def __init__(self, dut, *, max_payload=256, max_read_request=512, log_level=logging.WARNING):
+        self.dut = dut
+        self.log = logging.getLogger("cocotb.tb")
+        self.log.setLevel(logging.INFO)
+        for name in _QUIET:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        self.metadata = json.loads(Path(os.environ["SDXI_METADATA"]).read_text())
+        self.ports = module_ports(Path(os.environ["SDXI_VERILOG"]).read_text(),
+                                  self.metadata["top"])
+        meta, pcie, msix = self.metadata, self.metadata["pcie"], self.metadata["msix"]
+
+        self.rc = RootComplex()
+        self.rc.max_payload_size = _encode_mps(max_payload)
+        self.rc.max_read_request_size = _encode_mps(max_read_request)
+
+        self.bound = {}
+        kwargs = {}
+        for name in self.ports:
+            if name in ("clk", "rst"):
+                continue
+            prefix = name.rsplit("_", 1)[0]
+            if prefix in AXIS_PREFIXES:
+                self.bound[name] = _BUS_ARG[prefix]
+            elif name in _MODEL_ARGS:
+                self.bound[name] = name
+                kwargs[name] = getattr(dut, name)
+            else:
+                raise ValueError(f"engine port {name} matches no port of the hard-block model")
+        for prefix in AXIS_PREFIXES:
+            kwargs[_BUS_ARG[prefix]] = AxiStreamBus.from_prefix(dut, prefix)
+
+        straddle = pcie["straddle"]
+        self.dev = UltraScalePlusPcieDevice(
+            pcie_generation=pcie["generation"],
+            pcie_link_width=pcie["lanes"],
+            user_clk_frequency=pcie["user_clk_mhz"] * 1e6,
+            alignment=pcie["alignment"],
+            cq_straddle=straddle["cq"], cc_straddle=straddle["cc"],
+            rq_straddle=straddle["rq"],
+            rc_straddle=straddle["rc"] >= 2, rc_4tlp_straddle=straddle["rc"] == 4,
+            enable_client_tag=pcie["client_tag"],
+            enable_extended_tag=pcie["extended_tag_supported"],
+            max_payload_size=pcie["max_payload_supported"],
+            pf0_msix_enable=True,
+            pf0_msix_table_size=msix["vectors"] - 1,
+            pf0_msix_table_bir=msix["table_bar"],
+            pf0_msix_table_offset=int(msix["table_offset"], 0),
+            pf0_msix_pba_bir=msix["pba_bar"],
+            pf0_msix_pba_offset=int(msix["pba_offset"], 0),
+            user_clk=dut.clk,
+            user_reset=dut.rst,
+            **kwargs,
+        )
+        for name in ("cocotb.sdxi_engine",):
+            logging.getLogger(name).setLevel(log_level)
+        self.dev.log.setLevel(logging.ERROR)
+
+        function = self.dev.functions[0]
+        function.vendor_id = int(meta["pci"]["vendor_id"], 0)
+        function.device_id = int(meta["pci"]["device_id"], 0)
+        function.class_code = int(meta["pci"]["class_code"], 0)
+        for bar in meta["bars"]:
+            function.configure_bar(bar["index"], 1 << bar["log2_size"], ext=bar["is_64bit"],
+                                   prefetch=bar["prefetchable"])
+        self.rc.make_port().connect(self.dev)
+        self.pci = None
+
+    async def wait_reset(self):
+        """The hard-block model pulses ``user_reset`` after start-up; wait until it is over."""
+        await ClockCycles(self.dut.clk, 4)
+        if self.dut.rst.value == 1:
+            await FallingEdge(self.dut.rst)
+        await ClockCycles(self.dut.clk, 4)
+
+    async def enumerate(self, msix_vectors=None):
+        """Reset, enumerate, enable memory and bus mastering, allocate MSI-X vectors."""
+        await self.wait_reset()
+        await self.rc.enumerate()
+        self.pci = self.rc.find_device(self.dev.functions[0].pcie_id)
+        await self.pci.enable_device()
+        await self.pci.set_master()
+        vectors = msix_vectors or self.metadata["msix"]["vectors"]
+        got = await self.pci.alloc_irq_vectors(vectors, vectors)
+        if got != vectors:
+            raise RuntimeError(f"MSI-X: asked for {vectors} vectors, got {got}")
+        return self.pci
+
+    def transport(self, **kwargs):
+        return CocotbTransport(self.rc, self.pci, **kwargs)
+
+    async def card(self, timing=None, **kwargs):
+        """Enumerate and return an ``SdxiCard`` driving this simulated card (not yet started)."""
+        if self.pci is None:
+            await self.enumerate()
+        return SdxiCard(self.transport(**kwargs), timing or Timing.simulation())
+
+    @property
+    def bar0(self):
+        return self.pci.bar_window[0]
+
+    @property
+    def bar2(self):
+        return self.pci.bar_window[2]

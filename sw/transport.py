@@ -1,0 +1,70 @@
+"""What the driver needs from a host: BAR access, DMA-able memory, time, interrupts."""
+
+import abc
+
+
+__all__ = ["Transport", "DmaBuffer", "PciIdentity"]
+
+
+class DmaBuffer(abc.ABC):
+    """Host memory the card can reach at bus address ``addr`` (zeroed at allocation)."""
+
+    addr: int
+    size: int
+
+    @abc.abstractmethod
+    def read(self, offset, length):
+        """Return ``length`` bytes at ``offset``."""
+
+    @abc.abstractmethod
+    def write(self, offset, data):
+        """Store ``data`` at ``offset``; visible to the card before any later MMIO write."""
+
+    def read_u64(self, offset):
+        return int.from_bytes(self.read(offset, 8), "little")
+
+    def write_u64(self, offset, value):
+        self.write(offset, value.to_bytes(8, "little"))
+
+
+class PciIdentity:
+    def __init__(self, vendor_id, device_id, class_code, bus_id):
+        self.vendor_id = vendor_id
+        self.device_id = device_id
+        self.class_code = class_code
+        self.bus_id = bus_id
+
+    def __str__(self):
+        return (f"{self.bus_id} [{self.vendor_id:04x}:{self.device_id:04x}] "
+                f"class {self.class_code:06x}")
+
+
+class Transport(abc.ABC):
+    """A PCIe function's BARs, DMA memory and interrupts, seen from the host."""
+
+    identity: PciIdentity
+    interrupt_vectors: int   # MSI-X vectors allocated to the driver
+
+    @abc.abstractmethod
+    async def read(self, bar, offset, width):
+        """Read a ``width``-bit (32 or 64) little-endian value from ``bar`` at ``offset``."""
+
+    @abc.abstractmethod
+    async def write(self, bar, offset, value, width):
+        """Write a ``width``-bit (32 or 64) value to ``bar`` at ``offset``."""
+
+    @abc.abstractmethod
+    def alloc_dma(self, size, align=4096):
+        """Return a zeroed ``DmaBuffer`` of ``size`` bytes aligned to ``align``."""
+
+    @abc.abstractmethod
+    async def sleep_ns(self, ns):
+        """Let ``ns`` nanoseconds pass (simulated time in simulation)."""
+
+    @abc.abstractmethod
+    async def wait_interrupt(self, vector, timeout_ns):
+        """Wait for MSI-X ``vector``; return True if it arrived within ``timeout_ns``."""
+
+    @abc.abstractmethod
+    def clear_interrupt(self, vector):
+        """Forget an interrupt of ``vector`` that arrived earlier."""
