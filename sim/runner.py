@@ -61,7 +61,7 @@ def build(variant="default"):
         args += ["-s", "sdxi_waves"]
     runner = get_runner("icarus")
     runner.build(
-        verilog_sources=sources,
+        sources=sources,
         hdl_toplevel="sdxi_engine",
         build_dir=build_dir,
         build_args=args,
