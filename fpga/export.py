@@ -6,10 +6,12 @@
 """
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
 
+import amaranth
 from amaranth.back import verilog
 
 from hdl.config import DEFAULT_VARIANT, VARIANTS
@@ -26,23 +28,42 @@ def variant_dir(variant, build_root=None):
     return root if variant == DEFAULT_VARIANT else root / variant
 
 
-def export(variant=DEFAULT_VARIANT, build_root=None):
+def _source_digest(variant):
+    """Hash of everything the export depends on: gateware sources, this file, the variant."""
+    h = hashlib.sha256()
+    h.update(f"{amaranth.__version__}/{variant}/{VARIANTS[variant]!r}".encode())
+    for path in sorted((REPO_ROOT / "hdl").rglob("*.py")) + [Path(__file__)]:
+        h.update(path.relative_to(REPO_ROOT).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def export(variant=DEFAULT_VARIANT, build_root=None, *, log=None):
     """Write the variant's Verilog and metadata; return the Verilog path.
 
-    Files are rewritten only when their contents change, so simulator builds that depend on
-    them stay cached.
+    Nothing is regenerated when the gateware sources have not changed since the last export,
+    and files are rewritten only when their contents change, so simulator builds that depend
+    on them stay cached. ``log`` (a callable) hears about work actually done.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
     config = VARIANTS[variant]
     out = variant_dir(variant, build_root)
     out.mkdir(parents=True, exist_ok=True)
+    v_path = out / "sdxi_engine.v"
+    j_path = out / "sdxi_engine.json"
+    stamp = out / ".export-digest"
+    digest = _source_digest(variant)
+    if v_path.exists() and j_path.exists() and stamp.exists() and stamp.read_text() == digest:
+        return v_path
+    if log:
+        log(f"exporting the {variant} variant to {v_path}")
     text = verilog.convert(SdxiEngine(config), name="sdxi_engine", emit_src=False)
     metadata = json.dumps(config.metadata(), indent=2) + "\n"
-    v_path = out / "sdxi_engine.v"
-    for path, content in ((v_path, text), (out / "sdxi_engine.json", metadata)):
+    for path, content in ((v_path, text), (j_path, metadata)):
         if not path.exists() or path.read_text() != content:
             path.write_text(content)
+    stamp.write_text(digest)
     return v_path
 
 

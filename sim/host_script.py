@@ -51,8 +51,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not args.script.is_file():
         parser.error(f"no such script: {args.script}")
-    print(f"[sdxi] building the {args.variant} variant (Verilog export and Icarus compile; "
-          f"cached after the first run)", file=sys.stderr, flush=True)
     env = {
         "SDXI_SCRIPT": str(args.script.resolve()),
         "SDXI_SCRIPT_TIMEOUT_US": str(args.timeout_us),

@@ -22,6 +22,10 @@ def require_icarus():
                              f"(Debian/Ubuntu: apt-get install iverilog), or run ./sdxi setup")
 
 
+def _progress(message):
+    print(f"[sdxi] {message}", file=sys.stderr, flush=True)
+
+
 def waves_wanted():
     return os.environ.get("WAVES", "0") not in ("", "0")
 
@@ -48,7 +52,7 @@ def build(variant="default"):
     test's run directory (cocotb's own dump module is SystemVerilog, which -g2005 rejects).
     """
     require_icarus()
-    verilog = export(variant)
+    verilog = export(variant, log=_progress)
     build_dir = SIM_ROOT / variant / ("waves" if waves_wanted() else "plain")
     sources = [verilog]
     args = list(_ICARUS_ARGS)
@@ -60,6 +64,8 @@ def build(variant="default"):
         sources.append(waves)
         args += ["-s", "sdxi_waves"]
     runner = get_runner("icarus")
+    if not (build_dir / "sim.vvp").exists() or (build_dir / "sim.vvp").stat().st_mtime < verilog.stat().st_mtime:
+        _progress(f"compiling the {variant} variant with Icarus Verilog")
     runner.build(
         sources=sources,
         hdl_toplevel="sdxi_engine",

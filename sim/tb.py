@@ -18,13 +18,31 @@ from sw.device import SdxiCard, Timing
 from .verilog_ports import module_ports
 
 
-__all__ = ["SdxiTb", "AXIS_PREFIXES"]
+__all__ = ["SdxiTb", "BoundedWindow", "AXIS_PREFIXES"]
 
 AXIS_PREFIXES = ("s_axis_cq", "m_axis_cc", "m_axis_rq", "s_axis_rc")
 _BUS_ARG = {"s_axis_cq": "cq_bus", "m_axis_cc": "cc_bus", "m_axis_rq": "rq_bus",
             "s_axis_rc": "rc_bus"}
 _MODEL_ARGS = set(inspect.signature(UltraScalePlusPcieDevice.__init__).parameters)
 _QUIET = ("cocotb.pcie", "cocotbext.pcie")
+
+
+class BoundedWindow:
+    """A BAR window whose reads give up after ``timeout_ns`` instead of waiting forever."""
+
+    def __init__(self, window, timeout_ns):
+        self._window = window
+        self._timeout_ns = timeout_ns
+
+    def __getattr__(self, name):
+        attr = getattr(self._window, name)
+        if name.startswith("read"):
+            def bounded(*args, **kwargs):
+                kwargs.setdefault("timeout", self._timeout_ns)
+                kwargs.setdefault("timeout_unit", "ns")
+                return attr(*args, **kwargs)
+            return bounded
+        return attr
 
 
 def _encode_mps(nbytes):
@@ -40,8 +58,10 @@ class SdxiTb:
     keyword of ``UltraScalePlusPcieDevice``; a port that binds to nothing is an error.
     """
 
-    def __init__(self, dut, *, max_payload=256, max_read_request=512, log_level=logging.WARNING):
+    def __init__(self, dut, *, max_payload=256, max_read_request=512, access_timeout_ns=20_000,
+                 log_level=logging.WARNING):
         self.dut = dut
+        self.access_timeout_ns = access_timeout_ns
         self.log = logging.getLogger("cocotb.tb")
         self.log.setLevel(logging.INFO)
         for name in _QUIET:
@@ -128,6 +148,7 @@ class SdxiTb:
         return self.pci
 
     def transport(self, **kwargs):
+        kwargs.setdefault("access_timeout_ns", self.access_timeout_ns)
         return CocotbTransport(self.rc, self.pci, **kwargs)
 
     async def card(self, timing=None, **kwargs):
@@ -138,8 +159,9 @@ class SdxiTb:
 
     @property
     def bar0(self):
-        return self.pci.bar_window[0]
+        """BAR0 from the host, every read bounded by ``access_timeout_ns``."""
+        return BoundedWindow(self.pci.bar_window[0], self.access_timeout_ns)
 
     @property
     def bar2(self):
-        return self.pci.bar_window[2]
+        return BoundedWindow(self.pci.bar_window[2], self.access_timeout_ns)

@@ -31,6 +31,7 @@ RO_REGISTERS = {"STS0": 0x00100, "CAP0": 0x00200, "CAP1": 0x00208, "VERSION": 0x
 ERR_STS = 0x20008
 IMPL_CYCLES = 0x30008
 IMPL_DROPPED_WRITES = 0x30010
+IMPL_UNSUPPORTED_REQS = 0x30018
 IMPL_BUILD_ID = 0x30000
 
 
@@ -66,6 +67,9 @@ async def reset_values(dut):
     assert cap1 >> 6 & 1, "CAP1.mmio64"
     assert cap1 >> 7 & 1 == 0, "CAP1 bit 7 reserved"
     assert await bar0.read_qword(IMPL_BUILD_ID) == int(tb.metadata["build_id"], 0)
+    # Bring-up of the PCI side dropped nothing and sent nothing unsupported.
+    assert await bar0.read_qword(IMPL_DROPPED_WRITES) == 0
+    assert await bar0.read_qword(IMPL_UNSUPPORTED_REQS) == 0
 
 
 @cocotb.test(timeout_time=200, timeout_unit="us")
