@@ -37,7 +37,9 @@ class MmioCompleter(wiring.Component):
     successful completions split at boundaries of the Max_Payload_Size the host programmed
     (``cfg_max_payload``), which are also 128-byte read completion boundaries. I/O, atomic and
     locked requests are answered Unsupported Request; messages are dropped; both pulse
-    ``unsupported``. Truncated TLPs (``tlast`` before the payload ends) are dropped. One request is
+    ``unsupported``. Truncated TLPs (``tlast`` or ``tkeep`` ending before the payload does) are
+    dropped and pulse ``unsupported``; as the payload goes to the bus while it arrives, a write
+    truncated after its first beat has had the dwords of its earlier beats written. One request is
     handled at a time: CQ back-pressure is the only flow control, so the hard block's non-posted
     request credit is left continuous (``pcie_cq_np_req`` = 0b11 at the top level).
 
@@ -82,6 +84,7 @@ class MmioCompleter(wiring.Component):
         last_be = Signal(4)
         beat = Signal(self._data_width)     # payload beat being consumed
         beat_last = Signal()                # that beat carried tlast
+        beat_keep = Signal(lanes)           # and its per-dword tkeep
         lane = Signal(range(lanes + 1))     # next dword lane of ``beat``
 
         req_type = desc.req_type
@@ -149,6 +152,18 @@ class MmioCompleter(wiring.Component):
             m.d.comb += req_bytes.eq(Mux(first_be == 0, 1, fb_hi - fb_lo + 1))
         with m.Else():
             m.d.comb += req_bytes.eq((desc.dword_count << 2) - fb_lo - (3 - lb_hi))
+        # Byte Count of a UR completion (PCIe Base Spec 2.2.9): a locked read reports its
+        # request's bytes, an AtomicOp its operand size (CAS carries two operands), I/O 4.
+        ur_byte_count = Signal(13)
+        with m.Switch(req_type):
+            with m.Case(ReqType.MEM_READ_LOCKED):
+                m.d.comb += ur_byte_count.eq(req_bytes)
+            with m.Case(ReqType.MEM_FETCH_ADD, ReqType.MEM_SWAP):
+                m.d.comb += ur_byte_count.eq(desc.dword_count << 2)
+            with m.Case(ReqType.MEM_CAS):
+                m.d.comb += ur_byte_count.eq(desc.dword_count << 1)
+            with m.Default():
+                m.d.comb += ur_byte_count.eq(4)
         is_mem_read = (req_type == ReqType.MEM_READ)
         # Memory reads (and the locked reads answered UR) report a lower address; others 0.
         reports_address = is_mem_read | locked
@@ -206,6 +221,7 @@ class MmioCompleter(wiring.Component):
                         last_be.eq(user[last_be_lsb:last_be_lsb + 4]),
                         beat.eq(self.cq.payload.data),
                         beat_last.eq(self.cq.payload.last),
+                        beat_keep.eq(self.cq.payload.keep),
                         lane.eq(CQ_DESCRIPTOR_DWORDS),
                         dw_index.eq(0),
                         dw_remaining.eq(cq_desc.dword_count),
@@ -221,9 +237,15 @@ class MmioCompleter(wiring.Component):
                                 m.d.sync += bar_offset_dw.eq(cq_desc.address[:log2 - 2])
                                 m.d.sync += rd_next_dw.eq(cq_desc.address[:log2 - 2])
                     known_bar = (cq_desc.bar_id == 0) | (cq_desc.bar_id == 2)
+                    # A write that ends in its descriptor beat before its payload does is
+                    # dropped before any of it is written.
+                    payload_lanes = lanes - CQ_DESCRIPTOR_DWORDS
+                    end_lane = Mux(cq_desc.dword_count >= payload_lanes, lanes - 1,
+                                   cq_desc.dword_count + (CQ_DESCRIPTOR_DWORDS - 1))
+                    truncated = self.cq.payload.last & ~self.cq.payload.keep.bit_select(end_lane, 1)
                     with m.Switch(cq_desc.req_type):
                         with m.Case(ReqType.MEM_WRITE):
-                            with m.If(known_bar):
+                            with m.If(known_bar & ~truncated):
                                 m.next = "WRITE"
                             with m.Else():
                                 m.next = "DROP"
@@ -253,6 +275,7 @@ class MmioCompleter(wiring.Component):
                 with m.Elif(lane == lanes):
                     # Beat used up: take the next one (a TLP that ends early is dropped).
                     with m.If(beat_last):
+                        m.d.comb += self.unsupported.eq(1)
                         m.next = "IDLE"
                     with m.Else():
                         m.d.comb += self.cq.ready.eq(1)
@@ -260,8 +283,16 @@ class MmioCompleter(wiring.Component):
                             m.d.sync += [
                                 beat.eq(self.cq.payload.data),
                                 beat_last.eq(self.cq.payload.last),
+                                beat_keep.eq(self.cq.payload.keep),
                                 lane.eq(0),
                             ]
+                with m.Elif(~beat_keep.bit_select(lane, 1)):
+                    # The TLP ended early (tkeep): write nothing more, drop the rest.
+                    m.d.comb += self.unsupported.eq(1)
+                    with m.If(beat_last):
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "DRAIN"
                 with m.Else():
                     m.d.sync += [
                         lane.eq(lane + 1),
@@ -309,7 +340,7 @@ class MmioCompleter(wiring.Component):
                 with m.If(beat_last):
                     m.d.comb += self.unsupported.eq(1)
                     m.d.sync += [
-                        bytes_left.eq(Mux(req_type == ReqType.MEM_READ_LOCKED, req_bytes, 4)),
+                        bytes_left.eq(ur_byte_count),
                         rd_left_dw.eq(0),
                     ]
                     m.next = "CPL_START"

@@ -131,7 +131,8 @@ BAR0_REGISTERS = (
         Field("count", 0, 64, RO, "64-bit write accesses dropped: unimplemented space or bad doorbell"),
     )),
     Register("IMPL_UNSUPPORTED_REQS", IMPL_BASE + 0x18, spec="implementation", fields=(
-        Field("count", 0, 64, RO, "completer requests answered UR or dropped (I/O, atomic, locked, message)"),
+        Field("count", 0, 64, RO, "completer requests answered UR or dropped (I/O, atomic, "
+                                  "locked, message, truncated)"),
     )),
     Register("IMPL_MSIX_RAISE", IMPL_BASE + 0x20, spec="implementation", fields=(
         Field("vector", 0, 11, WO, "raise this MSI-X vector (interrupt self-test), masks honoured"),
