@@ -13,12 +13,8 @@ from hdl.sdxi import regmap
 from sim.tb import AXIS_PREFIXES
 from sim.verilog_ports import module_ports
 
-# Widths the UltraScale+ model asserts for its AXI-Stream tuser (cocotbext-pcie interface.py),
-# for pcie4c_uscale_plus, written out here rather than taken from the project.
-MODEL_TUSER = {
-    512: {"s_axis_cq": 183, "m_axis_cc": 81, "m_axis_rq": 137, "s_axis_rc": 161},
-    256: {"s_axis_cq": 88, "m_axis_cc": 33, "m_axis_rq": 62, "s_axis_rc": 75},
-}
+from .hard_block import TUSER as MODEL_TUSER
+
 ENGINE_INPUTS = {"s_axis_cq": "input", "m_axis_cc": "output", "m_axis_rq": "output",
                  "s_axis_rc": "input"}
 MODEL_ARGS = set(inspect.signature(UltraScalePlusPcieDevice.__init__).parameters)

@@ -1,0 +1,1 @@
+"""Alveo U50 build: board wrapper, IP configuration, constraints and Vivado scripts."""
