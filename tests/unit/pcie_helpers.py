@@ -403,6 +403,29 @@ def expected_qword_writes(*, dword_addr, payload, first_be, last_be):
 
 # ---- simulation plumbing ----------------------------------------------------------------------
 
+async def bus_write(ctx, bus, qword, data, be=0xFF, *, during=()):
+    """One RegisterBus write in the next clock; ``during`` are (signal, value) set alongside."""
+    ctx.set(bus.addr, qword)
+    ctx.set(bus.w_data, data)
+    ctx.set(bus.w_be, be)
+    ctx.set(bus.w_stb, 1)
+    for signal, value in during:
+        ctx.set(signal, value)
+    await ctx.tick()
+    ctx.set(bus.w_stb, 0)
+    for signal, _ in during:
+        ctx.set(signal, 0)
+
+
+async def bus_read(ctx, bus, qword):
+    """One RegisterBus read; return the data, which arrives one clock after the strobe."""
+    ctx.set(bus.addr, qword)
+    ctx.set(bus.r_stb, 1)
+    await ctx.tick()
+    ctx.set(bus.r_stb, 0)
+    return ctx.get(bus.r_data)
+
+
 async def wait_for(ctx, condition, *, max_cycles, what):
     """Tick until ``condition()`` is true, at most ``max_cycles`` clocks."""
     for _ in range(max_cycles):

@@ -11,7 +11,7 @@ import pytest
 
 from hdl.sdxi.doorbells import DoorbellArray
 
-from .pcie_helpers import new_sim, run
+from .pcie_helpers import bus_read, bus_write, new_sim, run
 
 
 MASK64 = 2**64 - 1
@@ -50,17 +50,8 @@ class Bench:
 
     async def write(self, ctx, cxt, data, be=0xFF, *, byte_in_page=0, take=None):
         """One bus write (and optionally a take in the same clock); updates the model."""
-        bus = self.dut.bus
-        ctx.set(bus.addr, self.qword(cxt, byte_in_page))
-        ctx.set(bus.w_data, data)
-        ctx.set(bus.w_be, be)
-        ctx.set(bus.w_stb, 1)
-        if take is not None:
-            ctx.set(self.dut.take_valid, 1)
-            ctx.set(self.dut.take_cxt, take)
-        await ctx.tick()
-        ctx.set(bus.w_stb, 0)
-        ctx.set(self.dut.take_valid, 0)
+        during = ((self.dut.take_valid, 1), (self.dut.take_cxt, take)) if take is not None else ()
+        await bus_write(ctx, self.dut.bus, self.qword(cxt, byte_in_page), data, be, during=during)
         # model
         if take is not None:
             self.pending[take] = 0
@@ -87,12 +78,7 @@ class Bench:
         self.pending[cxt] = 0
 
     async def read(self, ctx, qword):
-        bus = self.dut.bus
-        ctx.set(bus.addr, qword)
-        ctx.set(bus.r_stb, 1)
-        await ctx.tick()
-        ctx.set(bus.r_stb, 0)
-        return ctx.get(bus.r_data)
+        return await bus_read(ctx, self.dut.bus, qword)
 
     def peek(self, ctx, cxt):
         ctx.set(self.dut.peek_cxt, cxt)

@@ -9,7 +9,7 @@ import random
 
 from hdl.pcie.msix import MsixController
 
-from .pcie_helpers import new_sim, run, wait_for
+from .pcie_helpers import bus_read, bus_write, new_sim, run, wait_for
 
 
 VECTORS = 16
@@ -90,21 +90,10 @@ class Bench:
         run(sim, name)
 
     async def write(self, ctx, qword, data, be=0xFF):
-        bus = self.dut.bus
-        ctx.set(bus.addr, qword)
-        ctx.set(bus.w_data, data)
-        ctx.set(bus.w_be, be)
-        ctx.set(bus.w_stb, 1)
-        await ctx.tick()
-        ctx.set(bus.w_stb, 0)
+        await bus_write(ctx, self.dut.bus, qword, data, be)
 
     async def read(self, ctx, qword):
-        bus = self.dut.bus
-        ctx.set(bus.addr, qword)
-        ctx.set(bus.r_stb, 1)
-        await ctx.tick()
-        ctx.set(bus.r_stb, 0)
-        return ctx.get(bus.r_data)
+        return await bus_read(ctx, self.dut.bus, qword)
 
     async def program(self, ctx, v, masked):
         # As Linux does: one dword at a time, vector control last.

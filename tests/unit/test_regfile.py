@@ -12,7 +12,7 @@ import pytest
 from hdl.common.regfile import RegisterFile
 from hdl.sdxi.regmap import BAR0_REGISTERS
 
-from .pcie_helpers import new_sim, run
+from .pcie_helpers import bus_write, new_sim, run
 
 
 ADDR_WIDTH = 15
@@ -79,20 +79,17 @@ class Bench:
         sim.add_testbench(tb)
         run(sim, name)
 
+    @staticmethod
+    def qword(name_or_qword):
+        return SPEC[name_or_qword][0] >> 3 if isinstance(name_or_qword, str) else name_or_qword
+
     async def write(self, ctx, name_or_qword, data, be=0xFF):
-        bus = self.dut.bus
-        q = SPEC[name_or_qword][0] >> 3 if isinstance(name_or_qword, str) else name_or_qword
-        ctx.set(bus.addr, q)
-        ctx.set(bus.w_data, data)
-        ctx.set(bus.w_be, be)
-        ctx.set(bus.w_stb, 1)
-        await ctx.tick()
-        ctx.set(bus.w_stb, 0)
+        await bus_write(ctx, self.dut.bus, self.qword(name_or_qword), data, be)
 
     async def read(self, ctx, name_or_qword):
+        # Not bus_read: the address moves on before the data is sampled, to show it is held.
         bus = self.dut.bus
-        q = SPEC[name_or_qword][0] >> 3 if isinstance(name_or_qword, str) else name_or_qword
-        ctx.set(bus.addr, q)
+        ctx.set(bus.addr, self.qword(name_or_qword))
         ctx.set(bus.r_stb, 1)
         await ctx.tick()
         ctx.set(bus.r_stb, 0)
