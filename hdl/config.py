@@ -167,6 +167,7 @@ class EngineConfig:
 
 VARIANTS = {
     "default": EngineConfig(),
+    "nostraddle": EngineConfig(rq_straddle=False, rc_straddle=0),
     "w256": EngineConfig(data_width=256, rq_straddle=False, rc_straddle=2),
 }
 DEFAULT_VARIANT = "default"

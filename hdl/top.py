@@ -1,13 +1,22 @@
 """``sdxi_engine``: the top level that binds to the UltraScale+ PCIe hard block by port name."""
 
-from amaranth.hdl import Const, Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import EngineConfig
+from .common.packet_arbiter import PacketArbiter
 from .common.regfile import RegisterFile
+from .pcie.cfg_mgmt import DeviceControlMonitor
 from .pcie.completer import MmioCompleter
+from .pcie.dma_exerciser import DmaExerciser
+from .pcie.dma_layouts import RqTlpBeat
+from .pcie.dma_ram import DmaRam
+from .pcie.dma_read import DmaReadEngine
+from .pcie.dma_write import DmaWriteEngine
 from .pcie.msix import MsixController
+from .pcie.rc_parser import RcParser
+from .pcie.rq_framer import RqFramer
 from .sdxi import regmap
 from .sdxi.doorbells import DoorbellArray
 from .sdxi.function_state import FunctionStateMachine
@@ -74,25 +83,43 @@ def _bind_axis(m, top, prefix, stream, *, incoming):
 
 
 def _fan_out(m, initiator, targets):
-    """Share one register bus among targets that each decode their own addresses."""
+    """Share one register bus among targets.
+
+    ``targets`` holds buses, which see every access and decode their own addresses (reading 0
+    elsewhere), and ``(bus, base, size)`` ranges in bytes, which see only accesses inside the
+    range, at addresses relative to ``base``.
+    """
     r_data = 0
     w_hit = 0
     for t in targets:
-        m.d.comb += [t.addr.eq(initiator.addr), t.w_stb.eq(initiator.w_stb),
-                     t.w_data.eq(initiator.w_data), t.w_be.eq(initiator.w_be),
-                     t.r_stb.eq(initiator.r_stb)]
-        r_data = r_data | t.r_data
-        w_hit = w_hit | t.w_hit
+        if isinstance(t, tuple):
+            bus, base, size = t
+            inside = (initiator.addr >= base >> 3) & (initiator.addr < (base + size) >> 3)
+            was_inside = Signal()
+            with m.If(initiator.r_stb):
+                m.d.sync += was_inside.eq(inside)
+            m.d.comb += [bus.addr.eq(initiator.addr - (base >> 3)),
+                         bus.w_stb.eq(initiator.w_stb & inside),
+                         bus.r_stb.eq(initiator.r_stb & inside)]
+            r_data = r_data | Mux(was_inside, bus.r_data, 0)
+            w_hit = w_hit | (inside & bus.w_hit)
+        else:
+            bus = t
+            m.d.comb += [bus.addr.eq(initiator.addr), bus.w_stb.eq(initiator.w_stb),
+                         bus.r_stb.eq(initiator.r_stb)]
+            r_data = r_data | bus.r_data
+            w_hit = w_hit | bus.w_hit
+        m.d.comb += [bus.w_data.eq(initiator.w_data), bus.w_be.eq(initiator.w_be)]
     m.d.comb += [initiator.r_data.eq(r_data), initiator.w_hit.eq(w_hit)]
 
 
 class SdxiEngine(wiring.Component):
     """The SDXI engine as exported to ``sdxi_engine.v`` (DESIGN.md section 2).
 
-    Today: the MMIO completer, the SDXI function registers and state machine, BAR2 doorbells
-    and MSI-X. The requester side (``m_axis_rq``/``s_axis_rc``) and ``cfg_mgmt`` are idle until
-    the DMA engines exist; activation succeeds at once until the context engine reads the
-    context tables (``FunctionStateMachine.activate`` is that hook).
+    Today: the MMIO completer, the SDXI function registers and state machine, BAR2 doorbells,
+    MSI-X, and the DMA read and write engines (docs/dma.md) with the DMA exerciser as their
+    client. Activation succeeds at once until the context engine reads the context tables
+    (``FunctionStateMachine.activate`` is that hook).
     """
 
     def __init__(self, config=EngineConfig()):
@@ -127,7 +154,63 @@ class SdxiEngine(wiring.Component):
             completer.cfg_max_payload.eq(self.cfg_max_payload),
             self.pcie_cq_np_req.eq(0b11),
         ]
-        _fan_out(m, completer.bar0, [registers.bus, msix.bus])
+        # ---- DMA engines and their exerciser ---------------------------------------------------
+        w = cfg.data_width
+        ram_rows = regmap.DMA_RAM_BYTES // (w // 8)
+        m.submodules.dma_ram = ram = DmaRam(data_width=w, rows=ram_rows)
+        m.submodules.dma_read = rd = DmaReadEngine(
+            data_width=w, ram_rows=ram_rows, clients=1, credit_bytes=cfg.cpl_credit_bytes,
+            credit_headers=cfg.cpl_credit_headers)
+        m.submodules.dma_write = wr = DmaWriteEngine(data_width=w, ram_rows=ram_rows, clients=1)
+        m.submodules.rq_arbiter = arbiter = PacketArbiter(RqTlpBeat(w), 2)
+        m.submodules.rq_framer = framer = RqFramer(data_width=w, straddle=cfg.rq_straddle)
+        m.submodules.rc_parser = parser = RcParser(data_width=w, straddle=cfg.rc_straddle)
+        m.submodules.devctl = devctl = DeviceControlMonitor()
+        exerciser_regs = 0x100                       # bytes of register space it decodes
+        m.submodules.exerciser = exerciser = DmaExerciser(
+            data_width=w, ram_rows=ram_rows, regs_addr_width=(exerciser_regs - 1).bit_length() - 3,
+            window_addr_width=(regmap.DMA_RAM_BYTES - 1).bit_length() - 3)
+
+        wiring.connect(m, rd.tlp, arbiter.i[0])
+        wiring.connect(m, wr.tlp, arbiter.i[1])
+        wiring.connect(m, arbiter.o, framer.tlp)
+        _bind_axis(m, self, "m_axis_rq", framer.rq, incoming=False)
+        _bind_axis(m, self, "s_axis_rc", parser.rc, incoming=True)
+        wiring.connect(m, parser.cpl, rd.cpl)
+        wiring.connect(m, rd.ram, exerciser.engine_ram_wr)
+        wiring.connect(m, wr.ram, exerciser.engine_ram_rd)
+        wiring.connect(m, exerciser.ram_wr, ram.wr)
+        wiring.connect(m, exerciser.ram_rd, ram.rd)
+        wiring.connect(m, exerciser.rd_req, rd.req[0])
+        wiring.connect(m, rd.status[0], exerciser.rd_status)
+        wiring.connect(m, exerciser.wr_req, wr.req[0])
+        wiring.connect(m, wr.status[0], exerciser.wr_status)
+        bus_master = self.cfg_function_status[2]     # PG213: bit 2 of function 0's nibble
+        m.d.comb += [
+            rd.max_read_req.eq(self.cfg_max_read_req),
+            rd.ext_tag.eq(devctl.ext_tag),
+            rd.bus_master.eq(bus_master),
+            rd.timeout.eq(exerciser.timeout),
+            rd.read_size.eq(exerciser.read_size),
+            wr.max_payload.eq(self.cfg_max_payload),
+            wr.bus_master.eq(bus_master),
+            wr.seq_num0.eq(self.pcie_rq_seq_num0),
+            wr.seq_num_vld0.eq(self.pcie_rq_seq_num_vld0),
+            wr.seq_num1.eq(self.pcie_rq_seq_num1),
+            wr.seq_num_vld1.eq(self.pcie_rq_seq_num_vld1),
+            exerciser.ext_tag.eq(devctl.ext_tag),
+            exerciser.outstanding.eq(rd.outstanding_bytes),
+        ]
+        for name in ("addr", "function_number", "write", "write_data", "byte_enable", "read"):
+            m.d.comb += getattr(self, f"cfg_mgmt_{name}").eq(getattr(devctl, f"cfg_mgmt_{name}"))
+        m.d.comb += [devctl.cfg_mgmt_read_data.eq(self.cfg_mgmt_read_data),
+                     devctl.cfg_mgmt_read_write_done.eq(self.cfg_mgmt_read_write_done)]
+
+        _fan_out(m, completer.bar0, [
+            registers.bus, msix.bus,
+            (exerciser.regs, regmap.DMA_EXERCISER_BASE, exerciser_regs),
+            (exerciser.window, regmap.DMA_RAM_WINDOW, regmap.DMA_RAM_BYTES),
+        ])
         wiring.connect(m, completer.bar2, doorbells.bus)
 
         # ---- function registers -------------------------------------------------------------
@@ -187,9 +270,4 @@ class SdxiEngine(wiring.Component):
             self.cfg_interrupt_msix_vec_pending.eq(0),
         ]
 
-        # ---- requester side: idle until the DMA engines arrive ----------------------------------
-        m.d.comb += [
-            self.m_axis_rq_tvalid.eq(0),
-            self.s_axis_rc_tready.eq(1),
-        ]
         return m

@@ -7,14 +7,15 @@ import logging
 import os
 from pathlib import Path
 
-from cocotb.triggers import ClockCycles, FallingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, Timer
 from cocotbext.axi import AxiStreamBus
-from cocotbext.pcie.core import RootComplex
+from cocotbext.pcie.core.caps import PciCapId
 from cocotbext.pcie.xilinx.us import UltraScalePlusPcieDevice
 
 from sw.cocotb_transport import CocotbTransport
 from sw.device import SdxiCard, Timing
 
+from .faults import FaultyRootComplex
 from .verilog_ports import module_ports
 
 
@@ -71,7 +72,7 @@ class SdxiTb:
                                   self.metadata["top"])
         meta, pcie, msix = self.metadata, self.metadata["pcie"], self.metadata["msix"]
 
-        self.rc = RootComplex()
+        self.rc = FaultyRootComplex()      # transparent until a test asks for faults
         self.rc.max_payload_size = _encode_mps(max_payload)
         self.rc.max_read_request_size = _encode_mps(max_read_request)
 
@@ -146,6 +147,20 @@ class SdxiTb:
         if got != vectors:
             raise RuntimeError(f"MSI-X: asked for {vectors} vectors, got {got}")
         return self.pci
+
+    async def set_device_control(self, *, mps=None, mrrs=None, ext_tag=None, settle_ns=6000):
+        """Program Device Control as a host would: Max_Payload_Size (bits 7:5), Extended Tag
+        Field Enable (8), Max_Read_Request_Size (14:12); then wait until the engine has seen
+        it (it reads Device Control through cfg_mgmt about every 4 us)."""
+        ctl = await self.pci.capability_read_dword(PciCapId.EXP, 8)
+        if mps is not None:
+            ctl = (ctl & ~(7 << 5)) | (((mps // 128).bit_length() - 1) << 5)
+        if mrrs is not None:
+            ctl = (ctl & ~(7 << 12)) | (((mrrs // 128).bit_length() - 1) << 12)
+        if ext_tag is not None:
+            ctl = (ctl & ~(1 << 8)) | (int(ext_tag) << 8)
+        await self.pci.capability_write_dword(PciCapId.EXP, 8, ctl & 0xFFFF)
+        await Timer(settle_ns, "ns")
 
     def transport(self, **kwargs):
         kwargs.setdefault("access_timeout_ns", self.access_timeout_ns)

@@ -65,6 +65,13 @@ class CocotbTransport(Transport):
         else:
             raise ValueError(f"width must be 32 or 64, not {width}")
 
+    async def read_block(self, bar, offset, length):
+        return bytes(await self._dev.bar_window[bar].read(offset, length, timeout=self._timeout_ns,
+                                                          timeout_unit="ns"))
+
+    async def write_block(self, bar, offset, data):
+        await self._dev.bar_window[bar].write(offset, bytes(data))
+
     def alloc_dma(self, size, align=4096):
         if align & (align - 1):
             raise ValueError(f"alignment must be a power of two, not {align}")

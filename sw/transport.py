@@ -54,6 +54,14 @@ class Transport(abc.ABC):
         """Write a ``width``-bit (32 or 64) value to ``bar`` at ``offset``."""
 
     @abc.abstractmethod
+    async def read_block(self, bar, offset, length):
+        """Read ``length`` bytes of ``bar`` from ``offset`` (large MMIO reads, as memcpy)."""
+
+    @abc.abstractmethod
+    async def write_block(self, bar, offset, data):
+        """Write ``data`` into ``bar`` at ``offset``."""
+
+    @abc.abstractmethod
     def alloc_dma(self, size, align=4096):
         """Return a zeroed ``DmaBuffer`` of ``size`` bytes aligned to ``align``."""
 

@@ -10,14 +10,14 @@ __all__ = ["DmaRam", "RamWriteSignature", "RamReadPairSignature"]
 
 
 class RamWriteSignature(wiring.Signature):
-    """Write one row with dword enables in this clock."""
+    """Write one row with byte enables in this clock."""
 
     def __init__(self, data_width, rows):
         self._args = (data_width, rows)
         super().__init__({
             "row": Out(range(rows)),
             "data": Out(data_width),
-            "en": Out(data_width // 32),
+            "en": Out(data_width // 8),
         })
 
     def __eq__(self, other):
@@ -69,7 +69,7 @@ class DmaRam(wiring.Component):
         for parity in (0, 1):
             bank = Memory(shape=self._data_width, depth=half, init=[])
             m.submodules[f"bank{parity}"] = bank
-            wp = bank.write_port(granularity=32)
+            wp = bank.write_port(granularity=8)
             rp = bank.read_port(domain="sync")
             m.d.comb += [
                 wp.addr.eq(self.wr.row >> 1),

@@ -5,6 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..common.priority import lowest_set
 from .dma_layouts import cpl_chunk_stream, rq_tlp_stream
 from .dma_ram import RamWriteSignature
 from .layouts import CplStatus, RcErrorCode, ReqType
@@ -60,6 +61,9 @@ class DmaReadEngine(wiring.Component):
     ram : Out(RamWriteSignature)
     max_read_req : In(3)
         Max_Read_Request_Size, 128 << n bytes (``cfg_max_read_req``).
+    read_size : In(4)
+        If not 0, reads are also cut at 1 << read_size byte boundaries (2 to 12): smaller reads
+        for lower latency, or to exercise the completion path.
     ext_tag : In(1)
         Extended Tag Field Enable.
     bus_master : In(1)
@@ -91,6 +95,7 @@ class DmaReadEngine(wiring.Component):
             "cpl": In(cpl_chunk_stream(data_width)),
             "ram": Out(RamWriteSignature(data_width, ram_rows)),
             "max_read_req": In(3),
+            "read_size": In(4),
             "ext_tag": In(1),
             "bus_master": In(1),
             "timeout": In(32),
@@ -124,18 +129,14 @@ class DmaReadEngine(wiring.Component):
         usable = Signal(self._tags)
         m.d.comb += usable.eq(~busy & ~retired & Mux(self.ext_tag, (1 << self._tags) - 1,
                                                      (1 << 32) - 1))
-        free_tag = Signal(tag_bits)
-        have_tag = Signal()
-        for t in reversed(range(self._tags)):
-            with m.If(usable[t]):
-                m.d.comb += [free_tag.eq(t), have_tag.eq(1)]
+        free_tag, have_tag = lowest_set(m, usable, name="free_tag")
         credit_b = Signal(16)              # completion bytes outstanding (dword multiples)
         credit_h = Signal(10)              # completion headers outstanding (worst case)
         m.d.comb += self.outstanding_bytes.eq(credit_b)
 
-        entry = data.StructLayout({"client": range(n), "row0": row_bits, "w0": win_bits,
-                                   "w_last": win_bits, "bytes": 13, "headers": 7,
-                                   "start": 32})
+        entry = data.StructLayout({"client": range(max(n, 2)), "row0": row_bits, "w0": win_bits,
+                                   "w_last": win_bits, "first": 12, "end": 13, "bytes": 13,
+                                   "headers": 7, "start": 32})
         m.submodules.tag_table = table = Memory(shape=entry, depth=self._tags, init=[])
         t_wr = table.write_port()
         t_cpl = table.read_port(domain="comb")
@@ -156,14 +157,19 @@ class DmaReadEngine(wiring.Component):
         # ---- issue: round-robin over clients with bytes left to request ----------------------
         mrrs = Signal(13)
         m.d.comb += mrrs.eq(Const(128, 13) << Mux(self.max_read_req > 5, 5, self.max_read_req))
+        cap = Signal(13)
+        with m.If((self.read_size >= 2) & (self.read_size <= 12)):
+            m.d.comb += cap.eq(Const(1, 13) << self.read_size)
+        limit = Signal(13)
+        m.d.comb += limit.eq(Mux((cap != 0) & (cap < mrrs), cap, mrrs))
         wants = Signal(n)
         for i in range(n):
             m.d.comb += wants[i].eq(active[i] & (left[i] != 0))
-        last = Signal(range(n))
-        pick = Signal(range(n))
+        last = Signal(range(max(n, 2)))
+        pick = Signal(range(max(n, 2)))
         pick_valid = Signal()
         for offset in reversed(range(1, n + 1)):
-            cand = Signal(range(n), name=f"cand{offset}")
+            cand = Signal(range(max(n, 2)), name=f"cand{offset}")
             m.d.comb += cand.eq((last + offset) % n if n > 1 else 0)
             with m.If(wants.bit_select(cand, 1)):
                 m.d.comb += [pick.eq(cand), pick_valid.eq(1)]
@@ -179,7 +185,7 @@ class DmaReadEngine(wiring.Component):
         p_ram = Signal(self._ram_bits)
         m.d.comb += [p_addr.eq(picked(addr)), p_left.eq(picked(left)), p_ram.eq(picked(ram))]
         to_boundary = Signal(13)
-        m.d.comb += to_boundary.eq(mrrs - (p_addr[:12] & (mrrs - 1)))
+        m.d.comb += to_boundary.eq(limit - (p_addr[:12] & (limit - 1)))
         p_len = Signal(13)
         m.d.comb += p_len.eq(Mux(p_left < to_boundary, p_left, to_boundary))
         p_off = p_addr[:2]
@@ -203,6 +209,7 @@ class DmaReadEngine(wiring.Component):
             tlp.payload.desc.dword_count.eq(p_dwords),
             tlp.payload.desc.req_type.eq(ReqType.MEM_READ),
             tlp.payload.desc.tag.eq(free_tag),
+            tlp.payload.seq_num.eq(32),   # reads: 32 and up, not counted by the write engine
             tlp.payload.first_be.eq(Mux(p_dwords == 1, first_be & last_be, first_be)),
             tlp.payload.last_be.eq(Mux(p_dwords == 1, 0, last_be)),
         ]
@@ -216,6 +223,8 @@ class DmaReadEngine(wiring.Component):
             t_wr.data.row0.eq(p_ram[row_shift:]),
             t_wr.data.w0.eq(p_addr[row_shift:12]),
             t_wr.data.w_last.eq((p_addr[:12] + p_len - 1)[row_shift:12]),
+            t_wr.data.first.eq(p_addr[:12]),
+            t_wr.data.end.eq(p_addr[:12] + p_len),
             t_wr.data.bytes.eq(p_dwords << 2),
             t_wr.data.headers.eq(p_headers),
             t_wr.data.start.eq(now),
@@ -250,10 +259,24 @@ class DmaReadEngine(wiring.Component):
             with m.Default():
                 m.d.comb += chunk_error.eq(ReadError.MALFORMED)
         take = cpl.valid & tag_live
+        # Exactly the bytes of the read: completions carry whole dwords, and the RAM bytes
+        # around a request belong to others.
+        base = Signal(13)
+        lo = Signal(range(row_bytes + 1))
+        hi = Signal(range(row_bytes + 1))
+        m.d.comb += [
+            base.eq(chunk.window << row_shift),
+            lo.eq(Mux(c_entry.first > base, c_entry.first - base, 0)),
+            hi.eq(Mux(c_entry.end < base + row_bytes, c_entry.end - base, row_bytes)),
+        ]
+        bytes_en = Signal(row_bytes)
+        keep_bytes = Cat(*(k.replicate(4) for k in chunk.keep))
+        m.d.comb += bytes_en.eq(((Const(1, row_bytes + 1) << hi) - 1) &
+                                ~((Const(1, row_bytes + 1) << lo) - 1) & keep_bytes)
         m.d.comb += [
             self.ram.row.eq(c_entry.row0 + (chunk.window - c_entry.w0)),
             self.ram.data.eq(chunk.data),
-            self.ram.en.eq(Mux(take & (chunk_error == ReadError.OK), chunk.keep, 0)),
+            self.ram.en.eq(Mux(take & (chunk_error == ReadError.OK), bytes_en, 0)),
         ]
         # The hard block marks the last completion of a read; an error ends the read too.
         finished = take & chunk.last & (chunk.desc.request_completed | (chunk_error != 0))

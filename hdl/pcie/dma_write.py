@@ -37,8 +37,11 @@ class DmaWriteEngine(wiring.Component):
     crosses 4 KiB. Clients with work are served round-robin, one TLP per turn. Payload comes
     from the RAM two rows at a time through a byte shifter, so source and destination
     alignments are independent and TLPs follow each other without idle beats. A request's
-    status is sent once its last TLP has been accepted downstream ("issued"); each client has
-    its own status stream and has at most one request in the engine.
+    status is sent once the hard block has reported its last TLP sent (``pcie_rq_seq_num``):
+    only then is the data ahead of anything the function sends later on any interface, a
+    completion on CC included. Write TLPs carry sequence numbers 0 to 31 in order; reads carry
+    32 and up (docs/dma.md). Each client has its own status stream and at most one request in
+    the engine.
 
     Members
     -------
@@ -51,6 +54,8 @@ class DmaWriteEngine(wiring.Component):
         Max_Payload_Size, 128 << n bytes (``cfg_max_payload``).
     bus_master : In(1)
         Bus Master Enable of the function.
+    seq_num0, seq_num_vld0, seq_num1, seq_num_vld1 : In
+        The hard block's reports of requester TLPs sent (``pcie_rq_seq_num*``), in order.
     """
 
     def __init__(self, *, data_width, ram_rows, clients):
@@ -69,6 +74,10 @@ class DmaWriteEngine(wiring.Component):
             "ram": Out(RamReadPairSignature(data_width, ram_rows)),
             "max_payload": In(2),
             "bus_master": In(1),
+            "seq_num0": In(6),
+            "seq_num_vld0": In(1),
+            "seq_num1": In(6),
+            "seq_num_vld1": In(1),
         })
 
     def elaborate(self, platform):
@@ -86,6 +95,7 @@ class DmaWriteEngine(wiring.Component):
         cur_ram = [Signal(ram_bits, name=f"cur_ram{i}") for i in range(n)]
         req_id = [Signal(8, name=f"req_id{i}") for i in range(n)]
         done = Signal(n)              # all TLPs built, waiting for them to leave
+        awaiting = Signal(n)          # all TLPs left, waiting for the hard block's report
         status_valid = Signal(n)
         status_err = [Signal(2, name=f"status_err{i}") for i in range(n)]
 
@@ -95,7 +105,7 @@ class DmaWriteEngine(wiring.Component):
                 self.status[i].payload.id.eq(req_id[i]),
                 self.status[i].payload.error.eq(status_err[i]),
                 # Accept a request when the client's previous one is fully reported.
-                self.req[i].ready.eq(~active[i] & ~done[i] & ~status_valid[i]),
+                self.req[i].ready.eq(~active[i] & ~done[i] & ~awaiting[i] & ~status_valid[i]),
             ]
             with m.If(self.status[i].valid & self.status[i].ready):
                 m.d.sync += status_valid[i].eq(0)
@@ -110,7 +120,7 @@ class DmaWriteEngine(wiring.Component):
                     m.d.sync += [active[i].eq(1), status_err[i].eq(WriteError.OK)]
 
         # ---- output FIFO: beats, tagged with their client and end of request ---------------
-        entry = data.StructLayout({"beat": RqTlpBeat(self._w), "client": range(n),
+        entry = data.StructLayout({"beat": RqTlpBeat(self._w), "client": range(max(n, 2)),
                                    "end": 1})
         depth = 4
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=entry.size, depth=depth)
@@ -126,8 +136,8 @@ class DmaWriteEngine(wiring.Component):
 
         # ---- TLP builder ---------------------------------------------------------------------
         building = Signal()
-        client = Signal(range(n))
-        last_client = Signal(range(n))
+        client = Signal(range(max(n, 2)))
+        last_client = Signal(range(max(n, 2)))
         tlp_addr = Signal(64)
         tlp_len = Signal(13)          # bytes of this TLP, at most 4096
         tlp_ram = Signal(ram_bits)    # RAM byte address of payload byte 0 (dword aligned dest)
@@ -141,10 +151,10 @@ class DmaWriteEngine(wiring.Component):
 
         # Round-robin: the first active client after the one served last (the last matching
         # assignment below wins, so the nearest candidate is written last).
-        pick = Signal(range(n))
+        pick = Signal(range(max(n, 2)))
         pick_valid = Signal()
         for offset in reversed(range(1, n + 1)):
-            cand = Signal(range(n), name=f"cand{offset}")
+            cand = Signal(range(max(n, 2)), name=f"cand{offset}")
             m.d.comb += cand.eq((last_client + offset) % n if n > 1 else 0)
             with m.If((active & ~done).bit_select(cand, 1)):
                 m.d.comb += [pick.eq(cand), pick_valid.eq(1)]
@@ -229,7 +239,7 @@ class DmaWriteEngine(wiring.Component):
         # Read stage: the beat's fields wait one clock for the RAM data.
         r_beat = Signal(RqTlpBeat(self._w))
         r_shift = Signal(range(row_bytes))
-        r_client = Signal(range(n))
+        r_client = Signal(range(max(n, 2)))
         r_end = Signal()
         m.d.sync += in_read.eq(issue)
         with m.If(issue):
@@ -246,7 +256,7 @@ class DmaWriteEngine(wiring.Component):
                                    (1 << lanes) - 1)),
                 r_beat.first_be.eq(desc_first_be),
                 r_beat.last_be.eq(desc_last_be),
-                r_beat.seq_num.eq(seq_num),
+                r_beat.seq_num.eq(seq_num[:5]),
                 r_beat.desc.address.eq(tlp_addr[2:]),
                 r_beat.desc.dword_count.eq(dwords),
                 r_beat.desc.req_type.eq(ReqType.MEM_WRITE),
@@ -263,8 +273,23 @@ class DmaWriteEngine(wiring.Component):
             w.end.eq(r_end),
         ]
 
-        # A client's status goes out when the last beat of its request has left.
+        # Write TLPs are counted as built and as reported sent; reports of reads (sequence
+        # numbers 32 and up) do not count. A client's status goes out once the report of its
+        # request's last TLP has come back.
+        built = Signal(16)
+        sent = Signal(16)
+        with m.If(last_issue):
+            m.d.sync += built.eq(built + 1)
+        reports = ((self.seq_num_vld0 & ~self.seq_num0[5]).as_unsigned() +
+                   (self.seq_num_vld1 & ~self.seq_num1[5]).as_unsigned())
+        m.d.sync += sent.eq(sent + reports)
+        last_tlp = [Signal(16, name=f"last_tlp{i}") for i in range(n)]
         for i in range(n):
+            with m.If(last_issue & ends_request & (client == i)):
+                m.d.sync += last_tlp[i].eq(built)
             with m.If(ending[i]):
-                m.d.sync += [done[i].eq(0), status_valid[i].eq(1)]
+                m.d.sync += [done[i].eq(0), awaiting[i].eq(1)]
+            confirmed = ~(sent - last_tlp[i] - 1)[15]      # sent > last_tlp, modulo 2^16
+            with m.If(awaiting[i] & confirmed):
+                m.d.sync += [awaiting[i].eq(0), status_valid[i].eq(1)]
         return m

@@ -19,7 +19,11 @@ def render(config=EngineConfig()):
         "| range | contents |",
         "|---|---|",
         f"| 0x00000-0x{regmap.IMPL_BASE - 1:05X} | SDXI function registers (SDXI 1.0 section 9) |",
-        f"| 0x{regmap.IMPL_BASE:05X}-0x{regmap.MSIX_TABLE_OFFSET - 1:05X} | implementation registers |",
+        f"| 0x{regmap.IMPL_BASE:05X}-0x{regmap.DMA_EXERCISER_BASE - 1:05X} | implementation registers |",
+        f"| 0x{regmap.DMA_EXERCISER_BASE:05X}-0x{regmap.DMA_EXERCISER_BASE + 0xFF:05X} | DMA exerciser "
+        f"registers (docs/dma.md) |",
+        f"| 0x{regmap.DMA_RAM_WINDOW:05X}-0x{regmap.DMA_RAM_WINDOW + regmap.DMA_RAM_BYTES - 1:05X} | "
+        f"DMA RAM window (qword accesses while the exerciser is idle) |",
         f"| 0x{regmap.MSIX_TABLE_OFFSET:05X}-0x{regmap.MSIX_PBA_OFFSET - 1:05X} | MSI-X table "
         f"({config.msix_vectors} vectors in the default build, 16 bytes each) |",
         f"| 0x{regmap.MSIX_PBA_OFFSET:05X}-0x{(1 << regmap.BAR0_LOG2_SIZE) - 1:05X} | MSI-X PBA |",
@@ -36,7 +40,7 @@ def render(config=EngineConfig()):
         "## Registers",
         "",
     ]
-    for reg in regmap.BAR0_REGISTERS:
+    for reg in regmap.BAR0_REGISTERS + regmap.DMA_EXERCISER_REGISTERS:
         lines += [f"### {reg.name} (0x{reg.offset:05X}, {reg.spec})", "",
                   "| bits | field | access | meaning |", "|---|---|---|---|"]
         for f in sorted(reg.fields, key=lambda f: f.lsb, reverse=True):

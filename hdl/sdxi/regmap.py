@@ -23,6 +23,7 @@ from ..common.regdef import Access, Field, Register
 __all__ = [
     "BAR0_REGISTERS", "REGISTERS_BY_NAME",
     "IMPL_BASE", "MSIX_TABLE_OFFSET", "MSIX_PBA_OFFSET", "BAR0_LOG2_SIZE",
+    "DMA_EXERCISER_BASE", "DMA_RAM_WINDOW", "DMA_RAM_BYTES", "DMA_EXERCISER_REGISTERS",
     "GSR", "GSV", "SDXI_CLASS_CODE",
 ]
 
@@ -49,6 +50,9 @@ SDXI_CLASS_CODE = 0x120100  # processing accelerator, SDXI sub-class, prog-if 0
 
 BAR0_LOG2_SIZE = 18          # 256 KiB
 IMPL_BASE = 0x30000          # implementation registers (outside the spec's 0x00000-0x2FFFF)
+DMA_EXERCISER_BASE = 0x31000  # DMA exerciser registers (hdl/pcie/dma_exerciser.py)
+DMA_RAM_WINDOW = 0x34000     # host window onto the DMA RAM
+DMA_RAM_BYTES = 0x4000       # 16 KiB: the window and the RAM
 MSIX_TABLE_OFFSET = 0x38000  # 16 bytes per vector
 MSIX_PBA_OFFSET = 0x3C000    # one bit per vector
 
@@ -140,6 +144,16 @@ BAR0_REGISTERS = (
 )
 
 REGISTERS_BY_NAME = {r.name: r for r in BAR0_REGISTERS}
+
+
+def _exerciser_registers():
+    from ..pcie.exerciser_regs import EXERCISER_REGISTERS
+    return tuple(Register(r.name, DMA_EXERCISER_BASE + r.offset, r.fields, spec="implementation",
+                          doc=r.doc) for r in EXERCISER_REGISTERS)
+
+
+#: The DMA exerciser's registers at their BAR0 offsets (the exerciser decodes them itself).
+DMA_EXERCISER_REGISTERS = _exerciser_registers()
 
 
 def doorbell_offset(cxt_id, db_stride):

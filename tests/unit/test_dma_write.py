@@ -48,6 +48,8 @@ class Bench:
         self.tlp_beats = []       # (cycle, first, last) of every accepted beat
         self.statuses = []
         self.cycle = 0
+        self.reports = []         # sequence numbers of sent TLPs, reported in order
+        self.hold_reports = False
 
     async def fill_ram(self, ctx):
         wr = self.dut.fill
@@ -57,18 +59,24 @@ class Bench:
                 value |= ram_byte(row * self.row_bytes + b) << (8 * b)
             ctx.set(wr.row, row)
             ctx.set(wr.data, value)
-            ctx.set(wr.en, (1 << (self.w // 32)) - 1)
+            ctx.set(wr.en, (1 << (self.w // 8)) - 1)
             await ctx.tick()
         ctx.set(wr.en, 0)
 
     async def sink(self, ctx):
         tlp = self.dut.engine.tlp
         current = None
+        eng = self.dut.engine
         while True:
             ready = self.rng.random() >= self.stall
             ctx.set(tlp.ready, ready)
             taken = ready and ctx.get(tlp.valid)     # the transfer happens at the next edge
             beat = ctx.get(tlp.payload)
+            # The hard block reports sent TLPs in order, a few clocks later, one per clock.
+            report = (self.reports and not self.hold_reports and self.rng.random() < 0.5)
+            ctx.set(eng.seq_num_vld0, int(bool(report)))
+            if report:
+                ctx.set(eng.seq_num0, self.reports.pop(0))
             await ctx.tick()
             self.cycle += 1
             if not taken:
@@ -83,9 +91,13 @@ class Bench:
             for lane in range(self.w // 32):
                 if keep >> lane & 1:
                     current["payload"].append((beat.data >> (32 * lane)) & 0xFFFF_FFFF)
+            if beat.first:
+                current["seq"] = beat.seq_num
             if beat.last:
                 assert len(current["payload"]) == current["dwords"], "payload length"
+                assert current["seq"] < 32, "write TLPs carry sequence numbers below 32"
                 self.writes.append(decode_write(current))
+                self.reports.append(current["seq"])
 
     async def request(self, ctx, client, addr, length, ram_addr, ident):
         req = self.dut.engine.req[client]
@@ -204,6 +216,30 @@ def test_back_to_back_tlps_have_no_gap():
     cycles = [c for c, _, _ in b.tlp_beats]
     assert len(cycles) == length // 64
     assert cycles[-1] - cycles[0] == len(cycles) - 1, "a beat every clock, no gaps between TLPs"
+
+
+def test_status_waits_for_the_hard_blocks_report():
+    b = Bench(512)
+
+    async def tb(ctx):
+        ctx.set(b.dut.engine.max_payload, 1)
+        ctx.set(b.dut.engine.bus_master, 1)
+        await b.fill_ram(ctx)
+        b.hold_reports = True
+        await b.request(ctx, 0, 0x5000, 1024, 0, ident=4)
+        st = b.dut.engine.status[0]
+        for _ in range(100):
+            await ctx.tick()
+            assert not ctx.get(st.valid), "status before the last TLP was reported sent"
+        assert len(b.writes) == 4
+        b.hold_reports = False
+        assert await b.wait_status(ctx, 0) == (4, WriteError.OK)
+        assert not b.reports, "status only after every report"
+
+    sim = new_sim(b.dut)
+    sim.add_testbench(b.sink, background=True)
+    sim.add_testbench(tb)
+    run(sim, "dma_write_confirm")
 
 
 def test_two_clients_round_robin_and_bus_master_off():

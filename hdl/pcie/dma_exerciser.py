@@ -1,0 +1,137 @@
+"""DMA exerciser: host-programmed reads and writes through the DMA engines, for tests and
+benchmarks, with a window onto the DMA RAM."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..common.regbus import RegisterBus
+from ..common.regfile import RegisterFile
+from .dma_ram import RamReadPairSignature, RamWriteSignature
+from .dma_read import ReadRequest, ReadStatus
+from .dma_write import WriteRequest, WriteStatus
+from .exerciser_regs import DEFAULT_TIMEOUT, EXERCISER_REGISTERS
+
+
+__all__ = ["DmaExerciser"]
+
+class DmaExerciser(wiring.Component):
+    """One read client and one write client driven from registers.
+
+    Writing DMA_RD_GO (or DMA_WR_GO) starts a transfer with the ADDR/LEN/RAM registers if
+    that direction is idle; its STATUS shows busy, then the engine's error code and the
+    clocks it took. The RAM window maps the DMA RAM (with byte enables) while neither direction
+    is busy; while one is, window reads return 0 and writes are dropped.
+
+    Members
+    -------
+    regs : In(RegisterBus)
+        Accesses to the registers, at qword addresses relative to the exerciser's base.
+    window : In(RegisterBus)
+        Accesses to the RAM window, qword addresses relative to its base.
+    rd_req, rd_status, wr_req, wr_status : client ports of the engines
+    ram_wr, ram_rd : RAM ports, shared with the engines (used only while idle)
+    engine_ram_wr, engine_ram_rd : the engines' RAM ports, passed through when busy
+    ext_tag, outstanding : In, shown in DMA_INFO
+    timeout, read_size : Out: DMA_TIMEOUT (0 selects the default) and DMA_RD_SPLIT
+    """
+
+    def __init__(self, *, data_width, ram_rows, regs_addr_width, window_addr_width):
+        ram_bits = (ram_rows * data_width // 8 - 1).bit_length()
+        self._w = data_width
+        self._rows = ram_rows
+        super().__init__({
+            "regs": In(RegisterBus(regs_addr_width)),
+            "window": In(RegisterBus(window_addr_width)),
+            "rd_req": Out(stream.Signature(ReadRequest(ram_bits))),
+            "rd_status": In(stream.Signature(ReadStatus())),
+            "wr_req": Out(stream.Signature(WriteRequest(ram_bits))),
+            "wr_status": In(stream.Signature(WriteStatus())),
+            "ram_wr": Out(RamWriteSignature(data_width, ram_rows)),
+            "ram_rd": Out(RamReadPairSignature(data_width, ram_rows)),
+            "engine_ram_wr": In(RamWriteSignature(data_width, ram_rows)),
+            "engine_ram_rd": In(RamReadPairSignature(data_width, ram_rows)),
+            "ext_tag": In(1),
+            "outstanding": In(16),
+            "timeout": Out(32),
+            "read_size": Out(4),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.file = regs = RegisterFile(EXERCISER_REGISTERS, addr_width=len(self.regs.addr))
+        wiring.connect(m, wiring.flipped(self.regs), regs.bus)
+        now = Signal(32)
+        m.d.sync += now.eq(now + 1)
+
+        timeout = regs.stored.DMA_TIMEOUT[:32]
+        m.d.comb += [
+            self.timeout.eq(Mux(timeout == 0, DEFAULT_TIMEOUT, timeout)),
+            self.read_size.eq(regs.stored.DMA_RD_SPLIT[:4]),
+            regs.ro.DMA_INFO.eq(Cat(self.ext_tag, Signal(15), self.outstanding)),
+        ]
+
+        busy = {}
+        for name, req, status in (("DMA_RD", self.rd_req, self.rd_status),
+                                  ("DMA_WR", self.wr_req, self.wr_status)):
+            running = Signal(name=f"{name.lower()}_running")
+            requested = Signal(name=f"{name.lower()}_requested")
+            start = Signal(32, name=f"{name.lower()}_start")
+            error = Signal(3, name=f"{name.lower()}_error")
+            cycles = Signal(32, name=f"{name.lower()}_cycles")
+            busy[name] = running
+            stored = regs.stored
+            m.d.comb += [
+                req.valid.eq(requested),
+                req.payload.addr.eq(getattr(stored, f"{name}_ADDR")),
+                req.payload.length.eq(getattr(stored, f"{name}_LEN")[:24]),
+                req.payload.ram_addr.eq(getattr(stored, f"{name}_RAM")),
+                req.payload.id.eq(0),
+                status.ready.eq(1),
+                getattr(regs.ro, f"{name}_STATUS").eq(Cat(running, Signal(7), error, Signal(21),
+                                                          cycles)),
+            ]
+            go = getattr(regs.written, f"{name}_GO") & regs.write_data[0]
+            with m.If(go & ~running):
+                m.d.sync += [running.eq(1), requested.eq(1), start.eq(now)]
+            with m.If(req.valid & req.ready):
+                m.d.sync += requested.eq(0)
+            with m.If(status.valid & running & ~requested):
+                m.d.sync += [running.eq(0), error.eq(status.payload.error),
+                             cycles.eq(now - start)]
+
+        # ---- RAM: the engines' ports, or the host window while idle -------------------------
+        idle = ~busy["DMA_RD"] & ~busy["DMA_WR"]
+        win = self.window
+        row_qwords = self._w // 64
+        q_bits = row_qwords.bit_length() - 1
+        win_row = win.addr[q_bits:]
+        win_q = win.addr[:q_bits]
+        in_window = win_row < self._rows
+        m.d.comb += win.w_hit.eq(idle & in_window)
+        with m.If(idle):
+            en = Signal(self._w // 8)
+            m.d.comb += en.eq(win.w_be << (8 * win_q))
+            m.d.comb += [
+                self.ram_wr.row.eq(win_row),
+                self.ram_wr.data.eq(win.w_data.replicate(row_qwords)),
+                self.ram_wr.en.eq(Mux(win.w_stb & in_window, en, 0)),
+                self.ram_rd.en.eq(win.r_stb),
+                self.ram_rd.row.eq(win_row),
+            ]
+        with m.Else():
+            m.d.comb += [
+                self.ram_wr.row.eq(self.engine_ram_wr.row),
+                self.ram_wr.data.eq(self.engine_ram_wr.data),
+                self.ram_wr.en.eq(self.engine_ram_wr.en),
+                self.ram_rd.en.eq(self.engine_ram_rd.en),
+                self.ram_rd.row.eq(self.engine_ram_rd.row),
+            ]
+        m.d.comb += [self.engine_ram_rd.lo.eq(self.ram_rd.lo),
+                     self.engine_ram_rd.hi.eq(self.ram_rd.hi)]
+        read_q = Signal(q_bits)
+        read_ok = Signal()
+        with m.If(win.r_stb):
+            m.d.sync += [read_q.eq(win_q), read_ok.eq(idle & in_window)]
+        m.d.comb += win.r_data.eq(Mux(read_ok, self.ram_rd.lo.word_select(read_q, 64), 0))
+        return m
