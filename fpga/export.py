@@ -14,13 +14,26 @@ from pathlib import Path
 import amaranth
 from amaranth.back import verilog
 
-from hdl.config import DEFAULT_VARIANT, VARIANTS
-from hdl.top import SdxiEngine
-
 
 __all__ = ["export", "variant_dir", "REPO_ROOT"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _sources_digest():
+    h = hashlib.sha256(amaranth.__version__.encode())
+    for path in sorted((REPO_ROOT / "hdl").rglob("*.py")) + [Path(__file__)]:
+        h.update(path.relative_to(REPO_ROOT).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+# Hashed before the gateware is imported, so the digest describes the code this process
+# converts even if the files change while it runs.
+_SOURCES_DIGEST = _sources_digest()
+
+from hdl.config import DEFAULT_VARIANT, VARIANTS  # noqa: E402
+from hdl.top import SdxiEngine  # noqa: E402
 
 
 def variant_dir(variant, build_root=None):
@@ -30,12 +43,7 @@ def variant_dir(variant, build_root=None):
 
 def _source_digest(variant):
     """Hash of everything the export depends on: gateware sources, this file, the variant."""
-    h = hashlib.sha256()
-    h.update(f"{amaranth.__version__}/{variant}/{VARIANTS[variant]!r}".encode())
-    for path in sorted((REPO_ROOT / "hdl").rglob("*.py")) + [Path(__file__)]:
-        h.update(path.relative_to(REPO_ROOT).as_posix().encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
+    return hashlib.sha256(f"{_SOURCES_DIGEST}/{variant}/{VARIANTS[variant]!r}".encode()).hexdigest()
 
 
 def export(variant=DEFAULT_VARIANT, build_root=None, *, log=None):

@@ -162,9 +162,23 @@ class DmaReadEngine(wiring.Component):
             m.d.comb += cap.eq(Const(1, 13) << self.read_size)
         limit = Signal(13)
         m.d.comb += limit.eq(Mux((cap != 0) & (cap < mrrs), cap, mrrs))
+        # A request accepted now is split now: its first read leaves in the same clock.
+        accepting = Signal(n)
+        eff_addr = [Signal(64, name=f"eff_addr{i}") for i in range(n)]
+        eff_left = [Signal(24, name=f"eff_left{i}") for i in range(n)]
+        eff_ram = [Signal(self._ram_bits, name=f"eff_ram{i}") for i in range(n)]
+        for i in range(n):
+            p = self.req[i].payload
+            m.d.comb += [
+                accepting[i].eq(self.req[i].valid & self.req[i].ready & self.bus_master &
+                                (p.length != 0)),
+                eff_addr[i].eq(Mux(accepting[i], p.addr, addr[i])),
+                eff_left[i].eq(Mux(accepting[i], p.length, left[i])),
+                eff_ram[i].eq(Mux(accepting[i], p.ram_addr, ram[i])),
+            ]
         wants = Signal(n)
         for i in range(n):
-            m.d.comb += wants[i].eq(active[i] & (left[i] != 0))
+            m.d.comb += wants[i].eq((active[i] & (left[i] != 0)) | accepting[i])
         last = Signal(range(max(n, 2)))
         pick = Signal(range(max(n, 2)))
         pick_valid = Signal()
@@ -183,7 +197,8 @@ class DmaReadEngine(wiring.Component):
         p_addr = Signal(64)
         p_left = Signal(24)
         p_ram = Signal(self._ram_bits)
-        m.d.comb += [p_addr.eq(picked(addr)), p_left.eq(picked(left)), p_ram.eq(picked(ram))]
+        m.d.comb += [p_addr.eq(picked(eff_addr)), p_left.eq(picked(eff_left)),
+                     p_ram.eq(picked(eff_ram))]
         to_boundary = Signal(13)
         m.d.comb += to_boundary.eq(limit - (p_addr[:12] & (limit - 1)))
         p_len = Signal(13)
@@ -313,6 +328,16 @@ class DmaReadEngine(wiring.Component):
             dec_cpl = finished & (c_entry.client == i)
             dec_timeout = expired & (t_scan.data.client == i)
             m.d.sync += reads[i].eq(reads[i] + inc - dec_cpl - dec_timeout)
+            with m.If(self.req[i].valid & self.req[i].ready):
+                p = self.req[i].payload
+                m.d.sync += [ident[i].eq(p.id), addr[i].eq(p.addr), left[i].eq(p.length),
+                             ram[i].eq(p.ram_addr), error[i].eq(ReadError.OK)]
+                with m.If(~self.bus_master | (p.length == 0)):
+                    m.d.sync += [status_valid[i].eq(1),
+                                 error[i].eq(ReadError.BUS_MASTER_OFF)]
+                with m.Else():
+                    m.d.sync += active[i].eq(1)
+            # Issuing a read (possibly of the request accepted in this clock) advances it.
             with m.If(inc):
                 m.d.sync += [addr[i].eq(p_addr + p_len), left[i].eq(p_left - p_len),
                              ram[i].eq(p_ram + p_len)]
@@ -329,13 +354,4 @@ class DmaReadEngine(wiring.Component):
             # Done: everything requested and nothing outstanding (no read finishing now).
             with m.If(active[i] & (left[i] == 0) & (reads[i] == 0) & ~inc):
                 m.d.sync += [active[i].eq(0), status_valid[i].eq(1)]
-            with m.If(self.req[i].valid & self.req[i].ready):
-                p = self.req[i].payload
-                m.d.sync += [ident[i].eq(p.id), addr[i].eq(p.addr), left[i].eq(p.length),
-                             ram[i].eq(p.ram_addr), error[i].eq(ReadError.OK)]
-                with m.If(~self.bus_master | (p.length == 0)):
-                    m.d.sync += [status_valid[i].eq(1),
-                                 error[i].eq(ReadError.BUS_MASTER_OFF)]
-                with m.Else():
-                    m.d.sync += active[i].eq(1)
         return m

@@ -327,3 +327,28 @@ def test_two_clients_and_bus_master_off():
         assert len(bench.host.requests) == sent
 
     bench.simulate(tb, "dma_read_clients")
+
+
+def test_first_read_leaves_in_the_clock_of_acceptance():
+    bench = Bench(seed=17)
+    bench.host.hold = True
+
+    async def tb(ctx):
+        bench.setup(ctx)
+        eng = bench.dut.engine
+        req = eng.req[0]
+        ctx.set(req.payload.addr, 0x9000)
+        ctx.set(req.payload.length, 64)
+        ctx.set(req.payload.ram_addr, 0)
+        ctx.set(req.payload.id, 1)
+        ctx.set(req.valid, 1)
+        assert ctx.get(req.ready), "an idle client's request is taken at once"
+        assert ctx.get(eng.tlp.valid), "its first read is offered in the same clock"
+        assert ctx.get(eng.tlp.payload.desc.address) << 2 == 0x9000
+        await ctx.tick()
+        ctx.set(req.valid, 0)
+        bench.host.hold = False
+        assert await bench.status(ctx, 0) == (1, ReadError.OK)
+        assert len(bench.host.requests) == 1
+
+    bench.simulate(tb, "dma_read_latency")
