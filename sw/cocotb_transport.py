@@ -65,9 +65,17 @@ class CocotbTransport(Transport):
         else:
             raise ValueError(f"width must be 32 or 64, not {width}")
 
+    # The root complex issues the reads of one block all at once and the function answers them
+    # in turn; 4 KiB at a time keeps each within its time-out.
+    BLOCK = 4096
+
     async def read_block(self, bar, offset, length):
-        return bytes(await self._dev.bar_window[bar].read(offset, length, timeout=self._timeout_ns,
-                                                          timeout_unit="ns"))
+        out = bytearray()
+        window = self._dev.bar_window[bar]
+        for start in range(offset, offset + length, self.BLOCK):
+            n = min(self.BLOCK, offset + length - start)
+            out += await window.read(start, n, timeout=self._timeout_ns, timeout_unit="ns")
+        return bytes(out)
 
     async def write_block(self, bar, offset, data):
         await self._dev.bar_window[bar].write(offset, bytes(data))

@@ -4,6 +4,9 @@ Every destination carries guard bytes that must survive; the root complex is mad
 reorder, hold, poison, drop and refuse completions; straddle is checked beat by beat.
 """
 
+import itertools
+import random
+
 import cocotb
 from cocotb.triggers import RisingEdge
 
@@ -68,3 +71,42 @@ async def straddle_is_real(dut):
         assert rc_three > 0, "no RC beat carried three or more completions"
     if not wide or not straddle["rq"]:
         assert rq_two == 0
+
+
+@cocotb.test(timeout_time=4000, timeout_unit="us")
+async def stalls_on_all_four_interfaces(dut):
+    tb, t, x = await setup(dut)
+    row = ROW[tb.metadata["data_width"]]
+    rng = random.Random(5)
+    # The hard-block model holds each interface back at random: CQ and RC stop offering
+    # beats, RQ and CC stop taking them.
+    for port in (tb.dev.cq_source, tb.dev.rc_source, tb.dev.rq_sink, tb.dev.cc_sink):
+        port.set_pause_generator(itertools.cycle([rng.random() < 0.3 for _ in range(97)]))
+    for i, (length, off) in enumerate(((1, 3), (200, 1), (3000, 62), (4096, 0))):
+        await check_write(x, t, length, off, 7 * i, seed=300 + i)
+        await check_read(x, t, row, length, off, seed=400 + i)
+
+
+@cocotb.test(timeout_time=8000, timeout_unit="us")
+async def transfers_of_64_kib(dut):
+    tb, t, x = await setup(dut)
+    size = 64 * 1024
+    ram = x.ram_bytes
+    # Write: the RAM is 16 KiB, so the 64 KiB come from it four times over (it wraps).
+    image = pattern(ram, 31)
+    await x.ram_write(0, image)
+    buf = t.alloc_dma(size + 128)
+    buf.write(0, bytes([0xA5]) * buf.size)
+    assert (await x.write(100, size, buf.addr + 64 + 3)).error == 0
+    want = bytes(image[(100 + k) % ram] for k in range(size))
+    assert buf.read(64 + 3, size) == want
+    assert buf.read(0, 67) == bytes([0xA5]) * 67 and buf.read(64 + 3 + size, 61) == bytes([0xA5]) * 61
+    # Read: 64 KiB into the wrapping RAM; its last 16 KiB are what the RAM holds after.
+    data = pattern(size, 32)
+    src = t.alloc_dma(size + 4096)
+    src.write(5, data)
+    assert (await x.read(src.addr + 5, size, (src.addr + 5) % 64)).error == 0
+    start = (src.addr + 5) % 64
+    got = await x.ram_read(0, ram)
+    for k in range(size - ram, size):
+        assert got[(start + k) % ram] == data[k], f"byte {k}"

@@ -1,7 +1,8 @@
 """Run every cocotb test in tests/system/cocotb_*.py as its own pytest item.
 
 A module lists the variants it runs on in ``VARIANTS`` (default: the default variant only);
-each (variant, module, test) is one simulator run against the exported Verilog.
+each (variant, module, test) is one simulator run against the exported Verilog. Tests named
+``sweep_*`` carry the ``sweep`` marker and run only with ``--sweep``.
 """
 
 import ast
@@ -36,7 +37,8 @@ def _cases():
         variants, tests = _cocotb_tests(path)
         for variant in variants:
             for test in tests:
-                yield pytest.param(variant, path.stem, test,
+                marks = [pytest.mark.sweep] if test.startswith("sweep_") else []
+                yield pytest.param(variant, path.stem, test, marks=marks,
                                    id=f"{variant}-{path.stem[len('cocotb_'):]}-{test}")
 
 
