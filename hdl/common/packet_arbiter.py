@@ -4,6 +4,8 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .priority import round_robin
+
 
 __all__ = ["PacketArbiter"]
 
@@ -36,11 +38,10 @@ class PacketArbiter(wiring.Component):
         locked = Signal()
         owner = Signal(range(max(n, 2)))
         last = Signal(range(max(n, 2)))
-        choice = Signal(range(max(n, 2)))
-        for offset in reversed(range(1, n + 1)):
-            cand = (last + offset) % n if n > 1 else 0
-            with m.If(_valid(self.i, cand, n)):
-                m.d.comb += choice.eq(cand)
+        valids = Signal(n)
+        for k in range(n):
+            m.d.comb += valids[k].eq(self.i[k].valid)
+        choice, _ = round_robin(m, valids, last, name="input")
         sel = Signal(range(max(n, 2)))
         m.d.comb += sel.eq(choice)
         with m.If(locked):
@@ -56,10 +57,3 @@ class PacketArbiter(wiring.Component):
             m.d.sync += [last.eq(sel), owner.eq(sel), locked.eq(~self.o.payload.last)]
         return m
 
-
-def _valid(inputs, index, n):
-    """``inputs[index].valid`` for a computed ``index``."""
-    out = 0
-    for k in range(n):
-        out = out | ((index == k) & inputs[k].valid)
-    return out

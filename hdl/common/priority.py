@@ -1,9 +1,32 @@
-"""Priority encoding with logarithmic depth."""
+"""Priority encoding, round-robin choice and index selection."""
 
 from amaranth.hdl import Mux, Signal
 
 
-__all__ = ["lowest_set"]
+__all__ = ["lowest_set", "round_robin", "select"]
+
+
+def round_robin(m, requests, last, *, name="rr"):
+    """Return ``(index, valid)``: the first set bit of ``requests`` after position ``last``,
+    wrapping around, so that every requester is served in turn."""
+    n = len(requests)
+    index = Signal(range(max(n, 2)), name=f"{name}_index")
+    valid = Signal(name=f"{name}_valid")
+    # The last matching assignment wins, so the nearest candidate is written last.
+    for offset in reversed(range(1, n + 1)):
+        cand = Signal(range(max(n, 2)), name=f"{name}_cand{offset}")
+        m.d.comb += cand.eq((last + offset) % n if n > 1 else 0)
+        with m.If(requests.bit_select(cand, 1)):
+            m.d.comb += [index.eq(cand), valid.eq(1)]
+    return index, valid
+
+
+def select(index, values):
+    """``values[index]`` for a computed ``index`` (for a handful of values)."""
+    out = values[0]
+    for i in range(1, len(values)):
+        out = Mux(index == i, values[i], out)
+    return out
 
 
 def lowest_set(m, value, *, name="lowest"):

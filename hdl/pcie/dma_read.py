@@ -5,7 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..common.priority import lowest_set
+from ..common.priority import lowest_set, round_robin, select
 from .dma_layouts import cpl_chunk_stream, rq_tlp_stream
 from .dma_ram import RamWriteSignature
 from .layouts import CplStatus, RcErrorCode, ReqType
@@ -180,19 +180,8 @@ class DmaReadEngine(wiring.Component):
         for i in range(n):
             m.d.comb += wants[i].eq((active[i] & (left[i] != 0)) | accepting[i])
         last = Signal(range(max(n, 2)))
-        pick = Signal(range(max(n, 2)))
-        pick_valid = Signal()
-        for offset in reversed(range(1, n + 1)):
-            cand = Signal(range(max(n, 2)), name=f"cand{offset}")
-            m.d.comb += cand.eq((last + offset) % n if n > 1 else 0)
-            with m.If(wants.bit_select(cand, 1)):
-                m.d.comb += [pick.eq(cand), pick_valid.eq(1)]
-
-        def picked(signals):
-            v = signals[0]
-            for i in range(1, n):
-                v = Mux(pick == i, signals[i], v)
-            return v
+        pick, pick_valid = round_robin(m, wants, last, name="client")
+        picked = lambda signals: select(pick, signals)  # noqa: E731
 
         p_addr = Signal(64)
         p_left = Signal(24)

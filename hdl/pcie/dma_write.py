@@ -5,6 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from ..common.priority import round_robin, select
 from .dma_layouts import RqTlpBeat, rq_tlp_stream
 from .dma_ram import RamReadPairSignature
 from .layouts import ReqType
@@ -149,24 +150,14 @@ class DmaWriteEngine(wiring.Component):
         desc_first_be = Signal(4)
         desc_last_be = Signal(4)
 
-        # Round-robin: the first active client after the one served last (the last matching
-        # assignment below wins, so the nearest candidate is written last).
-        pick = Signal(range(max(n, 2)))
-        pick_valid = Signal()
-        for offset in reversed(range(1, n + 1)):
-            cand = Signal(range(max(n, 2)), name=f"cand{offset}")
-            m.d.comb += cand.eq((last_client + offset) % n if n > 1 else 0)
-            with m.If((active & ~done).bit_select(cand, 1)):
-                m.d.comb += [pick.eq(cand), pick_valid.eq(1)]
+        # Round-robin among the clients with TLPs still to build.
+        pick, pick_valid = round_robin(m, active & ~done, last_client, name="client")
 
         mps = Signal(11)
         m.d.comb += mps.eq(Const(128, 11) << self.max_payload)
 
         def pick_value(signals):
-            v = signals[0]
-            for i in range(1, n):
-                v = Mux(pick == i, signals[i], v)
-            return v
+            return select(pick, signals)
 
         p_addr = Signal(64)
         p_left = Signal(24)
