@@ -65,7 +65,7 @@ class Host:
         w = self.b.row_bytes
         first_dw = a & ~3
         end = a + n
-        dwords = (end - first_dw + 3) // 4 if status == SC and not error == 0b1111 else 0
+        dwords = (end - first_dw + 3) // 4 if status == SC else 0
         desc = dict(tag=tag, lower_address=a & 0xFFF, byte_count=byte_count,
                     completion_status=status, error_code=error, dword_count=dwords,
                     request_completed=int(last_cpl))
@@ -105,6 +105,17 @@ class Host:
             if fault == "poison" and i == 0:
                 group += self.chunks(tag, a, n, bc, error=ERR_POISONED, last_cpl=last_cpl)
                 continue
+            if fault == "outside" and i == 0:
+                # A completion whose address lies outside its read.
+                chunks = self.chunks(tag, a, n, bc, last_cpl=last_cpl)
+                for c in chunks:
+                    c["window"] = (c["window"] + 8) % (4096 // self.b.row_bytes)
+                group += chunks
+                continue
+            if fault == "bad_length" and i == 0:
+                # The hard block flags a completion whose length does not fit (error code 3).
+                group += self.chunks(tag, a, n, bc, error=0b0011, last_cpl=True)
+                break
             group += self.chunks(tag, a, n, bc, last_cpl=last_cpl)
         self.pending.append(group)
 
@@ -230,7 +241,9 @@ def test_reads_land_in_ram_whatever_the_order(data_width):
 
 @pytest.mark.parametrize("fault,expected", [(UR, ReadError.UR), (CA, ReadError.CA),
                                             ("poison", ReadError.POISONED),
-                                            ("drop", ReadError.TIMEOUT)])
+                                            ("drop", ReadError.TIMEOUT),
+                                            ("outside", ReadError.MALFORMED),
+                                            ("bad_length", ReadError.MALFORMED)])
 def test_errors_end_the_request_and_the_engine_goes_on(fault, expected):
     bench = Bench(seed=5)
     victim = []
