@@ -148,10 +148,11 @@ class SdxiTb:
             raise RuntimeError(f"MSI-X: asked for {vectors} vectors, got {got}")
         return self.pci
 
-    async def set_device_control(self, *, mps=None, mrrs=None, ext_tag=None, settle_ns=6000):
+    async def set_device_control(self, *, mps=None, mrrs=None, ext_tag=None):
         """Program Device Control as a host would: Max_Payload_Size (bits 7:5), Extended Tag
         Field Enable (8), Max_Read_Request_Size (14:12); then wait until the engine has seen
-        it (it reads Device Control through cfg_mgmt about every 4 us)."""
+        it. The hard block shows MPS and MRRS on its cfg_* pins at once; the engine reads
+        Extended Tag Field Enable through cfg_mgmt about every 4 us."""
         ctl = await self.pci.capability_read_dword(PciCapId.EXP, 8)
         if mps is not None:
             ctl = (ctl & ~(7 << 5)) | (((mps // 128).bit_length() - 1) << 5)
@@ -160,7 +161,7 @@ class SdxiTb:
         if ext_tag is not None:
             ctl = (ctl & ~(1 << 8)) | (int(ext_tag) << 8)
         await self.pci.capability_write_dword(PciCapId.EXP, 8, ctl & 0xFFFF)
-        await Timer(settle_ns, "ns")
+        await Timer(6000 if ext_tag is not None else 40, "ns")
 
     def transport(self, **kwargs):
         kwargs.setdefault("access_timeout_ns", self.access_timeout_ns)
