@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..common.regbus import RegisterBus
 from ..common.regfile import RegisterFile
-from .dma_ram import RamReadPairSignature, RamWriteSignature
+from .dma_ram import RamReadPairSignature, RamWriteSignature, ram_addr_bits
 from .dma_read import ReadRequest, ReadStatus
 from .dma_write import WriteRequest, WriteStatus
 from .exerciser_regs import DEFAULT_TIMEOUT, EXERCISER_REGISTERS
@@ -37,7 +37,7 @@ class DmaExerciser(wiring.Component):
     """
 
     def __init__(self, *, data_width, ram_rows, regs_addr_width, window_addr_width):
-        ram_bits = (ram_rows * data_width // 8 - 1).bit_length()
+        ram_bits = ram_addr_bits(data_width, ram_rows)
         self._w = data_width
         self._rows = ram_rows
         super().__init__({

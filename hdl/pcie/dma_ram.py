@@ -6,7 +6,12 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 
-__all__ = ["DmaRam", "RamWriteSignature", "RamReadPairSignature"]
+__all__ = ["DmaRam", "RamWriteSignature", "RamReadPairSignature", "ram_addr_bits"]
+
+
+def ram_addr_bits(data_width, rows):
+    """Width of a byte address into a RAM of ``rows`` rows of ``data_width`` bits."""
+    return (rows * data_width // 8 - 1).bit_length()
 
 
 class RamWriteSignature(wiring.Signature):

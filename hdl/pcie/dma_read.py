@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..common.priority import lowest_set, round_robin, select
 from .dma_layouts import cpl_chunk_stream, rq_tlp_stream
-from .dma_ram import RamWriteSignature
+from .dma_ram import RamWriteSignature, ram_addr_bits
 from .layouts import CplStatus, RcErrorCode, ReqType
 
 
@@ -87,7 +87,7 @@ class DmaReadEngine(wiring.Component):
         self._tags = tags
         self._credit_bytes = credit_bytes
         self._credit_headers = credit_headers
-        self._ram_bits = (ram_rows * data_width // 8 - 1).bit_length()
+        self._ram_bits = ram_addr_bits(data_width, ram_rows)
         super().__init__({
             "req": In(stream.Signature(ReadRequest(self._ram_bits))).array(clients),
             "status": Out(stream.Signature(ReadStatus())).array(clients),

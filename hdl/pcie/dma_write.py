@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..common.priority import round_robin, select
 from .dma_layouts import RqTlpBeat, rq_tlp_stream
-from .dma_ram import RamReadPairSignature
+from .dma_ram import RamReadPairSignature, ram_addr_bits
 from .layouts import ReqType
 
 
@@ -67,7 +67,7 @@ class DmaWriteEngine(wiring.Component):
         self._w = data_width
         self._rows = ram_rows
         self._clients = clients
-        self._ram_bits = (ram_rows * data_width // 8 - 1).bit_length()
+        self._ram_bits = ram_addr_bits(data_width, ram_rows)
         super().__init__({
             "req": In(stream.Signature(WriteRequest(self._ram_bits))).array(clients),
             "status": Out(stream.Signature(WriteStatus())).array(clients),

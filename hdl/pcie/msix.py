@@ -5,6 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..common.priority import lowest_set
 from ..common.regbus import RegisterBus
 
 
@@ -112,10 +113,7 @@ class MsixController(wiring.Component):
         # ---- sender ----------------------------------------------------------------------
         sendable = Signal(n)
         m.d.comb += sendable.eq(Mux(self.msix_function_mask, 0, pending & ~masked))
-        lowest = Signal(vec_bits)
-        for i in reversed(range(n)):
-            with m.If(sendable[i]):
-                m.d.comb += lowest.eq(i)
+        lowest, _ = lowest_set(m, sendable, name="sendable")
         current = Signal(vec_bits)
         m.d.comb += [send_addr.addr.eq(lowest), send_data.addr.eq(lowest)]
 
