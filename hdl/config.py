@@ -11,10 +11,13 @@ import json
 from dataclasses import dataclass, asdict
 
 from .sdxi import regmap
+from .sdxi.descriptors import OpGroup
 
 
 __all__ = ["EngineConfig", "VARIANTS", "DEFAULT_VARIANT"]
 
+
+IMPLEMENTED_GROUPS = (OpGroup.DMABASE, OpGroup.ADMIN, OpGroup.INTR, OpGroup.VENDOR)
 
 # Tuple of (generation, lanes) the hard block runs at 250 MHz for each datapath width.
 _LINK_FOR_WIDTH = {512: (3, 16), 256: (3, 8)}
@@ -92,9 +95,8 @@ class EngineConfig:
 
     @property
     def opb_000_cap(self):
-        # Operation groups that execute today. The context engine is not built yet, so no
-        # group is advertised; bits are assigned in docs/spec-choices.md ("Operation groups").
-        return 0
+        """Operation groups the context engine executes (docs/spec-choices.md)."""
+        return sum(1 << g.opb_bit for g in IMPLEMENTED_GROUPS)
 
     @property
     def cap0(self):

@@ -11,13 +11,15 @@ from .pcie.cfg_mgmt import DeviceControlMonitor
 from .pcie.completer import MmioCompleter
 from .pcie.dma_exerciser import DmaExerciser
 from .pcie.dma_layouts import RqTlpBeat
-from .pcie.dma_ram import DmaRam
+from .pcie.dma_ram import DmaRam, ram_addr_bits
 from .pcie.dma_read import DmaReadEngine
 from .pcie.dma_write import DmaWriteEngine
 from .pcie.msix import MsixController
 from .pcie.rc_parser import RcParser
 from .pcie.rq_framer import RqFramer
 from .sdxi import regmap
+from .sdxi.context_engine import ContextEngine, RamLayout
+from .sdxi.data_mover import READ_SLOTS, WRITE_CLIENTS, DataMover
 from .sdxi.doorbells import DoorbellArray
 from .sdxi.function_state import FunctionStateMachine
 
@@ -116,10 +118,10 @@ def _fan_out(m, initiator, targets):
 class SdxiEngine(wiring.Component):
     """The SDXI engine as exported to ``sdxi_engine.v`` (DESIGN.md section 2).
 
-    Today: the MMIO completer, the SDXI function registers and state machine, BAR2 doorbells,
-    MSI-X, and the DMA read and write engines (docs/dma.md) with the DMA exerciser as their
-    client. Activation succeeds at once until the context engine reads the context tables
-    (``FunctionStateMachine.activate`` is that hook).
+    The MMIO completer, the SDXI function registers and state machine, BAR2 doorbells, MSI-X,
+    the DMA read and write engines (docs/dma.md) and their clients: the context engine and its
+    data mover (docs/context-engine.md), and the DMA exerciser, which may run only while the
+    function is stopped.
     """
 
     def __init__(self, config=EngineConfig()):
@@ -139,7 +141,7 @@ class SdxiEngine(wiring.Component):
             cc_user_width=cfg.tuser_widths["cc"], bar0_log2_size=regmap.BAR0_LOG2_SIZE,
             bar2_log2_size=cfg.bar2_log2_size)
         m.submodules.registers = registers = RegisterFile(
-            regmap.BAR0_REGISTERS, addr_width=regmap.BAR0_LOG2_SIZE - 3)
+            regmap.BAR0_REGISTERS, addr_width=regmap.BAR0_LOG2_SIZE - 3, loadable=("ERR_WRT",))
         m.submodules.function = function = FunctionStateMachine()
         m.submodules.doorbells = doorbells = DoorbellArray(
             contexts=cfg.contexts, db_stride=cfg.db_stride, bar_log2_size=cfg.bar2_log2_size)
@@ -156,12 +158,18 @@ class SdxiEngine(wiring.Component):
         ]
         # ---- DMA engines and their exerciser ---------------------------------------------------
         w = cfg.data_width
-        ram_rows = regmap.DMA_RAM_BYTES // (w // 8)
+        row_bytes = w // 8
+        layout = RamLayout(row_bytes)
+        ram_bytes = 1 << (max(layout.bytes, regmap.DMA_RAM_BYTES) - 1).bit_length()
+        ram_rows = ram_bytes // row_bytes
+        ram_bits = ram_addr_bits(w, ram_rows)
         m.submodules.dma_ram = ram = DmaRam(data_width=w, rows=ram_rows)
+        # Read clients: exerciser, context engine, mover slots; write: exerciser, engine, mover.
         m.submodules.dma_read = rd = DmaReadEngine(
-            data_width=w, ram_rows=ram_rows, clients=1, credit_bytes=cfg.cpl_credit_bytes,
-            credit_headers=cfg.cpl_credit_headers)
-        m.submodules.dma_write = wr = DmaWriteEngine(data_width=w, ram_rows=ram_rows, clients=1)
+            data_width=w, ram_rows=ram_rows, clients=2 + READ_SLOTS,
+            credit_bytes=cfg.cpl_credit_bytes, credit_headers=cfg.cpl_credit_headers)
+        m.submodules.dma_write = wr = DmaWriteEngine(data_width=w, ram_rows=ram_rows,
+                                                     clients=2 + WRITE_CLIENTS)
         m.submodules.rq_arbiter = arbiter = PacketArbiter(RqTlpBeat(w), 2)
         m.submodules.rq_framer = framer = RqFramer(data_width=w, straddle=cfg.rq_straddle)
         m.submodules.rc_parser = parser = RcParser(data_width=w, straddle=cfg.rc_straddle)
@@ -177,10 +185,8 @@ class SdxiEngine(wiring.Component):
         _bind_axis(m, self, "m_axis_rq", framer.rq, incoming=False)
         _bind_axis(m, self, "s_axis_rc", parser.rc, incoming=True)
         wiring.connect(m, parser.cpl, rd.cpl)
-        wiring.connect(m, rd.ram, exerciser.engine_ram_wr)
-        wiring.connect(m, wr.ram, exerciser.engine_ram_rd)
-        wiring.connect(m, exerciser.ram_wr, ram.wr)
-        wiring.connect(m, exerciser.ram_rd, ram.rd)
+        wiring.connect(m, rd.ram, ram.wr)
+        wiring.connect(m, wr.ram, ram.rd)
         wiring.connect(m, exerciser.rd_req, rd.req[0])
         wiring.connect(m, rd.status[0], exerciser.rd_status)
         wiring.connect(m, exerciser.wr_req, wr.req[0])
@@ -213,6 +219,69 @@ class SdxiEngine(wiring.Component):
         ])
         wiring.connect(m, completer.bar2, doorbells.bus)
 
+        # ---- context engine and data mover ----------------------------------------------------
+        m.submodules.context_engine = ce = ContextEngine(config=cfg, ram_addr_bits=ram_bits,
+                                                         row_bytes=row_bytes)
+        m.submodules.data_mover = mover = DataMover(ram_addr_bits=ram_bits, row_bytes=row_bytes,
+                                                    slot_base=layout.slots)
+        wiring.connect(m, ce.rd_req, rd.req[1])
+        wiring.connect(m, rd.status[1], ce.rd_status)
+        wiring.connect(m, ce.wr_req, wr.req[1])
+        wiring.connect(m, wr.status[1], ce.wr_status)
+        for s in range(READ_SLOTS):
+            wiring.connect(m, mover.rd_req[s], rd.req[2 + s])
+            wiring.connect(m, rd.status[2 + s], mover.rd_status[s])
+        for c in range(WRITE_CLIENTS):
+            wiring.connect(m, mover.wr_req[c], wr.req[2 + c])
+            wiring.connect(m, wr.status[2 + c], mover.wr_status[c])
+        wiring.connect(m, ce.mover_cmd, mover.cmd)
+        wiring.connect(m, mover.result, ce.mover_result)
+        m.d.comb += mover.abort.eq(ce.mover_abort)
+
+        # The RAM's side ports: the context engine's while the function is out of STOP, else the
+        # exerciser's window.
+        engine_on = Signal()
+        m.d.comb += [engine_on.eq(function.gsv != regmap.GSV.STOP),
+                     exerciser.enable.eq(~engine_on)]
+        with m.If(engine_on):
+            m.d.comb += [ram.side_wr.row.eq(ce.ram_wr.row), ram.side_wr.data.eq(ce.ram_wr.data),
+                         ram.side_wr.en.eq(ce.ram_wr.en), ram.side_rd.en.eq(ce.ram_rd.en),
+                         ram.side_rd.row.eq(ce.ram_rd.row),
+                         ce.ram_wr_taken.eq(ram.side_wr_taken)]
+        with m.Else():
+            m.d.comb += [ram.side_wr.row.eq(exerciser.ram_wr.row),
+                         ram.side_wr.data.eq(exerciser.ram_wr.data),
+                         ram.side_wr.en.eq(exerciser.ram_wr.en),
+                         ram.side_rd.en.eq(exerciser.ram_rd.en),
+                         ram.side_rd.row.eq(exerciser.ram_rd.row)]
+        m.d.comb += [ce.ram_rd.lo.eq(ram.side_rd.lo), ce.ram_rd.hi.eq(ram.side_rd.hi),
+                     exerciser.ram_rd.lo.eq(ram.side_rd.lo),
+                     exerciser.ram_rd.hi.eq(ram.side_rd.hi)]
+
+        stored = registers.stored
+        m.d.comb += [
+            ce.pending.eq(doorbells.pending),
+            doorbells.take_valid.eq(ce.take_valid),
+            doorbells.take_cxt.eq(ce.take_cxt),
+            ce.activate.eq(function.activate),
+            function.activate_done.eq(ce.activate_done),
+            function.activate_ok.eq(ce.activate_ok),
+            ce.soft_stop.eq(function.soft_stop),
+            ce.hard_stop.eq(function.hard_stop),
+            function.quiesced.eq(ce.quiesced),
+            function.fatal.eq(ce.fatal),
+            ce.ctl2.eq(stored.CTL2),
+            ce.cxt_l2.eq(stored.CXT_L2),
+            ce.err_ctl.eq(stored.ERR_CTL),
+            ce.err_cfg.eq(stored.ERR_CFG),
+            ce.err_wrt.eq(stored.ERR_WRT),
+            ce.err_rd.eq(stored.ERR_RD),
+            ce.err_sts.eq(stored.ERR_STS),
+            registers.load.ERR_WRT.eq(ce.err_wrt_load),
+            registers.load_value.ERR_WRT.eq(ce.err_wrt_value),
+            registers.set.ERR_STS.eq(ce.err_sts_set),
+        ]
+
         # ---- function registers -------------------------------------------------------------
         cycles = Signal(64)
         dropped_writes = Signal(64)
@@ -243,11 +312,6 @@ class SdxiEngine(wiring.Component):
         m.d.comb += [
             function.request.eq(registers.written.CTL0 & registers.write_be[0]),
             function.gsr.eq(registers.write_data[fn_gsr.lsb:fn_gsr.lsb + fn_gsr.width]),
-            # Hooks the context engine takes over: activation succeeds at once, nothing to drain.
-            function.activate_done.eq(function.activate),
-            function.activate_ok.eq(1),
-            function.quiesced.eq(1),
-            function.fatal.eq(0),
         ]
 
         # ---- MSI-X -------------------------------------------------------------------------
@@ -258,7 +322,7 @@ class SdxiEngine(wiring.Component):
             m.d.comb += self_test.eq(1 << raised_vector)
         error_vector = function.entered_error & ctl0[fn_err_intr_en.lsb]
         m.d.comb += [
-            msix.raise_vectors.eq(self_test | error_vector),
+            msix.raise_vectors.eq(self_test | error_vector | ce.raise_vectors),
             msix.msix_enable.eq(self.cfg_interrupt_msix_enable[0]),
             msix.msix_function_mask.eq(self.cfg_interrupt_msix_mask[0]),
             self.cfg_interrupt_msix_address.eq(msix.msix_address),

@@ -2,13 +2,16 @@
 
 from dataclasses import dataclass
 
+from hdl.sdxi.descriptors import ERRLOG_TYPE, ErrClass, ErrReaction, ErrStep, ErrSubStep
 from hdl.sdxi.regmap import GSR, GSV, REGISTERS_BY_NAME, doorbell_offset
-from hdl.sdxi.structures import CXT_CTL, CXT_L1_ENT, CXT_L2_ENT, CXT_STS, CxtState
+from hdl.sdxi.structures import CXT_L2_ENT, CXT_STS, ERRLOG_HD_ENT, CxtState
 
 from .caps import Capabilities
+from .context import (BUFFER_AKEY, Completion, Context, ContextMemory, SyncFilter, admin_start,
+                      admin_stop, admin_sync)
 
 
-__all__ = ["SdxiCard", "SdxiError", "Timing", "AdminContext"]
+__all__ = ["SdxiCard", "SdxiError", "Timing", "ErrorLogEntry"]
 
 REG = REGISTERS_BY_NAME
 BAR_REGS = 0
@@ -27,21 +30,50 @@ class Timing:
     poll_ns: float = 1_000_000
     state_timeout_ns: float = 1_000_000_000
     interrupt_timeout_ns: float = 1_000_000_000
+    completion_timeout_ns: float = 1_000_000_000
+    ns_per_byte: float = 0.0      #: added to a completion's time-out for each byte it moves
 
     @classmethod
     def simulation(cls):
         """Microsecond-scale waits: simulated idle time costs wall time."""
-        return cls(poll_ns=40, state_timeout_ns=20_000, interrupt_timeout_ns=20_000)
+        return cls(poll_ns=40, state_timeout_ns=20_000, interrupt_timeout_ns=20_000,
+                   completion_timeout_ns=40_000, ns_per_byte=1.0)
+
+    def completion_timeout(self, nbytes=0):
+        return self.completion_timeout_ns + self.ns_per_byte * nbytes
 
 
-@dataclass
-class AdminContext:
-    """Host memory of the admin context (context 0), as the driver allocates it."""
-    ring: object
-    cxt_sts: object
-    write_index: object
-    cxt_ctl: object
-    akey_table: object
+@dataclass(frozen=True)
+class ErrorLogEntry:
+    """One error-log header entry (sdxi-spec.md 3.10), decoded."""
+    index: int
+    fields: dict
+
+    def __getattr__(self, name):
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __str__(self):
+        f = self.fields
+
+        def name(enum_type, value):
+            try:
+                return enum_type(value).name
+            except ValueError:
+                return f"{value:#x}"
+
+        parts = [f"error log #{self.index}: step {name(ErrStep, f['step'])}",
+                 name(ErrSubStep, f["sub_step"]), f"class {name(ErrClass, f['err_class'])}",
+                 f"reaction {name(ErrReaction, f['re'])}"]
+        if f["cv"]:
+            parts.append(f"context {f['cxt_num']}")
+        if f["div"]:
+            parts.append(f"descriptor {f['dsc_index']}")
+        if f["bv"]:
+            parts.append(f"buffer {f['buf']}")
+        return ", ".join(parts)
 
 
 class SdxiCard:
@@ -59,6 +91,8 @@ class SdxiCard:
         self.l1_table = None
         self.admin = None
         self.error_log = None
+        self.contexts = {}
+        self._errlog_read = 0
 
     # ---- registers -----------------------------------------------------------------------------
 
@@ -141,18 +175,12 @@ class SdxiCard:
         self.l1_table = alloc(4096)                                                   # 3
         self.l2_table.write(0, CXT_L2_ENT.encode(vl=1, lv01_ptr=self.l1_table.addr >> 12))
 
-        self.admin = AdminContext(                                                    # 4
-            ring=alloc(ADMIN_RING_ENTRIES * 64), cxt_sts=alloc(16, 16),
-            write_index=alloc(8, 8), cxt_ctl=alloc(64, 64), akey_table=alloc(4096))
-        self.admin.cxt_sts.write(0, CXT_STS.encode(state=CxtState.RUN, read_index=0))
-        self._publish(self.admin.cxt_ctl, CXT_CTL.encode(
-            vl=1, se=1, csa=1, ds_ring_ptr=self.admin.ring.addr >> 6,
-            ds_ring_sz=ADMIN_RING_ENTRIES, cxt_sts_ptr=self.admin.cxt_sts.addr >> 4,
-            write_index_ptr=self.admin.write_index.addr >> 3))
-        self._publish(self.l1_table, CXT_L1_ENT.encode(
-            vl=1, ka=1, cxt_ctl_ptr=self.admin.cxt_ctl.addr >> 6, akey_sz=0,
-            akey_ptr=self.admin.akey_table.addr >> 12, max_buffer=cap1["max_buffer"],
-            opb_000_enb=cap1["opb_000_cap"]))
+        mem = ContextMemory.allocate(alloc, ADMIN_RING_ENTRIES)                       # 4
+        mem.cxt_sts.write(0, CXT_STS.encode(state=CxtState.RUN, read_index=0))
+        self._publish(mem.cxt_ctl, mem.cxt_ctl_bytes())
+        self._publish(self.l1_table, mem.l1_entry(cap1["max_buffer"], cap1["opb_000_cap"]))
+        self.admin = Context(self, 0, mem)
+        self.contexts = {0: self.admin}
 
         await self._init_error_log()                                                  # 7
         await self.request(GSR.ACTIVE)                                                # 9
@@ -178,6 +206,82 @@ class SdxiCard:
         await self.write_reg("ERR_RD", 0)
         await self.write_reg("ERR_CFG", REG["ERR_CFG"].encode(
             en=1, sz=(ERRLOG_ENTRIES // 32).bit_length() - 1, ptr=self.error_log.addr >> 12))
+
+    # ---- contexts (sdxi-spec.md 7, steps 11-17) -------------------------------------------------
+
+    async def create_context(self, cxt_id=None, *, ring_entries=1024, qos=0, vector=None):
+        """Allocate, describe and start a client context; return it (libsdxi's create).
+
+        AKey entry ``BUFFER_AKEY`` covers buffers in the default address space; with ``vector``,
+        entry 1 raises that MSI-X vector (for ``Context.interrupt``).
+        """
+        if cxt_id is None:
+            free = [i for i in range(1, self.caps.max_cxt + 1) if i not in self.contexts]
+            if not free:
+                raise SdxiError("no free context")
+            cxt_id = free[0]
+        if not 1 <= cxt_id <= self.caps.max_cxt or cxt_id in self.contexts:
+            raise ValueError(f"context id {cxt_id} is taken or out of range")
+        if cxt_id >= 128:
+            raise ValueError("this driver uses one L1 table: context ids 1 to 127")
+        mem = ContextMemory.allocate(self.transport.alloc_dma, ring_entries)
+        cxt = Context(self, cxt_id, mem)
+        cxt.set_akey(BUFFER_AKEY, vl=1)
+        if vector is not None:
+            cxt.set_akey(1, vl=1, iv=1, intr_num=vector)
+        self._publish(mem.cxt_ctl, mem.cxt_ctl_bytes(qos))
+        cap1 = REG["CAP1"].decode(self.caps.cap1)
+        l1 = self.l1_table
+        raw = mem.l1_entry(cap1["max_buffer"], cap1["opb_000_cap"])
+        l1.write(32 * cxt_id + 8, raw[8:])
+        l1.write(32 * cxt_id, raw[:8])
+        self.contexts[cxt_id] = cxt
+        await self.start_context(cxt)
+        return cxt
+
+    async def start_context(self, cxt):
+        cst = Completion(self)
+        await self.admin.submit([admin_start(cxt.id, cst)])
+        await cst.wait(f"start of context {cxt.id}", self.timing.completion_timeout())
+        cxt.write_index = cxt.mem.write_index.read_u64(0)
+
+    async def stop_context(self, cxt, *, hard=False):
+        """CXT_STOP then SYNC(STOP) with the CST on the SYNC (Linux's two-slot stop)."""
+        cst = Completion(self)
+        await self.admin.submit([admin_stop(cxt.id, cxt.id, hard=hard),
+                                 admin_sync(cxt.id, cxt.id, SyncFilter.STOP, cst)])
+        await cst.wait(f"stop of context {cxt.id}", self.timing.completion_timeout())
+
+    async def destroy_context(self, cxt):
+        """Stop the context and rescind its L1 entry (valid bit first); libsdxi's close."""
+        await self.stop_context(cxt)
+        self.l1_table.write(32 * cxt.id, bytes(8))
+        self.l1_table.write(32 * cxt.id + 8, bytes(24))
+        del self.contexts[cxt.id]
+
+    # ---- error log (sdxi-spec.md section 6, "Processing") ----------------------------------------
+
+    async def read_error_log(self):
+        """Entries logged since the last call, decoded; advances ERR_RD."""
+        sts = await self.read_reg("ERR_STS")
+        if not sts & 1:
+            return []
+        rd = await self.read_reg("ERR_RD")
+        await self.write_reg("ERR_STS", sts)
+        wrt = await self.read_reg("ERR_WRT")
+        entries = []
+        for index in range(rd, wrt):
+            raw = self.error_log.read((index % ERRLOG_ENTRIES) * 64, 64)
+            fields = ERRLOG_HD_ENT.decode(raw)
+            if not fields["vl"] or fields["type"] != ERRLOG_TYPE:
+                raise SdxiError(f"error log slot {index % ERRLOG_ENTRIES} is not a valid entry")
+            entries.append(ErrorLogEntry(index, fields))
+        await self.write_reg("ERR_RD", wrt)
+        if sts & 0b10:
+            entries.append("error log overflowed: entries were lost")
+        if sts & 0b1000:
+            entries.append("the function failed to write an error-log entry")
+        return entries
 
     # ---- diagnostics ---------------------------------------------------------------------------
 

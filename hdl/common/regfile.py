@@ -28,14 +28,18 @@ class RegisterFile(wiring.Component):
         For each register with ``RO`` fields, the value those fields read.
     set : In(...)
         For each register with ``RW1C`` fields, bits to set in this clock.
+    load, load_value : In(...)
+        For each register named in ``loadable``: replace its ``RW`` bits with ``load_value``
+        in this clock (hardware-advanced registers such as an index); wins over a bus write.
     written : Out(...)
         For each register, a one-clock strobe when a write with any byte enable reaches it.
     write_data, write_be : Out(64), Out(8)
         Data and byte enables of that write.
     """
 
-    def __init__(self, registers, *, addr_width):
+    def __init__(self, registers, *, addr_width, loadable=()):
         self._registers = tuple(registers)
+        self._loadable = tuple(loadable)
         for r in self._registers:
             if r.offset >> 3 >= 1 << addr_width:
                 raise ValueError(f"{r.name} at {r.offset:#x} is outside a {addr_width}-bit "
@@ -49,6 +53,8 @@ class RegisterFile(wiring.Component):
             "stored": Out(wiring.Signature({n: Out(64) for n in names(Access.RW, Access.RW1C)})),
             "ro": In(wiring.Signature({n: Out(64) for n in names(Access.RO)})),
             "set": In(wiring.Signature({n: Out(64) for n in names(Access.RW1C)})),
+            "load": In(wiring.Signature({n: Out(1) for n in self._loadable})),
+            "load_value": In(wiring.Signature({n: Out(64) for n in self._loadable})),
             "written": Out(wiring.Signature({r.name: Out(1) for r in self._registers})),
             "write_data": Out(64),
             "write_be": Out(8),
@@ -88,6 +94,9 @@ class RegisterFile(wiring.Component):
                 if rw1c:
                     with m.Else():
                         m.d.sync += stored.eq(stored | sets)
+                if r.name in self._loadable:
+                    with m.If(getattr(self.load, r.name)):
+                        m.d.sync += stored.eq(getattr(self.load_value, r.name) & rw)
                 value = stored
             if ro:
                 value = value | (getattr(self.ro, r.name) & ro)

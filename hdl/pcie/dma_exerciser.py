@@ -19,9 +19,11 @@ class DmaExerciser(wiring.Component):
     """One read client and one write client driven from registers.
 
     Writing DMA_RD_GO (or DMA_WR_GO) starts a transfer with the ADDR/LEN/RAM registers if
-    that direction is idle; its STATUS shows busy, then the engine's error code and the
-    clocks it took. The RAM window maps the DMA RAM (with byte enables) while neither direction
-    is busy; while one is, window reads return 0 and writes are dropped.
+    that direction is idle and ``enable`` is set (the context engine, which shares the engines
+    and the RAM, is stopped); its STATUS shows busy, then the engine's error code and the
+    clocks it took. The RAM window maps the DMA RAM (with byte enables, through the RAM's side
+    ports) while ``enable`` is set and neither direction is busy; otherwise window reads return
+    0 and writes are dropped.
 
     Members
     -------
@@ -30,8 +32,8 @@ class DmaExerciser(wiring.Component):
     window : In(RegisterBus)
         Accesses to the RAM window, qword addresses relative to its base.
     rd_req, rd_status, wr_req, wr_status : client ports of the engines
-    ram_wr, ram_rd : RAM ports, shared with the engines (used only while idle)
-    engine_ram_wr, engine_ram_rd : the engines' RAM ports, passed through when busy
+    ram_wr, ram_rd : the RAM's side ports, for the window
+    enable : In(1)
     ext_tag, outstanding : In, shown in DMA_INFO
     timeout, read_size : Out: DMA_TIMEOUT (0 selects the default) and DMA_RD_SPLIT
     """
@@ -49,8 +51,7 @@ class DmaExerciser(wiring.Component):
             "wr_status": In(stream.Signature(WriteStatus())),
             "ram_wr": Out(RamWriteSignature(data_width, ram_rows)),
             "ram_rd": Out(RamReadPairSignature(data_width, ram_rows)),
-            "engine_ram_wr": In(RamWriteSignature(data_width, ram_rows)),
-            "engine_ram_rd": In(RamReadPairSignature(data_width, ram_rows)),
+            "enable": In(1),
             "ext_tag": In(1),
             "outstanding": In(16),
             "timeout": Out(32),
@@ -92,7 +93,7 @@ class DmaExerciser(wiring.Component):
                                                           cycles)),
             ]
             go = getattr(regs.written, f"{name}_GO") & regs.write_data[0]
-            with m.If(go & ~running):
+            with m.If(go & ~running & self.enable):
                 m.d.sync += [running.eq(1), requested.eq(1), start.eq(now)]
             with m.If(req.valid & req.ready):
                 m.d.sync += requested.eq(0)
@@ -100,8 +101,8 @@ class DmaExerciser(wiring.Component):
                 m.d.sync += [running.eq(0), error.eq(status.payload.error),
                              cycles.eq(now - start)]
 
-        # ---- RAM: the engines' ports, or the host window while idle -------------------------
-        idle = ~busy["DMA_RD"] & ~busy["DMA_WR"]
+        # ---- RAM window ---------------------------------------------------------------------------
+        idle = ~busy["DMA_RD"] & ~busy["DMA_WR"] & self.enable
         win = self.window
         row_qwords = self._w // 64
         q_bits = row_qwords.bit_length() - 1
@@ -109,26 +110,15 @@ class DmaExerciser(wiring.Component):
         win_q = win.addr[:q_bits]
         in_window = win_row < self._rows
         m.d.comb += win.w_hit.eq(idle & in_window)
-        with m.If(idle):
-            en = Signal(self._w // 8)
-            m.d.comb += en.eq(win.w_be << (8 * win_q))
-            m.d.comb += [
-                self.ram_wr.row.eq(win_row),
-                self.ram_wr.data.eq(win.w_data.replicate(row_qwords)),
-                self.ram_wr.en.eq(Mux(win.w_stb & in_window, en, 0)),
-                self.ram_rd.en.eq(win.r_stb),
-                self.ram_rd.row.eq(win_row),
-            ]
-        with m.Else():
-            m.d.comb += [
-                self.ram_wr.row.eq(self.engine_ram_wr.row),
-                self.ram_wr.data.eq(self.engine_ram_wr.data),
-                self.ram_wr.en.eq(self.engine_ram_wr.en),
-                self.ram_rd.en.eq(self.engine_ram_rd.en),
-                self.ram_rd.row.eq(self.engine_ram_rd.row),
-            ]
-        m.d.comb += [self.engine_ram_rd.lo.eq(self.ram_rd.lo),
-                     self.engine_ram_rd.hi.eq(self.ram_rd.hi)]
+        en = Signal(self._w // 8)
+        m.d.comb += [
+            en.eq(win.w_be << (8 * win_q)),
+            self.ram_wr.row.eq(win_row),
+            self.ram_wr.data.eq(win.w_data.replicate(row_qwords)),
+            self.ram_wr.en.eq(Mux(idle & win.w_stb & in_window, en, 0)),
+            self.ram_rd.en.eq(win.r_stb),
+            self.ram_rd.row.eq(win_row),
+        ]
         read_q = Signal(q_bits)
         read_ok = Signal()
         with m.If(win.r_stb):

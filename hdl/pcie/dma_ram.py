@@ -51,10 +51,17 @@ class DmaRam(wiring.Component):
     Even and odd rows sit in separate banks, so a read of any two consecutive rows costs one
     clock. Read data is registered and held while ``rd.en`` is low.
 
+    ``side_wr`` and ``side_rd`` are a second write and read port for control accesses (the
+    context engine's structures, the host's RAM window): ``side_wr`` is applied in a clock where
+    ``wr`` writes nothing, and ``side_wr_taken`` says when; ``side_rd`` is independent of ``rd``.
+
     Members
     -------
     wr : In(RamWriteSignature)
     rd : In(RamReadPairSignature)
+    side_wr : In(RamWriteSignature)
+    side_wr_taken : Out(1)
+    side_rd : In(RamReadPairSignature)
     """
 
     def __init__(self, *, data_width, rows):
@@ -65,37 +72,46 @@ class DmaRam(wiring.Component):
         super().__init__({
             "wr": In(RamWriteSignature(data_width, rows)),
             "rd": In(RamReadPairSignature(data_width, rows)),
+            "side_wr": In(RamWriteSignature(data_width, rows)),
+            "side_wr_taken": Out(1),
+            "side_rd": In(RamReadPairSignature(data_width, rows)),
         })
 
     def elaborate(self, platform):
         m = Module()
         half = self._rows // 2
+        main_idle = Signal()
+        m.d.comb += [main_idle.eq(self.wr.en == 0),
+                     self.side_wr_taken.eq(main_idle & self.side_wr.en.any())]
+        write_row = Mux(main_idle, self.side_wr.row, self.wr.row)
+        write_data = Mux(main_idle, self.side_wr.data, self.wr.data)
+        write_en = Mux(main_idle, self.side_wr.en, self.wr.en)
         banks = []
         for parity in (0, 1):
             bank = Memory(shape=self._data_width, depth=half, init=[])
             m.submodules[f"bank{parity}"] = bank
             wp = bank.write_port(granularity=8)
-            rp = bank.read_port(domain="sync")
             m.d.comb += [
-                wp.addr.eq(self.wr.row >> 1),
-                wp.data.eq(self.wr.data),
-                wp.en.eq(Mux(self.wr.row[0] == parity, self.wr.en, 0)),
-                rp.en.eq(self.rd.en),
+                wp.addr.eq(write_row >> 1),
+                wp.data.eq(write_data),
+                wp.en.eq(Mux(write_row[0] == parity, write_en, 0)),
             ]
-            banks.append(rp)
-
-        nxt = Signal(range(self._rows))
-        m.d.comb += nxt.eq(self.rd.row + 1)
-        # The even bank serves whichever of the two rows is even.
-        m.d.comb += [
-            banks[0].addr.eq(Mux(self.rd.row[0], nxt >> 1, self.rd.row >> 1)),
-            banks[1].addr.eq(Mux(self.rd.row[0], self.rd.row >> 1, nxt >> 1)),
-        ]
-        odd_first = Signal()
-        with m.If(self.rd.en):
-            m.d.sync += odd_first.eq(self.rd.row[0])
-        m.d.comb += [
-            self.rd.lo.eq(Mux(odd_first, banks[1].data, banks[0].data)),
-            self.rd.hi.eq(Mux(odd_first, banks[0].data, banks[1].data)),
-        ]
+            banks.append(bank)
+        for port in (self.rd, self.side_rd):
+            self._read_pair(m, banks, port)
         return m
+
+    def _read_pair(self, m, banks, port):
+        """Rows ``port.row`` and ``port.row + 1``: the even bank serves whichever is even."""
+        rps = [bank.read_port(domain="sync") for bank in banks]
+        nxt = Signal(range(self._rows))
+        m.d.comb += [nxt.eq(port.row + 1), rps[0].en.eq(port.en), rps[1].en.eq(port.en),
+                     rps[0].addr.eq(Mux(port.row[0], nxt >> 1, port.row >> 1)),
+                     rps[1].addr.eq(Mux(port.row[0], port.row >> 1, nxt >> 1))]
+        odd_first = Signal()
+        with m.If(port.en):
+            m.d.sync += odd_first.eq(port.row[0])
+        m.d.comb += [
+            port.lo.eq(Mux(odd_first, rps[1].data, rps[0].data)),
+            port.hi.eq(Mux(odd_first, rps[0].data, rps[1].data)),
+        ]

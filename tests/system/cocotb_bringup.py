@@ -45,7 +45,7 @@ async def linux_bring_up(dut):
     # L1[0] (32 bytes): qword 0 = CXT_CTL address | ka (bit 1) | vl (bit 0); qword 1 = AKey
     # table address | akey_sz (0); dword 4: cxt_pasid 19:0 = 0, max_buffer 23:20; dword 5: opb.
     l1 = card.l1_table
-    admin = card.admin
+    admin = card.admin.mem
     assert u64(l1, 0) == admin.cxt_ctl.addr | 0b11
     assert u64(l1, 8) == admin.akey_table.addr
     assert u32(l1, 16) == (cap1 & 0xF) << 20

@@ -1,0 +1,221 @@
+"""SDXI contexts from the host: rings, the spec's producer algorithm, completions and the calls
+users know from libsdxi (``mem_copy``, ``fill``, ``write_imm``, ``interrupt``)."""
+
+from dataclasses import dataclass
+
+from hdl.sdxi import descriptors as dsc
+from hdl.sdxi.descriptors import AdminOp, DmaBaseOp, IntrOp, OpGroup, SyncFilter, VendorOp
+from hdl.sdxi.structures import AKEY_ENT, CST_BLK, CXT_CTL, CXT_L1_ENT, CXT_STS, CxtState
+
+
+__all__ = ["Context", "ContextMemory", "Completion", "SdxiOpError", "encode", "BUFFER_AKEY"]
+
+BUFFER_AKEY = 0          #: AKey entry every context gets for its buffers (vl = 1, pv = 0)
+CST_BYTES = 32
+
+
+class SdxiOpError(Exception):
+    """An operation completed with its CST error bit set; ``log`` holds the error-log entries
+    read when it was seen."""
+
+    def __init__(self, message, log=()):
+        super().__init__(message + "".join(f"\n  {e}" for e in log))
+        self.log = list(log)
+
+
+def encode(layout, group, subtype, *, cst=None, fe=0, **fields):
+    """A descriptor's 64 bytes, valid, with a CST pointer or np = 1."""
+    if cst is None:
+        return layout.encode(vl=1, fe=fe, type=group, subtype=subtype, np=1, **fields)
+    return layout.encode(vl=1, fe=fe, type=group, subtype=subtype, csb_ptr=cst.addr >> 5,
+                         **fields)
+
+
+@dataclass
+class ContextMemory:
+    """Host memory of one context, allocated as the Linux driver does (sdxi-spec.md 7.4)."""
+    ring: object
+    cxt_sts: object
+    write_index: object
+    cxt_ctl: object
+    akey_table: object
+    entries: int
+
+    @classmethod
+    def allocate(cls, alloc, entries, akey_sz=0):
+        return cls(ring=alloc(entries * 64, 64), cxt_sts=alloc(16, 16), write_index=alloc(8, 8),
+                   cxt_ctl=alloc(64, 64), akey_table=alloc(4096 << akey_sz), entries=entries)
+
+    def cxt_ctl_bytes(self, qos=0):
+        return CXT_CTL.encode(vl=1, qos=qos, se=1, csa=1, ds_ring_ptr=self.ring.addr >> 6,
+                              ds_ring_sz=self.entries, cxt_sts_ptr=self.cxt_sts.addr >> 4,
+                              write_index_ptr=self.write_index.addr >> 3)
+
+    def l1_entry(self, max_buffer, opb, akey_sz=0):
+        return CXT_L1_ENT.encode(vl=1, ka=1, cxt_ctl_ptr=self.cxt_ctl.addr >> 6,
+                                 akey_sz=akey_sz, akey_ptr=self.akey_table.addr >> 12,
+                                 max_buffer=max_buffer, opb_000_enb=opb)
+
+
+class Completion:
+    """A completion status block: ``signal`` 1 until the function completes it."""
+
+    def __init__(self, card):
+        self.card = card
+        self.buf = card.transport.alloc_dma(CST_BYTES, CST_BYTES)
+        self.buf.write(0, CST_BLK.encode(signal=1))
+
+    @property
+    def addr(self):
+        return self.buf.addr
+
+    def done(self):
+        return CST_BLK.decode(self.buf.read(0, CST_BYTES))["signal"] == 0
+
+    def error(self):
+        return bool(CST_BLK.decode(self.buf.read(0, CST_BYTES))["er"])
+
+    async def wait(self, what, timeout_ns):
+        """Poll until complete; raise ``SdxiOpError`` on er = 1, ``SdxiError`` on time-out."""
+        waited = 0.0
+        while not self.done():
+            if waited >= timeout_ns:
+                from .device import SdxiError
+                raise SdxiError(f"{what}: no completion after {waited:.0f} ns")
+            await self.card.transport.sleep_ns(self.card.timing.poll_ns)
+            waited += self.card.timing.poll_ns
+        if self.error():
+            raise SdxiOpError(f"{what} failed", await self.card.read_error_log())
+
+
+class Context:
+    """One context: its ring and the producer side of the spec's enqueue algorithm."""
+
+    def __init__(self, card, cxt_id, mem):
+        self.card = card
+        self.id = cxt_id
+        self.mem = mem
+        self.write_index = mem.write_index.read_u64(0)
+
+    # ---- ring ---------------------------------------------------------------------------------
+
+    def read_index(self):
+        return CXT_STS.decode(self.mem.cxt_sts.read(0, 16))["read_index"]
+
+    def state(self):
+        return CxtState(CXT_STS.decode(self.mem.cxt_sts.read(0, 16))["state"])
+
+    def reserve(self, n):
+        """Claim ``n`` slots (sdxi-spec.md 5.1 steps 1-4); return the first index."""
+        ridx = self.read_index()
+        if ridx > self.write_index:
+            raise RuntimeError(f"context {self.id}: read index {ridx} is past the write index "
+                               f"{self.write_index}")
+        if self.write_index + n - ridx > self.mem.entries:
+            raise BlockingIOError(f"context {self.id}: ring full ({self.mem.entries} entries)")
+        first = self.write_index
+        self.write_index += n
+        self.mem.write_index.write_u64(0, self.write_index)
+        return first
+
+    def place(self, index, raw, *, valid=True):
+        """Write a descriptor into its slot: qwords 1-7 first, then qword 0 (step 5)."""
+        slot = (index % self.mem.entries) * 64
+        self.mem.ring.write(slot + 8, raw[8:])
+        self.mem.ring.write(slot, raw[:8] if valid else bytes([raw[0] & ~1]) + raw[1:8])
+
+    async def ring_doorbell(self, value=None):
+        await self.card.ring_doorbell(self.id, self.write_index if value is None else value)
+
+    async def submit(self, descriptors):
+        """Enqueue descriptors and ring the doorbell; return the index of the first."""
+        first = self.reserve(len(descriptors))
+        for i, raw in enumerate(descriptors):
+            self.place(first + i, raw)
+        await self.ring_doorbell()
+        return first
+
+    async def wait_read_index(self, index, timeout_ns=None):
+        """Wait until the function has completed every descriptor below ``index``."""
+        timeout_ns = self.card.timing.completion_timeout_ns if timeout_ns is None else timeout_ns
+        waited = 0.0
+        while self.read_index() < index:
+            if waited >= timeout_ns:
+                from .device import SdxiError
+                raise SdxiError(f"context {self.id}: read index {self.read_index()} short of "
+                                f"{index} after {waited:.0f} ns (state {self.state().name})")
+            await self.card.transport.sleep_ns(self.card.timing.poll_ns)
+            waited += self.card.timing.poll_ns
+
+    # ---- operations (libsdxi-style) ------------------------------------------------------------
+
+    async def _run(self, what, make, nbytes=0):
+        cst = Completion(self.card)
+        await self.submit([make(cst)])
+        await cst.wait(what, self.card.timing.completion_timeout(nbytes))
+
+    async def mem_copy(self, dst, src, n):
+        """Copy ``n`` bytes from bus address ``src`` to ``dst`` and wait for the completion."""
+        await self._run(f"copy of {n} bytes", lambda cst: encode(
+            dsc.DSC_DMAB_COPY, OpGroup.DMABASE, DmaBaseOp.COPY, cst=cst, size=n - 1,
+            akey0=BUFFER_AKEY, akey1=BUFFER_AKEY, addr0=src, addr1=dst), n)
+
+    async def fill(self, dst, pattern, n):
+        """Fill ``n`` bytes at ``dst`` with ``pattern`` (8, 16 or 32 bytes) repeated."""
+        if len(pattern) not in dsc.FILL_PATTERN_SIZES:
+            raise ValueError(f"pattern must be one of {dsc.FILL_PATTERN_SIZES} bytes long")
+        await self._run(f"fill of {n} bytes", lambda cst: encode(
+            dsc.DSC_VENDOR_FILL, OpGroup.VENDOR, VendorOp.FILL, cst=cst, size=n - 1,
+            psz=dsc.FILL_PATTERN_SIZES.index(len(pattern)), akey0=BUFFER_AKEY, addr0=dst,
+            pattern=int.from_bytes(pattern, "little")), n)
+
+    async def write_imm(self, dst, data):
+        """Write up to 32 bytes of immediate data to ``dst``."""
+        if not 1 <= len(data) <= dsc.WRT_IMM_MAX:
+            raise ValueError(f"1 to {dsc.WRT_IMM_MAX} bytes of immediate data")
+        await self._run(f"write-immediate of {len(data)} bytes", lambda cst: encode(
+            dsc.DSC_DMAB_WRT_IMM, OpGroup.DMABASE, DmaBaseOp.WRT_IMM, cst=cst,
+            size=len(data) - 1, akey0=BUFFER_AKEY, addr0=dst,
+            data=int.from_bytes(data, "little")))
+
+    async def rep_copy(self, dst, src, blocks):
+        """Replicate the 4 KiB at ``src`` into ``blocks`` consecutive 4 KiB blocks at ``dst``."""
+        await self._run(f"replicate into {blocks} blocks", lambda cst: encode(
+            dsc.DSC_DMAB_REPCOPY, OpGroup.DMABASE, DmaBaseOp.REPCOPY, cst=cst,
+            count=blocks - 1, akey0=BUFFER_AKEY, akey1=BUFFER_AKEY, addr0=src, addr1=dst),
+            blocks * dsc.REPCOPY_BLOCK)
+
+    async def interrupt(self, akey):
+        """Raise the vector of AKey entry ``akey`` (fenced, as Linux does after a copy) and
+        wait for it to arrive; return True if it did."""
+        vector = AKEY_ENT.decode(self.mem.akey_table.read(16 * akey, 16))["intr_num"]
+        t = self.card.transport
+        t.clear_interrupt(vector)
+        await self.submit([encode(dsc.DSC_INTR, OpGroup.INTR, IntrOp.INTR, fe=1, akey=akey)])
+        return await t.wait_interrupt(vector, self.card.timing.interrupt_timeout_ns)
+
+    def set_akey(self, index, **fields):
+        self.mem.akey_table.write(16 * index, AKEY_ENT.encode(**fields))
+
+
+def admin_start(cxt_id, cst):
+    return encode(dsc.DSC_CXT_START, OpGroup.ADMIN, AdminOp.CXT_START_NM, cst=cst, fe=1,
+                  cxt_start=cxt_id, cxt_end=cxt_id)
+
+
+def admin_stop(first, last, *, hard=False):
+    return encode(dsc.DSC_CXT_STOP, OpGroup.ADMIN, AdminOp.CXT_STOP, fe=1, hs=int(hard),
+                  cxt_start=first, cxt_end=last)
+
+
+def admin_sync(first, last, flt, cst):
+    return encode(dsc.DSC_SYNC, OpGroup.ADMIN, AdminOp.SYNC, cst=cst, flt=flt,
+                  cxt_start=first, cxt_end=last)
+
+
+def admin_update(first, last, cst=None):
+    return encode(dsc.DSC_CXT_UPD, OpGroup.ADMIN, AdminOp.CXT_UPD, cst=cst,
+                  cxt_start=first, cxt_end=last)
+
+
+__all__ += ["admin_start", "admin_stop", "admin_sync", "admin_update", "SyncFilter"]
