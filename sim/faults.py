@@ -31,6 +31,7 @@ class FaultyRootComplex(RootComplex):
     def __init__(self, *args, seed=1, **kwargs):
         super().__init__(*args, **kwargs)
         self.fault = None
+        self.on_write = None          # observer of every memory write (data, CST, MSI-X)
         self.reorder = False
         self.hold = False
         self.rng = random.Random(seed)
@@ -41,6 +42,11 @@ class FaultyRootComplex(RootComplex):
         self.max_requested_bytes = 0
         self._wake = Event()
         cocotb.start_soon(self._release())
+
+    async def handle_mem_write_tlp(self, tlp):
+        if self.on_write:
+            self.on_write(tlp)
+        await super().handle_mem_write_tlp(tlp)
 
     def release(self):
         self.hold = False

@@ -11,7 +11,7 @@ from ..pcie.dma_ram import RamReadPairSignature, RamWriteSignature
 from ..pcie.dma_read import ReadRequest, ReadStatus
 from ..pcie.dma_write import WriteRequest, WriteStatus
 from . import descriptors as dsc
-from .data_mover import CHUNK, MoverCommand, MoverOp, MoverResult
+from .data_mover import IMAGE, MoverCommand, MoverOp, MoverResult, ram_bytes
 from .descriptors import (AdminOp, DmaBaseOp, ErrClass, ErrReaction, ErrStep, ErrSubStep,
                           IntrOp, OpGroup, SyncFilter, VendorOp)
 from .structures import (AKEY_ENT, CXT_CTL, CXT_L1_ENT, CXT_L2_ENT, CXT_STS, CxtState,
@@ -23,17 +23,21 @@ __all__ = ["ContextEngine", "RamLayout", "BATCH"]
 BATCH = 8                   #: descriptors fetched per ring read
 
 
+def _align(value, alignment):
+    return (value + alignment - 1) // alignment * alignment
+
+
 class RamLayout:
     """Where the context engine keeps things in the DMA RAM (byte addresses, row-aligned)."""
 
     def __init__(self, row_bytes):
         self.row = row_bytes
-        self.slots = 0x0000          # data mover read slots
-        self.fill = 0x4400           # fill image, CHUNK bytes
-        self.desc = 0x5800           # BATCH descriptors of the ring
-        self.struct = 0x5C00         # one structure read (L2/L1/CXT_CTL/CXT_STS/WI/AKey)
-        self.stage = 0x5D00          # constants and values the engine writes to the host
-        self.bytes = 0x6000
+        self.slots = 0x0000                        # data mover read slots
+        self.fill = _align(ram_bytes(), 64)        # fill image, IMAGE bytes
+        self.desc = self.fill + IMAGE              # BATCH descriptors of the ring
+        self.struct = self.desc + 64 * BATCH       # one structure read (L2, L1, CXT_CTL, ...)
+        self.stage = self.struct + 128             # what the engine writes to the host
+        self.bytes = self.stage + 0xC0
         # Inside the staging area:
         self.zero = self.stage + 0x00         # 8 zero bytes: CST signal = 0
         self.flags_ok = self.stage + 0x08     # CST flags dword with er = 0
@@ -231,8 +235,8 @@ class ContextEngine(wiring.Component):
         key_buf = Signal()
         key_intr = Signal()
         mover = Signal(MoverCommand(self._ram_bits))
-        fill_rows = Signal(range(CHUNK // row + 1))
-        fill_row = Signal(range(CHUNK // row + 1))
+        fill_rows = Signal(range(IMAGE // row + 1))
+        fill_row = Signal(range(IMAGE // row + 1))
 
         def g(struct, name):
             return _field(d, struct, name)
@@ -549,7 +553,7 @@ class ContextEngine(wiring.Component):
                         invalid(ErrClass.SIZE)
                     with m.Else():
                         size = g(s, "size")
-                        rows = Mux(size >= CHUNK, CHUNK // row, (size >> (row.bit_length() - 1)) + 1)
+                        rows = Mux(size >= IMAGE, IMAGE // row, (size >> (row.bit_length() - 1)) + 1)
                         m.d.sync += [mover.op.eq(MoverOp.FROM_RAM), mover.dst.eq(g(s, "addr0")),
                                      mover.last.eq(size), mover.ram.eq(lay.fill),
                                      fill_rows.eq(rows), fill_row.eq(0)]
@@ -680,7 +684,7 @@ class ContextEngine(wiring.Component):
                     m.next = "AKEY"
 
             with m.State("FILL_IMAGE"):
-                # The pattern, repeated over the rows the fill needs (at most one CHUNK).
+                # The pattern, repeated over the rows the fill needs (at most IMAGE bytes).
                 pattern = g(dsc.DSC_VENDOR_FILL, "pattern")
                 psz = g(dsc.DSC_VENDOR_FILL, "psz")
                 image = Mux(psz == 0, pattern[:64].replicate(w // 64),

@@ -14,24 +14,31 @@ from ..pcie.dma_write import WriteRequest, WriteStatus
 from .descriptors import ErrClass
 
 
-__all__ = ["DataMover", "MoverOp", "MoverCommand", "MoverResult", "READ_SLOTS", "SLOT_BYTES",
-           "CHUNK"]
+__all__ = ["DataMover", "MoverOp", "MoverCommand", "MoverResult", "READ_SLOTS", "WRITE_CLIENTS",
+           "CHUNK", "IMAGE", "SLOT_BYTES", "ram_bytes"]
 
-CHUNK = 4096              #: bytes per read or write request
+CHUNK = 2048              #: bytes per COPY read (and its write)
+IMAGE = 4096              #: bytes of a FROM_RAM image: a fill's pattern run, a REPCOPY block
 READ_SLOTS = 4            #: chunks in flight on the read side, one read client each
 WRITE_CLIENTS = 2         #: writes in flight, so one's status latency hides behind the other
 SLOT_BYTES = CHUNK + 64   #: a chunk at any offset within a row
 
 
+def ram_bytes():
+    """RAM the slots take; a REPCOPY block lands in slots 0 and 1."""
+    assert 2 * SLOT_BYTES >= IMAGE + 64
+    return READ_SLOTS * SLOT_BYTES
+
+
 class MoverOp(enum.Enum, shape=2):
     COPY = 0        #: ``src`` to ``dst``
-    FROM_RAM = 1    #: ``dst`` from RAM at ``ram``, restarting there every CHUNK bytes (fill)
-    REPCOPY = 2     #: CHUNK bytes of ``src`` read once, then written over and over to ``dst``
+    FROM_RAM = 1    #: ``dst`` from RAM at ``ram``, restarting there every IMAGE bytes (fill)
+    REPCOPY = 2     #: IMAGE bytes of ``src`` read once, then written over and over to ``dst``
 
 
 class MoverCommand(data.StructLayout):
-    """Move ``last + 1`` bytes (1 to 2^32). For FROM_RAM, RAM at ``ram`` holds a CHUNK-byte
-    image (or all of a shorter transfer) of what each CHUNK of ``dst`` gets."""
+    """Move ``last + 1`` bytes (1 to 2^32). For FROM_RAM, RAM at ``ram`` holds an IMAGE-byte
+    image (or all of a shorter transfer) of what each IMAGE bytes of ``dst`` get."""
 
     def __init__(self, ram_addr_bits):
         super().__init__({"op": MoverOp, "src": 64, "dst": 64, "last": 32, "ram": ram_addr_bits})
@@ -50,8 +57,9 @@ class DataMover(wiring.Component):
     COPY: the source is read in CHUNK-aligned pieces into ``READ_SLOTS`` RAM slots, each with its
     own read client, and every piece is written out, in order, as soon as its read has completed,
     alternating between two write clients. A slot is reused once its write has been confirmed.
-    FROM_RAM writes the destination in CHUNK pieces from one RAM image (the pattern of a fill,
-    the data of a write-immediate); REPCOPY reads its source block into slot 0 first.
+    FROM_RAM writes the destination in IMAGE pieces from one RAM image (the pattern of a fill,
+    the data of a write-immediate); REPCOPY first reads its IMAGE-byte source block into slot 0
+    (running on into slot 1).
 
     The result comes after every write has been confirmed by the hard block, so whatever the
     context engine writes next (a completion status) follows the data. On a DMA error nothing
@@ -136,9 +144,9 @@ class DataMover(wiring.Component):
         left = Signal(33)
         m.d.comb += [read_addr.eq(src + rd_pos), left.eq(total - rd_pos)]
         to_boundary = Signal(13)
-        m.d.comb += to_boundary.eq(CHUNK - read_addr[:12])
+        m.d.comb += to_boundary.eq(CHUNK - read_addr[:(CHUNK - 1).bit_length()])
         with m.If(op == MoverOp.REPCOPY):
-            m.d.comb += read_len.eq(CHUNK)
+            m.d.comb += read_len.eq(IMAGE)
         with m.Elif(left < to_boundary):
             m.d.comb += read_len.eq(left)
         with m.Else():
@@ -185,7 +193,7 @@ class DataMover(wiring.Component):
         w_ok = Signal()
         with m.If(from_ram):
             m.d.comb += [w_addr.eq(dst + wr_pos), w_ram.eq(ram),
-                         w_len.eq(Mux(ram_left < CHUNK, ram_left, CHUNK)),
+                         w_len.eq(Mux(ram_left < IMAGE, ram_left, IMAGE)),
                          w_ok.eq(wr_pos < total)]
         with m.Else():
             for s in range(READ_SLOTS):

@@ -23,8 +23,11 @@ class DoorbellArray(wiring.Component):
 
     The proposal replaces the latched value only if it is larger, so out-of-order and duplicate
     doorbells never move it backwards, and Linux's low-then-high 32-bit pair lands correctly
-    even when it carries into the high dword. A raise sets the context's ``pending`` bit. Writes
-    with partial dwords are dropped (``dropped``), as are writes to the rest of a doorbell page.
+    even when it carries into the high dword. Every accepted write sets the context's
+    ``pending`` bit, a smaller or equal value included: the context engine reads the write index
+    from memory, and a producer that makes an earlier slot valid after a later one's doorbell
+    (sdxi-spec.md 5.1) rings with a smaller value that must still wake it. Writes with partial
+    dwords are dropped (``dropped``), as are writes to the rest of a doorbell page.
     A read of the doorbell returns the latched value; the rest of the page reads 0.
 
     Members
@@ -32,7 +35,7 @@ class DoorbellArray(wiring.Component):
     bus : In(RegisterBus)
         BAR2 accesses.
     pending : Out(contexts)
-        Context has a doorbell raise not yet taken by ``take``.
+        Context has a doorbell write not yet taken by ``take``.
     take_valid, take_cxt : In(1), In(range(contexts))
         The context engine takes context ``take_cxt``'s doorbell: clears its ``pending`` bit
         (a raise in the same clock keeps it set).
@@ -103,7 +106,7 @@ class DoorbellArray(wiring.Component):
         raised = Signal(self._contexts)
         taken = Signal(self._contexts)
         m.d.comb += [
-            raised.eq(Mux(raise_, 1 << cxt, 0)),
+            raised.eq(Mux(accept, 1 << cxt, 0)),
             taken.eq(Mux(self.take_valid, 1 << self.take_cxt, 0)),
         ]
         m.d.sync += self.pending.eq((self.pending & ~taken) | raised)
