@@ -42,9 +42,10 @@ class ContextMemory:
     entries: int
 
     @classmethod
-    def allocate(cls, alloc, entries, akey_sz=0):
+    def allocate(cls, alloc, entries, akey_sz=0, akey_table=None):
         return cls(ring=alloc(entries * 64, 64), cxt_sts=alloc(16, 16), write_index=alloc(8, 8),
-                   cxt_ctl=alloc(64, 64), akey_table=alloc(4096 << akey_sz), entries=entries)
+                   cxt_ctl=alloc(64, 64),
+                   akey_table=akey_table or alloc(4096 << akey_sz), entries=entries)
 
     def cxt_ctl_bytes(self, qos=0):
         return CXT_CTL.encode(vl=1, qos=qos, se=1, csa=1, ds_ring_ptr=self.ring.addr >> 6,

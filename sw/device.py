@@ -210,13 +210,14 @@ class SdxiCard:
     # ---- contexts (sdxi-spec.md 7, steps 11-17) -------------------------------------------------
 
     async def create_context(self, cxt_id=None, *, ring_entries=1024, qos=0, vector=None,
-                             opb=None, start_index=0):
+                             opb=None, start_index=0, max_buffer=None, akey_table=None):
         """Allocate, describe and start a client context; return it (libsdxi's create).
 
         AKey entry ``BUFFER_AKEY`` covers buffers in the default address space; with ``vector``,
         entry 1 raises that MSI-X vector (for ``Context.interrupt``). ``opb`` limits the
-        operation groups (default: all the function has); ``start_index`` is the read and write
-        index the ring starts at.
+        operation groups (default: all the function has) and ``max_buffer`` the buffer size
+        (default: the function's); ``start_index`` is the read and write index the ring
+        starts at; ``akey_table`` a 4 KiB buffer to use as the AKey table.
         """
         if cxt_id is None:
             free = [i for i in range(1, self.caps.max_cxt + 1) if i not in self.contexts]
@@ -227,7 +228,8 @@ class SdxiCard:
             raise ValueError(f"context id {cxt_id} is taken or out of range")
         if cxt_id >= 128:
             raise ValueError("this driver uses one L1 table: context ids 1 to 127")
-        mem = ContextMemory.allocate(self.transport.alloc_dma, ring_entries)
+        mem = ContextMemory.allocate(self.transport.alloc_dma, ring_entries,
+                                     akey_table=akey_table)
         mem.cxt_sts.write(0, CXT_STS.encode(state=CxtState.STOP_SW, read_index=start_index))
         mem.write_index.write_u64(0, start_index)
         cxt = Context(self, cxt_id, mem)
@@ -237,7 +239,8 @@ class SdxiCard:
         self._publish(mem.cxt_ctl, mem.cxt_ctl_bytes(qos))
         cap1 = REG["CAP1"].decode(self.caps.cap1)
         l1 = self.l1_table
-        raw = mem.l1_entry(cap1["max_buffer"], cap1["opb_000_cap"] if opb is None else opb)
+        raw = mem.l1_entry(cap1["max_buffer"] if max_buffer is None else max_buffer,
+                           cap1["opb_000_cap"] if opb is None else opb)
         l1.write(32 * cxt_id + 8, raw[8:])
         l1.write(32 * cxt_id, raw[:8])
         self.contexts[cxt_id] = cxt

@@ -26,6 +26,30 @@ class DmaBuffer(abc.ABC):
     def write_u64(self, offset, value):
         self.write(offset, value.to_bytes(8, "little"))
 
+    def view(self, offset, size):
+        """The ``size`` bytes at ``offset`` as a buffer of their own."""
+        if offset < 0 or offset + size > self.size:
+            raise IndexError(f"a view of {size} bytes at {offset:#x} is outside the buffer")
+        return _View(self, offset, size)
+
+
+class _View(DmaBuffer):
+    def __init__(self, parent, offset, size):
+        self._parent = parent
+        self._offset = offset
+        self.addr = parent.addr + offset
+        self.size = size
+
+    def read(self, offset, length):
+        if offset < 0 or offset + length > self.size:
+            raise IndexError(f"access of {length} bytes at {offset:#x} outside the view")
+        return self._parent.read(self._offset + offset, length)
+
+    def write(self, offset, data):
+        if offset < 0 or offset + len(data) > self.size:
+            raise IndexError(f"access of {len(data)} bytes at {offset:#x} outside the view")
+        self._parent.write(self._offset + offset, data)
+
 
 class PciIdentity:
     def __init__(self, vendor_id, device_id, class_code, bus_id):

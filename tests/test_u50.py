@@ -162,6 +162,7 @@ def test_lint_clean(variant):
     assert code == 0, output
 
 
+@pytest.mark.sweep           # a full synthesis: several minutes, so not in the quick suite
 def test_resource_report():
     blocks, total = summarize(parse_stat(synthesize(export("default"))))
     # Every top-level block of the engine is reported, with logic in it.

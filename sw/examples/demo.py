@@ -1,4 +1,7 @@
-"""Demo: bring the simulated SDXI card up the way Linux does and show what it offers."""
+"""Demo: bring the simulated SDXI card up the way Linux does, then copy and fill buffers
+through a client context and check every byte."""
+
+import random
 
 from hdl.sdxi.regmap import GSV
 
@@ -11,9 +14,34 @@ async def main(card):
     state = await card.state()
     print(f"[demo] bring-up done: function {state.name}, admin context jump-started")
     print(await card.describe())
-    ok = await card.interrupt_self_test(1)
-    print(f"[demo] MSI-X self-test on vector 1: {'delivered' if ok else 'NOT delivered'}")
+    if state != GSV.ACTIVE:
+        raise SystemExit("demo failed: the function did not activate")
+
+    cxt = await card.create_context(vector=1)
+    print(f"[demo] context {cxt.id} created and started through the admin ring")
+    failures = []
+    size = 64 * 1024
+    src, dst = t.alloc_dma(size), t.alloc_dma(size + 64)
+    payload = random.Random(1).randbytes(size)
+    src.write(0, payload)
+    await cxt.mem_copy(dst.addr + 3, src.addr, size)
+    ok = dst.read(3, size) == payload
+    failures += [] if ok else ["copy"]
+    print(f"[demo] mem_copy of {size} bytes: {'verified' if ok else 'WRONG'}")
+
+    pattern = bytes(range(0xA0, 0xB0))
+    await cxt.fill(dst.addr, pattern, 10_000)
+    ok = dst.read(0, 10_000) == (pattern * 625)[:10_000]
+    failures += [] if ok else ["fill"]
+    print(f"[demo] fill of 10000 bytes with a 16-byte pattern: {'verified' if ok else 'WRONG'}")
+
+    ok = await cxt.interrupt(1)
+    failures += [] if ok else ["interrupt"]
+    print(f"[demo] INTR descriptor on vector 1: {'delivered' if ok else 'NOT delivered'}")
+
+    await card.destroy_context(cxt)
+    print(f"[demo] context {cxt.id} stopped and destroyed")
     await card.stop()
     print(f"[demo] function stopped: {(await card.state()).name}")
-    if state != GSV.ACTIVE or not ok:
-        raise SystemExit("demo failed")
+    if failures:
+        raise SystemExit(f"demo failed: {', '.join(failures)}")

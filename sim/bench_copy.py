@@ -1,0 +1,123 @@
+"""SDXI operation benchmark: descriptors through the context engine, doorbell to completion.
+
+    python -m sim.bench_copy [--variant default|nostraddle|w256]
+
+Brings the function up with the host driver (Max_Payload_Size 256, Max_Read_Request_Size 512,
+extended tags) and times, in 250 MHz user clocks, from the doorbell write leaving the host to
+the last completion write (CST signal) arriving at the root complex:
+
+* one 1 MiB COPY descriptor, in bytes per clock against the AXI-side copy bound of
+  shared/perf-ceilings.md: per 512 bytes copied, two 256-byte write TLPs and one read request
+  on RQ, 11 beats without straddle (46.5 B/clk) and 9.5 with it (53.9 B/clk); the physical
+  link's copy ceiling (49.8 B/clk), which the model does not charge, is printed beside it;
+* 64-byte copies and 64-byte fills, 256 of each, a CST on the last of every 8, in descriptors
+  per clock against the small-operation bounds;
+* NOPs without CSTs, in clocks per descriptor (the decode cost).
+"""
+
+import argparse
+import sys
+
+import cocotb
+from cocotb.utils import get_sim_time
+
+CLOCK_NS = 4.0
+COPY_BOUND = {False: 512 / 11, True: 512 / 9.5}   # B/clk, AXI side: RQ beats per 512 B copied
+LINK_COPY_CEILING = 49.8
+SMALL_BOUND = {"copy 64 B": 0.37, "fill 64 B": 0.60}
+TARGETS = {"copy 1 MiB": None, "copy 64 B": 0.25, "fill 64 B": 0.40, "decode": 2.0}
+
+
+@cocotb.test(timeout_time=100, timeout_unit="ms")
+async def bench(dut):
+    from hdl.sdxi import descriptors as dsc
+    from hdl.sdxi.descriptors import DmaBaseOp, OpGroup, VendorOp
+    from sim.tb import SdxiTb
+    from sw.context import Completion, encode
+
+    tb = SdxiTb(dut)
+    card = await tb.card()
+    await tb.set_device_control(mps=256, mrrs=512, ext_tag=True)
+    await card.start()
+    cxt = await card.create_context()
+    t = card.transport
+    straddle = tb.metadata["pcie"]["straddle"]["rq"]
+
+    async def timed(descriptors, last_cst):
+        """Clocks from the doorbell to ``last_cst``'s signal write at the root complex."""
+        arrived = []
+        tb.rc.on_write = lambda tlp: arrived.append(get_sim_time("ns")) if (
+            tlp.address == last_cst.addr) else None
+        first = cxt.reserve(len(descriptors))
+        for i, raw in enumerate(descriptors):
+            cxt.place(first + i, raw)
+        start = get_sim_time("ns")
+        await cxt.ring_doorbell()
+        await cxt.wait_read_index(first + len(descriptors), timeout_ns=20_000_000)
+        tb.rc.on_write = None
+        assert last_cst.done() and not last_cst.error()
+        return (arrived[-1] - start) / CLOCK_NS
+
+    results = []
+    size = 1 << 20
+    src, dst = t.alloc_dma(size), t.alloc_dma(size)
+    src.write(0, bytes(range(256)) * (size // 256))
+    cst = Completion(card)
+    clocks = await timed([encode(dsc.DSC_DMAB_COPY, OpGroup.DMABASE, DmaBaseOp.COPY, cst=cst,
+                                 size=size - 1, addr0=src.addr, addr1=dst.addr)], cst)
+    assert dst.read(0, size) == src.read(0, size)
+    bound = COPY_BOUND[straddle]
+    target = 45.0 if straddle else 0.90 * bound
+    results.append(("copy 1 MiB", size / clocks, "B/clk", bound, target))
+    link_note = (f"copy 1 MiB: {size / clocks / LINK_COPY_CEILING:.2f} of the physical Gen3 x16 "
+                 f"copy ceiling ({LINK_COPY_CEILING} B/clk)")
+
+    for name, make in (
+            ("copy 64 B", lambda i, c: encode(
+                dsc.DSC_DMAB_COPY, OpGroup.DMABASE, DmaBaseOp.COPY, cst=c, size=63,
+                addr0=src.addr + 64 * i, addr1=dst.addr + 64 * i)),
+            ("fill 64 B", lambda i, c: encode(
+                dsc.DSC_VENDOR_FILL, OpGroup.VENDOR, VendorOp.FILL, cst=c, size=63, psz=0,
+                addr0=dst.addr + 64 * i, pattern=0x0123456789ABCDEF))):
+        n = 256
+        csts = [Completion(card) for _ in range(n // 8)]
+        descs = [make(i, csts[i // 8] if i % 8 == 7 else None) for i in range(n)]
+        clocks = await timed(descs, csts[-1])
+        results.append((name, n / clocks, "desc/clk", SMALL_BOUND[name], TARGETS[name]))
+
+    n = 256
+    last = Completion(card)
+    descs = [encode(dsc.DSC_DMAB_NOP, OpGroup.DMABASE, DmaBaseOp.NOP,
+                    cst=last if i == n - 1 else None) for i in range(n)]
+    clocks = await timed(descs, last)
+    results.append(("decode (NOPs)", clocks / n, "clk/desc", None, TARGETS["decode"]))
+
+    meta = tb.metadata
+    lines = [f"SDXI operation benchmark, {meta['data_width']}-bit, RQ straddle {straddle}, "
+             f"MPS 256, MRRS 512; doorbell to last completion at the root complex",
+             f"{'':16}{'figure':>10} {'unit':<9}{'bound':>8}{'target':>8}  met"]
+    for name, value, unit, bound, target in results:
+        better_low = unit == "clk/desc"
+        met = value <= target if better_low else value >= target
+        lines.append(f"{name:16}{value:10.3f} {unit:<9}"
+                     f"{(f'{bound:.2f}' if bound else '-'):>8}{target:8.2f}  "
+                     f"{'yes' if met else 'NO'}")
+    lines.append(link_note)
+    print("\n".join(lines), flush=True)
+
+
+def main(argv=None):
+    from hdl.config import VARIANTS
+    from sim.runner import run
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", default="default", choices=sorted(VARIANTS))
+    args = parser.parse_args(argv)
+    env = {"COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING",
+           "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    run("sim.bench_copy", variant=args.variant, extra_env=env)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
