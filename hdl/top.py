@@ -1,6 +1,6 @@
 """``sdxi_engine``: the top level that binds to the UltraScale+ PCIe hard block by port name."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -21,6 +21,8 @@ from .sdxi import regmap
 from .sdxi.context_engine import ContextEngine, RamLayout
 from .sdxi.data_mover import READ_SLOTS, WRITE_CLIENTS, DataMover
 from .sdxi.doorbells import DoorbellArray
+from .sdxi.error_log import ErrorLogWriter
+from .sdxi.retire import Retire
 from .sdxi.function_state import FunctionStateMachine
 
 
@@ -115,6 +117,25 @@ def _fan_out(m, initiator, targets):
     m.d.comb += [initiator.r_data.eq(r_data), initiator.w_hit.eq(w_hit)]
 
 
+def _share_side_write(m, ram, units, engine_on, exerciser):
+    """The RAM's side write port: the first of ``units`` asking is served while the engine is on
+    (each holds its row until ``ram_wr_taken``), the exerciser's window otherwise."""
+    granted = Signal(len(units))
+    for i, unit in enumerate(units):
+        asking = unit.ram_wr.en.any()
+        earlier = granted[:i].any() if i else 0
+        m.d.comb += granted[i].eq(engine_on & asking & ~earlier)
+    with m.If(~engine_on):
+        m.d.comb += [ram.side_wr.row.eq(exerciser.ram_wr.row),
+                     ram.side_wr.data.eq(exerciser.ram_wr.data),
+                     ram.side_wr.en.eq(exerciser.ram_wr.en)]
+    for i, unit in enumerate(units):
+        with m.If(granted[i]):
+            m.d.comb += [ram.side_wr.row.eq(unit.ram_wr.row), ram.side_wr.data.eq(unit.ram_wr.data),
+                         ram.side_wr.en.eq(unit.ram_wr.en)]
+        m.d.comb += unit.ram_wr_taken.eq(granted[i] & ram.side_wr_taken)
+
+
 class SdxiEngine(wiring.Component):
     """The SDXI engine as exported to ``sdxi_engine.v`` (DESIGN.md section 2).
 
@@ -164,12 +185,13 @@ class SdxiEngine(wiring.Component):
         ram_rows = ram_bytes // row_bytes
         ram_bits = ram_addr_bits(w, ram_rows)
         m.submodules.dma_ram = ram = DmaRam(data_width=w, rows=ram_rows)
-        # Read clients: exerciser, context engine, mover slots; write: exerciser, engine, mover.
+        # Read clients: exerciser, context engine (tables, ring), mover slots. Write clients:
+        # exerciser, context engine, retire (CST, read index), error log, mover.
         m.submodules.dma_read = rd = DmaReadEngine(
-            data_width=w, ram_rows=ram_rows, clients=2 + READ_SLOTS,
+            data_width=w, ram_rows=ram_rows, clients=3 + READ_SLOTS,
             credit_bytes=cfg.cpl_credit_bytes, credit_headers=cfg.cpl_credit_headers)
         m.submodules.dma_write = wr = DmaWriteEngine(data_width=w, ram_rows=ram_rows,
-                                                     clients=2 + WRITE_CLIENTS)
+                                                     clients=5 + WRITE_CLIENTS)
         m.submodules.rq_arbiter = arbiter = PacketArbiter(RqTlpBeat(w), 2)
         m.submodules.rq_framer = framer = RqFramer(data_width=w, straddle=cfg.rq_straddle)
         m.submodules.rc_parser = parser = RcParser(data_width=w, straddle=cfg.rc_straddle)
@@ -219,40 +241,51 @@ class SdxiEngine(wiring.Component):
         ])
         wiring.connect(m, completer.bar2, doorbells.bus)
 
-        # ---- context engine and data mover ----------------------------------------------------
+        # ---- context engine, data mover, retire unit, error log ------------------------------------
         m.submodules.context_engine = ce = ContextEngine(config=cfg, ram_addr_bits=ram_bits,
                                                          row_bytes=row_bytes)
         m.submodules.data_mover = mover = DataMover(ram_addr_bits=ram_bits, row_bytes=row_bytes,
                                                     slot_base=layout.slots)
-        wiring.connect(m, ce.rd_req, rd.req[1])
-        wiring.connect(m, rd.status[1], ce.rd_status)
-        wiring.connect(m, ce.wr_req, wr.req[1])
-        wiring.connect(m, wr.status[1], ce.wr_status)
-        for s in range(READ_SLOTS):
-            wiring.connect(m, mover.rd_req[s], rd.req[2 + s])
-            wiring.connect(m, rd.status[2 + s], mover.rd_status[s])
-        for c in range(WRITE_CLIENTS):
-            wiring.connect(m, mover.wr_req[c], wr.req[2 + c])
-            wiring.connect(m, wr.status[2 + c], mover.wr_status[c])
+        m.submodules.retire = retire = Retire(
+            contexts=cfg.contexts, vectors=cfg.msix_vectors, data_width=w, ram_rows=ram_rows,
+            ram_addr_bits=ram_bits, layout=layout)
+        m.submodules.error_log = errlog = ErrorLogWriter(
+            data_width=w, ram_rows=ram_rows, ram_addr_bits=ram_bits, staging=layout.errlog)
+        read_clients = [(ce.rd_req, ce.rd_status), (ce.fetch_req, ce.fetch_status)]
+        read_clients += [(mover.rd_req[s], mover.rd_status[s]) for s in range(READ_SLOTS)]
+        write_clients = [(ce.wr_req, ce.wr_status), (retire.cst_req, retire.cst_status),
+                         (retire.ri_req, retire.ri_status), (errlog.wr_req, errlog.wr_status)]
+        write_clients += [(mover.wr_req[c], mover.wr_status[c]) for c in range(WRITE_CLIENTS)]
+        for i, (req, status) in enumerate(read_clients, start=1):
+            wiring.connect(m, req, rd.req[i])
+            wiring.connect(m, rd.status[i], status)
+        for i, (req, status) in enumerate(write_clients, start=1):
+            wiring.connect(m, req, wr.req[i])
+            wiring.connect(m, wr.status[i], status)
         wiring.connect(m, ce.mover_cmd, mover.cmd)
-        wiring.connect(m, mover.result, ce.mover_result)
-        m.d.comb += mover.abort.eq(ce.mover_abort)
+        wiring.connect(m, mover.result, retire.results)
+        wiring.connect(m, ce.records, retire.records)
+        wiring.connect(m, retire.failure, ce.failure)
+        wiring.connect(m, retire.log, errlog.req[0])
+        wiring.connect(m, ce.log, errlog.req[1])
+        m.d.comb += [
+            mover.abort.eq(ce.mover_abort),
+            ce.mover_idle.eq(mover.idle),
+            ce.retire_idle.eq(retire.idle),
+            retire.clear_failed.eq(ce.clear_failed),
+            retire.restart.eq(ce.retire_restart),
+        ]
 
-        # The RAM's side ports: the context engine's while the function is out of STOP, else the
-        # exerciser's window.
+        # The RAM's side ports: the context engine's units while the function is out of STOP,
+        # else the exerciser's window.
         engine_on = Signal()
         m.d.comb += [engine_on.eq(function.gsv != regmap.GSV.STOP),
                      exerciser.enable.eq(~engine_on)]
+        _share_side_write(m, ram, [errlog, retire, ce], engine_on, exerciser)
         with m.If(engine_on):
-            m.d.comb += [ram.side_wr.row.eq(ce.ram_wr.row), ram.side_wr.data.eq(ce.ram_wr.data),
-                         ram.side_wr.en.eq(ce.ram_wr.en), ram.side_rd.en.eq(ce.ram_rd.en),
-                         ram.side_rd.row.eq(ce.ram_rd.row),
-                         ce.ram_wr_taken.eq(ram.side_wr_taken)]
+            m.d.comb += [ram.side_rd.en.eq(ce.ram_rd.en), ram.side_rd.row.eq(ce.ram_rd.row)]
         with m.Else():
-            m.d.comb += [ram.side_wr.row.eq(exerciser.ram_wr.row),
-                         ram.side_wr.data.eq(exerciser.ram_wr.data),
-                         ram.side_wr.en.eq(exerciser.ram_wr.en),
-                         ram.side_rd.en.eq(exerciser.ram_rd.en),
+            m.d.comb += [ram.side_rd.en.eq(exerciser.ram_rd.en),
                          ram.side_rd.row.eq(exerciser.ram_rd.row)]
         m.d.comb += [ce.ram_rd.lo.eq(ram.side_rd.lo), ce.ram_rd.hi.eq(ram.side_rd.hi),
                      exerciser.ram_rd.lo.eq(ram.side_rd.lo),
@@ -272,14 +305,14 @@ class SdxiEngine(wiring.Component):
             function.fatal.eq(ce.fatal),
             ce.ctl2.eq(stored.CTL2),
             ce.cxt_l2.eq(stored.CXT_L2),
-            ce.err_ctl.eq(stored.ERR_CTL),
-            ce.err_cfg.eq(stored.ERR_CFG),
-            ce.err_wrt.eq(stored.ERR_WRT),
-            ce.err_rd.eq(stored.ERR_RD),
-            ce.err_sts.eq(stored.ERR_STS),
-            registers.load.ERR_WRT.eq(ce.err_wrt_load),
-            registers.load_value.ERR_WRT.eq(ce.err_wrt_value),
-            registers.set.ERR_STS.eq(ce.err_sts_set),
+            errlog.err_ctl.eq(stored.ERR_CTL),
+            errlog.err_cfg.eq(stored.ERR_CFG),
+            errlog.err_wrt.eq(stored.ERR_WRT),
+            errlog.err_rd.eq(stored.ERR_RD),
+            errlog.err_sts.eq(stored.ERR_STS),
+            registers.load.ERR_WRT.eq(errlog.err_wrt_load),
+            registers.load_value.ERR_WRT.eq(errlog.err_wrt_value),
+            registers.set.ERR_STS.eq(errlog.err_sts_set),
         ]
 
         # ---- function registers -------------------------------------------------------------
@@ -304,6 +337,7 @@ class SdxiEngine(wiring.Component):
             ro.IMPL_CYCLES.eq(cycles),
             ro.IMPL_DROPPED_WRITES.eq(dropped_writes),
             ro.IMPL_UNSUPPORTED_REQS.eq(unsupported),
+            ro.IMPL_PERF_DECODE.eq(Cat(ce.decoded, ce.decode_cycles)),
         ]
 
         ctl0 = registers.stored.CTL0
@@ -322,7 +356,8 @@ class SdxiEngine(wiring.Component):
             m.d.comb += self_test.eq(1 << raised_vector)
         error_vector = function.entered_error & ctl0[fn_err_intr_en.lsb]
         m.d.comb += [
-            msix.raise_vectors.eq(self_test | error_vector | ce.raise_vectors),
+            msix.raise_vectors.eq(self_test | error_vector | retire.raise_vectors |
+                                  errlog.raise_vector0),
             msix.msix_enable.eq(self.cfg_interrupt_msix_enable[0]),
             msix.msix_function_mask.eq(self.cfg_interrupt_msix_mask[0]),
             self.cfg_interrupt_msix_address.eq(msix.msix_address),

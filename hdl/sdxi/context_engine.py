@@ -1,8 +1,9 @@
-"""SDXI context engine: activation, context state, doorbells, descriptor fetch, decode,
-execution, completion and the error log (docs/context-engine.md)."""
+"""SDXI context engine front end: activation, context state, doorbells, descriptor fetch,
+decode and issue (docs/context-engine.md). Completion is the retire unit's (retire.py)."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -11,16 +12,19 @@ from ..pcie.dma_ram import RamReadPairSignature, RamWriteSignature
 from ..pcie.dma_read import ReadRequest, ReadStatus
 from ..pcie.dma_write import WriteRequest, WriteStatus
 from . import descriptors as dsc
-from .data_mover import IMAGE, MoverCommand, MoverOp, MoverResult, ram_bytes
+from .data_mover import IMAGE, MoverCommand, MoverOp, ram_bytes
 from .descriptors import (AdminOp, DmaBaseOp, ErrClass, ErrReaction, ErrStep, ErrSubStep,
                           IntrOp, OpGroup, SyncFilter, VendorOp)
+from .retire import ContextFailure, RetireRecord
 from .structures import (AKEY_ENT, CXT_CTL, CXT_L1_ENT, CXT_L2_ENT, CXT_STS, CxtState,
                          ERRLOG_HD_ENT)
 
 
-__all__ = ["ContextEngine", "RamLayout", "BATCH"]
+__all__ = ["ContextEngine", "RamLayout", "BATCH", "BUFFERS", "RECORDS"]
 
-BATCH = 8                   #: descriptors fetched per ring read
+BATCH = 16                  #: descriptors fetched per ring read (at most)
+BUFFERS = 2                 #: ring batches held: one decoded while the next is fetched
+RECORDS = 16                #: issued descriptors waiting to retire
 
 
 def _align(value, alignment):
@@ -33,11 +37,11 @@ class RamLayout:
     def __init__(self, row_bytes):
         self.row = row_bytes
         self.slots = 0x0000                        # data mover read slots
-        self.fill = _align(ram_bytes(), 64)        # fill image, IMAGE bytes
-        self.desc = self.fill + IMAGE              # BATCH descriptors of the ring
-        self.struct = self.desc + 64 * BATCH       # one structure read (L2, L1, CXT_CTL, ...)
+        self.fill = _align(ram_bytes(), 64)        # fill / write-immediate image, IMAGE bytes
+        self.desc = self.fill + IMAGE              # BUFFERS batches of BATCH descriptors
+        self.struct = self.desc + 64 * BATCH * BUFFERS   # one structure read (L2, L1, ...)
         self.stage = self.struct + 128             # what the engine writes to the host
-        self.bytes = self.stage + 0xC0
+        self.bytes = self.stage + 0x100
         # Inside the staging area:
         self.zero = self.stage + 0x00         # 8 zero bytes: CST signal = 0
         self.flags_ok = self.stage + 0x08     # CST flags dword with er = 0
@@ -72,20 +76,27 @@ class _CxtEntry(data.StructLayout):
 class ContextEngine(wiring.Component):
     """Runs the contexts of one SDXI function (docs/context-engine.md).
 
-    One descriptor executes at a time; data moves through the ``DataMover`` (``mover``), and
-    structures, completions and error-log entries through one read and one write client of the
-    DMA engines and the RAM's side ports.
+    Fetches ring batches ahead of decode, decodes one descriptor per clock on its fast path
+    (AKeys cached, fill image in place), issues data operations to the data mover and every
+    descriptor to the retire unit in ring order, without waiting for earlier ones to complete
+    unless fe = 1 or the descriptor is an admin operation. Errors found here wait for everything
+    earlier to retire, then end the context (or the function, for table errors).
 
     Members
     -------
-    rd_req, rd_status, wr_req, wr_status : control read and write clients
-    mover_cmd, mover_result, mover_abort : the data mover
+    rd_req, rd_status : control read client (tables, write index, AKeys)
+    fetch_req, fetch_status : ring read client
+    wr_req, wr_status : control write client (CXT_STS.state, CSTs of failed descriptors)
+    mover_cmd, mover_idle, mover_abort : the data mover
+    records : Out(stream.Signature(RetireRecord)), to the retire unit (buffered here)
+    retire_idle, failure, clear_failed, retire_restart : the retire unit
+    log : Out(stream.Signature(512)), error-log entries
     ram_wr, ram_wr_taken, ram_rd : the DMA RAM's side ports
     pending, take_valid, take_cxt : doorbells
     activate, activate_done, activate_ok, soft_stop, hard_stop, quiesced, fatal : function FSM
-    ctl2, cxt_l2, err_ctl, err_cfg, err_wrt, err_rd, err_sts : In(64), register values
-    err_wrt_load, err_wrt_value, err_sts_set : error-log register updates
-    raise_vectors : Out(vectors), MSI-X raises
+    ctl2, cxt_l2 : In(64), register values
+    decode_cycles, decoded : Out(32), performance counters (clocks spent deciding on a
+        descriptor that was in place, descriptors decided)
     """
 
     def __init__(self, *, config, ram_addr_bits, row_bytes):
@@ -93,28 +104,34 @@ class ContextEngine(wiring.Component):
         self._ram_bits = ram_addr_bits
         self._lay = RamLayout(row_bytes)
         n = config.contexts
+        self._cxt_bits = max(1, (n - 1).bit_length())
+        rows = (1 << ram_addr_bits) * 8 // config.data_width
         super().__init__({
             "rd_req": Out(stream.Signature(ReadRequest(ram_addr_bits))),
             "rd_status": In(stream.Signature(ReadStatus())),
+            "fetch_req": Out(stream.Signature(ReadRequest(ram_addr_bits))),
+            "fetch_status": In(stream.Signature(ReadStatus())),
             "wr_req": Out(stream.Signature(WriteRequest(ram_addr_bits))),
             "wr_status": In(stream.Signature(WriteStatus())),
             "mover_cmd": Out(stream.Signature(MoverCommand(ram_addr_bits))),
-            "mover_result": In(stream.Signature(MoverResult())),
+            "mover_idle": In(1),
             "mover_abort": Out(1),
-            "ram_wr": Out(RamWriteSignature(config.data_width, (1 << ram_addr_bits) * 8 //
-                                            config.data_width)),
+            "records": Out(stream.Signature(RetireRecord(self._cxt_bits))),
+            "retire_idle": In(1),
+            "failure": In(stream.Signature(ContextFailure(self._cxt_bits))),
+            "clear_failed": Out(n),
+            "retire_restart": Out(1),
+            "log": Out(stream.Signature(512)),
+            "ram_wr": Out(RamWriteSignature(config.data_width, rows)),
             "ram_wr_taken": In(1),
-            "ram_rd": Out(RamReadPairSignature(config.data_width, (1 << ram_addr_bits) * 8 //
-                                               config.data_width)),
+            "ram_rd": Out(RamReadPairSignature(config.data_width, rows)),
             "pending": In(n),
             "take_valid": Out(1),
             "take_cxt": Out(range(n)),
             "activate": In(1), "activate_done": Out(1), "activate_ok": Out(1),
             "soft_stop": In(1), "hard_stop": In(1), "quiesced": Out(1), "fatal": Out(1),
-            "ctl2": In(64), "cxt_l2": In(64), "err_ctl": In(64), "err_cfg": In(64),
-            "err_wrt": In(64), "err_rd": In(64), "err_sts": In(64),
-            "err_wrt_load": Out(1), "err_wrt_value": Out(64), "err_sts_set": Out(64),
-            "raise_vectors": Out(config.msix_vectors),
+            "ctl2": In(64), "cxt_l2": In(64),
+            "decode_cycles": Out(32), "decoded": Out(32),
         })
 
     def elaborate(self, platform):
@@ -124,7 +141,8 @@ class ContextEngine(wiring.Component):
         row = lay.row
         w = cfg.data_width
         n = cfg.contexts
-        cxt_bits = (n - 1).bit_length()
+        cxt_bits = self._cxt_bits
+        row_shift = row.bit_length() - 1
 
         # ---- context table and per-context flags --------------------------------------------
         m.submodules.table = table = Memory(shape=_CxtEntry(), depth=n, init=[])
@@ -134,21 +152,31 @@ class ContextEngine(wiring.Component):
         cur = Signal(range(n))
         m.d.comb += [t_wr.addr.eq(cur), t_wr.data.eq(cx), t_rd.addr.eq(cur)]
         running = Signal(n)
-        work = Signal(n)                      # may have descriptors beyond the last batch
+        work = Signal(n)                      # may have descriptors beyond the last turn
         stale = Signal(n)                     # cached structures to re-read before use
         known = Signal(n)                     # has a table entry (started since activation)
         activated = Signal()
         last_served = Signal(range(n))
 
-        # ---- control reads and writes ---------------------------------------------------------
+        # ---- retire records ----------------------------------------------------------------------
+        m.submodules.record_fifo = fifo = SyncFIFOBuffered(
+            width=len(self.records.payload.as_value()), depth=RECORDS)
+        m.d.comb += [self.records.valid.eq(fifo.r_rdy), self.records.payload.eq(fifo.r_data),
+                     fifo.r_en.eq(self.records.ready)]
+        record = Signal(RetireRecord(cxt_bits))
+        m.d.comb += fifo.w_data.eq(record)
+        drained = Signal()
+        m.d.comb += drained.eq((fifo.level == 0) & self.retire_idle & self.mover_idle)
+
+        # ---- control reads and writes -------------------------------------------------------------
         rq = Signal(ReadRequest(self._ram_bits))
         wq = Signal(WriteRequest(self._ram_bits))
         m.d.comb += [self.rd_req.payload.eq(rq), self.wr_req.payload.eq(wq),
                      self.rd_status.ready.eq(1), self.wr_status.ready.eq(1)]
 
-        def start_read(state, addr, length, ram=None):
+        def start_read(state, addr, length):
             m.d.sync += [rq.addr.eq(addr), rq.length.eq(length),
-                         rq.ram_addr.eq(lay.struct + (addr & (row - 1)) if ram is None else ram)]
+                         rq.ram_addr.eq(lay.struct + (addr & (row - 1)))]
             m.next = state
 
         def start_write(state, addr, length, ram):
@@ -156,7 +184,8 @@ class ContextEngine(wiring.Component):
             m.next = state
 
         def read_states(state, ok, fail):
-            """Issue ``rq`` and wait; then ``ok()`` or ``fail(error)``."""
+            """Issue ``rq`` and wait; then read the structure from the RAM and ``ok()``, or
+            ``fail(error)``."""
             with m.State(state):
                 m.d.comb += self.rd_req.valid.eq(1)
                 with m.If(self.rd_req.ready):
@@ -164,82 +193,136 @@ class ContextEngine(wiring.Component):
             with m.State(state + "_WAIT"):
                 with m.If(self.rd_status.valid):
                     with m.If(self.rd_status.payload.error == 0):
-                        ok()
+                        m.d.comb += [self.ram_rd.en.eq(1),
+                                     self.ram_rd.row.eq(lay.struct // row)]
+                        m.next = state + "_LANDED"
                     with m.Else():
                         fail(ErrClass.READ_UR - 1 + self.rd_status.payload.error)
+            with m.State(state + "_LANDED"):
+                ok()
 
-        def write_states(state, ok, fail):
+        def write_states(state, ok, fail=None):
             with m.State(state):
                 m.d.comb += self.wr_req.valid.eq(1)
                 with m.If(self.wr_req.ready):
                     m.next = state + "_WAIT"
             with m.State(state + "_WAIT"):
                 with m.If(self.wr_status.valid):
-                    with m.If(self.wr_status.payload.error == 0):
-                        ok()
-                    with m.Else():
-                        fail(ErrClass.BUS_MASTER_OFF)
+                    if fail is None:
+                        ok()                  # best effort: the context is stopping anyway
+                    else:
+                        with m.If(self.wr_status.payload.error == 0):
+                            ok()
+                        with m.Else():
+                            fail(ErrClass.BUS_MASTER_OFF)
+
+        def goto(state):
+            return lambda *args: setattr(m, "next", state)
 
         # The structure just read, shifted down to its first byte.
         struct_off = Signal(range(row))
         with m.If(self.rd_req.valid & self.rd_req.ready):
-            m.d.sync += struct_off.eq(rq.addr[:(row - 1).bit_length()] >> 3)
-        landed = Signal(512)
+            m.d.sync += struct_off.eq(rq.addr[:row_shift] >> 3)
         pair = Cat(self.ram_rd.lo, self.ram_rd.hi)
+        landed = Signal(512)
         m.d.comb += landed.eq((pair >> (struct_off * 64))[:512])
 
-        def side_read(byte_addr):
-            m.d.comb += [self.ram_rd.en.eq(1), self.ram_rd.row.eq(byte_addr // row)]
+        # ---- error reporting ------------------------------------------------------------------------
+        err = Signal(ERRLOG_HD_ENT.size * 8)
+        err_fn = Signal()                      # a table error: the function stops
 
-        # ---- error reporting ----------------------------------------------------------------------
-        err = Signal(ERRLOG_HD_ENT.size * 8)     # the entry, assembled field by field
-        err_kind = Signal(2)                     # what follows the log entry
-        KIND_CONTEXT, KIND_FUNCTION = 0, 1
-        fn_fatal = Signal()
-
-        def report(kind, step, sub_step, err_class, *, buf=None, index=True, reaction):
+        def report(step, sub_step, err_class, *, function=False, buf=None, index=True):
             def put(name, value):
                 f = ERRLOG_HD_ENT[name]
                 return err[f.lsb:f.lsb + f.width].eq(value)
+            reaction = ErrReaction.FUNCTION_STOPPED if function else ErrReaction.CONTEXT_STOPPED
             m.d.sync += [
-                err.eq(0), err_kind.eq(kind),
+                err.eq(0), err_fn.eq(function),
                 put("vl", 1), put("type", dsc.ERRLOG_TYPE), put("step", step),
                 put("sub_step", sub_step), put("re", reaction), put("err_class", err_class),
-                put("cv", 1), put("cxt_num", tgt if kind == KIND_FUNCTION else cur),
+                put("cv", 1), put("cxt_num", tgt if function else cur),
             ]
             if index:
                 m.d.sync += [put("div", 1), put("dsc_index", cx.read_index)]
             if buf is not None:
                 m.d.sync += [put("bv", 1), put("buf", buf)]
-            m.next = "LOG"
+            m.next = "LOG" if function else "ERR_DRAIN"
 
-        # ---- current descriptor -----------------------------------------------------------------
-        d = Signal(512)
-        batch = Signal(range(BATCH + 1))       # descriptors in the batch
-        k = Signal(range(BATCH + 1))           # the one being executed
-        completed = Signal()                   # the read index moved in this turn
-        write_index = Signal(64)
-        turns = Signal(3)                      # batches left in this turn (qos weight)
-        tgt = Signal(16)                       # target of an activation or admin operation
+        # ---- activation / admin targets ---------------------------------------------------------------
+        tgt = Signal(16)
         tgt_end = Signal(16)
         mode = Signal(2)
         MODE_ACTIVATE, MODE_START, MODE_REFRESH = 0, 1, 2
-        csb = Signal(64)
-        has_cst = Signal()
-        failed = Signal()                      # CST er
-        intr_after = Signal()
-        vector = Signal(11)
-        keys = Signal(2)                       # AKeys still to check
-        key_idx = Signal(16)
-        key_idx1 = Signal(16)
-        key_buf = Signal()
-        key_intr = Signal()
-        mover = Signal(MoverCommand(self._ram_bits))
-        fill_rows = Signal(range(IMAGE // row + 1))
-        fill_row = Signal(range(IMAGE // row + 1))
+        mod_count = Signal(7)
+        remainder = Signal(33)
 
-        def g(struct, name):
-            return _field(d, struct, name)
+        # ---- the turn: write index, fetch, decode -------------------------------------------------------
+        write_index = Signal(64)
+        turn_on = Signal()                      # the fetcher may fetch for ``cx``
+        turn_left = Signal(8)                   # descriptors before others get a turn
+        fetch_pos = Signal(64)
+        fetch_slot = Signal(32)
+        buf_full = Signal(BUFFERS)
+        buf_err = Signal(BUFFERS)
+        buf_n = [Signal(range(BATCH + 1), name=f"buf_n{b}") for b in range(BUFFERS)]
+        fb = Signal(range(max(BUFFERS, 2)))     # buffer the fetcher fills next
+        db = Signal(range(max(BUFFERS, 2)))     # buffer being decoded
+        k = Signal(range(BATCH + 1))
+        fetch_busy = Signal()
+        fetch_ring = Signal(64)                 # the turn's ring, kept apart from ``cx``, which
+        fetch_ring_sz = Signal(32)              # admin operations reuse for their targets
+        fetch_error = Signal(3)
+
+        fq = Signal(ReadRequest(self._ram_bits))
+        m.d.comb += [self.fetch_req.payload.eq(fq), self.fetch_status.ready.eq(1)]
+        with m.FSM(name="fetch"):
+            with m.State("IDLE"):
+                avail = Signal(64)
+                to_end = Signal(32)
+                m.d.comb += [avail.eq(write_index - fetch_pos),
+                             to_end.eq(fetch_ring_sz - fetch_slot)]
+                count = Mux((avail < BATCH) & (avail < to_end), avail,
+                            Mux(to_end < BATCH, to_end, BATCH))
+                addr = fetch_ring + (fetch_slot << 6)
+                with m.If(turn_on & (fetch_pos < write_index) & ~buf_full.bit_select(fb, 1)):
+                    m.d.sync += [fq.addr.eq(addr), fq.length.eq(count << 6),
+                                 fq.ram_addr.eq(lay.desc + (fb << (6 + (BATCH - 1).bit_length()))),
+                                 fq.id.eq(0)]
+                    for b in range(BUFFERS):
+                        with m.If(fb == b):
+                            m.d.sync += buf_n[b].eq(count)
+                    m.d.sync += [fetch_pos.eq(fetch_pos + count),
+                                 fetch_slot.eq(Mux(count == to_end, 0, fetch_slot + count))]
+                    m.next = "REQ"
+            with m.State("REQ"):
+                m.d.comb += [fetch_busy.eq(1), self.fetch_req.valid.eq(1)]
+                with m.If(self.fetch_req.ready):
+                    m.next = "WAIT"
+            with m.State("WAIT"):
+                m.d.comb += fetch_busy.eq(1)
+                with m.If(self.fetch_status.valid):
+                    with m.If(self.fetch_status.payload.error != 0):
+                        m.d.sync += fetch_error.eq(self.fetch_status.payload.error)
+                    m.d.sync += [buf_full.bit_select(fb, 1).eq(1),
+                                 buf_err.bit_select(fb, 1).eq(self.fetch_status.payload.error != 0),
+                                 fb.eq(Mux(fb == BUFFERS - 1, 0, fb + 1))]
+                    m.next = "IDLE"
+
+        def desc_row(buffer, index):
+            return lay.desc // row + ((buffer * BATCH + index) << (6 - row_shift))
+
+        # ---- decode sources: the RAM's output in DECODE, the latched copy elsewhere -----------------
+        d = Signal(512)
+        now = Signal(512)
+        in_decode = Signal()
+        m.d.comb += now.eq(Mux(in_decode, pair[:512], d))
+
+        def g(struct, name, src=now):
+            return _field(src, struct, name)
+
+        gen = dsc.DSC_GENERIC
+        typ = g(gen, "type")
+        sub = g(gen, "subtype")
 
         ctl2_max_buffer = self.ctl2[0:4]
         ctl2_max_akey_sz = self.ctl2[12:16]
@@ -251,33 +334,111 @@ class ContextEngine(wiring.Component):
         m.d.comb += max_buffer.eq(Mux(cx.max_buffer < ctl2_max_buffer, cx.max_buffer,
                                       ctl2_max_buffer))
 
-        sched, sched_valid = round_robin(m, running & (self.pending | work), last_served,
-                                         name="sched")
+        # ---- AKey cache: the last two good entries of this turn's context ---------------------------
+        ak_valid = Signal(2)
+        ak_idx = [Signal(16, name=f"ak_idx{i}") for i in range(2)]
+        ak_iv = Signal(2)
+        ak_vec = [Signal(11, name=f"ak_vec{i}") for i in range(2)]
+        ak_next = Signal()
+
+        def ak_hit(index):
+            return ((ak_valid[0] & (ak_idx[0] == index)) | (ak_valid[1] & (ak_idx[1] == index)))
+
+        def ak_intr_ok(index):
+            return ((ak_valid[0] & (ak_idx[0] == index) & ak_iv[0]) |
+                    (ak_valid[1] & (ak_idx[1] == index) & ak_iv[1]))
+
+        def ak_vector(index):
+            return Mux(ak_valid[0] & (ak_idx[0] == index), ak_vec[0], ak_vec[1])
+
+        # ---- fill image cache ---------------------------------------------------------------------------
+        image_ok = Signal()
+        image_psz = Signal(2)
+        image_pattern = Signal(256)
+        image_rows = Signal(range(IMAGE // row + 1))
+
+        # ---- what the current descriptor needs ----------------------------------------------------------
+        mover = Signal(MoverCommand(self._ram_bits))
+        keys = Signal(2)
+        key_idx = Signal(16)
+        key_idx1 = Signal(16)
+        key_buf = Signal()
+        key_intr = Signal()
+        fill_rows = Signal(range(IMAGE // row + 1))
+        fill_row = Signal(range(IMAGE // row + 1))
+        has_cst = Signal()
+        csb = Signal(64)
+        vector = Signal(11)
+        intr_rec = Signal()
+        with_mover = Signal()
+
+        def make_record(*, mover_op, intr=0, vec=0, src=now):
+            return [record.cxt.eq(cur), record.sts.eq(cx.sts), record.index.eq(cx.read_index),
+                    record.slot.eq(cx.slot), record.mover.eq(mover_op),
+                    record.cst.eq(~g(gen, "np", src)),
+                    record.csb.eq(Cat(Const(0, 5), g(gen, "csb_ptr", src))),
+                    record.intr.eq(intr), record.vector.eq(vec)]
+
+        others_waiting = Signal()
+        cands = Signal(n)
+        m.d.comb += [cands.eq(running & (self.pending | work)),
+                     others_waiting.eq((cands & ~(Const(1, n) << cur)) != 0)]
+        sched, sched_valid = round_robin(m, cands, last_served, name="sched")
         stopping = Signal()
         m.d.comb += stopping.eq(self.soft_stop | self.hard_stop)
         first_running, any_running = lowest_set(m, running, name="first_running")
         m.d.comb += self.mover_abort.eq(self.hard_stop)
+        # A descriptor failed in the datapath: the retire unit has set ERR_FN, logged it and
+        # completed its CST; the context stops (a restart re-reads its CXT_STS).
+        m.d.comb += self.failure.ready.eq(1)
+        with m.If(self.failure.valid):
+            m.d.sync += [running.bit_select(self.failure.payload.cxt, 1).eq(0),
+                         work.bit_select(self.failure.payload.cxt, 1).eq(0)]
+        lost = Signal()                         # the current context stopped running
+        m.d.comb += lost.eq(~running.bit_select(cur, 1))
 
-        errlog_entries = Signal(64)
-        m.d.comb += errlog_entries.eq(Const(32, 64) << self.err_cfg[1:6])
-        err_slot = Signal(64)
-        m.d.comb += err_slot.eq(self.err_wrt & (errlog_entries - 1))
-        log_base = Signal(64)
-        m.d.comb += log_base.eq(Cat(Const(0, 12), self.err_cfg[12:64]) + (err_slot << 6))
+        def advance():
+            """The descriptor is issued: on to the next, reading it from the RAM now."""
+            last_slot = cx.slot + 1 == cx.ring_sz
+            m.d.sync += [cx.read_index.eq(cx.read_index + 1),
+                         cx.slot.eq(Mux(last_slot, 0, cx.slot + 1)),
+                         k.eq(k + 1), turn_left.eq(Mux(turn_left == 0, 0, turn_left - 1))]
+            count_decoded()
+            with m.If(k + 1 == select_buf_n(db)):
+                m.d.sync += [buf_full.bit_select(db, 1).eq(0), k.eq(0),
+                             db.eq(Mux(db == BUFFERS - 1, 0, db + 1))]
+                m.next = "BATCH"
+            with m.Else():
+                m.d.comb += [self.ram_rd.en.eq(1), self.ram_rd.row.eq(desc_row(db, k + 1))]
+                m.next = "DECODE"
 
-        sts_before = Signal()
-        mod_count = Signal(7)
-        remainder = Signal(33)
+        def select_buf_n(b):
+            out = buf_n[0]
+            for i in range(1, BUFFERS):
+                out = Mux(b == i, buf_n[i], out)
+            return out
+
+        decoded_count = Signal(32)
+        decode_cycles = Signal(32)
+        m.d.comb += [self.decoded.eq(decoded_count), self.decode_cycles.eq(decode_cycles)]
+
+        def count_decoded():
+            m.d.sync += decoded_count.eq(decoded_count + 1)
 
         with m.FSM(init="IDLE"):
-            # ---- scheduling --------------------------------------------------------------------
+            # ---- scheduling ----------------------------------------------------------------------------
             with m.State("IDLE"):
                 with m.If(self.activate & ~activated):
                     m.d.sync += [tgt.eq(0), tgt_end.eq(0), mode.eq(MODE_ACTIVATE), cur.eq(0),
-                                 known.eq(0), stale.eq(0), work.eq(0), running.eq(0)]
+                                 known.eq(0), stale.eq(0), work.eq(0), running.eq(0),
+                                 image_ok.eq(0)]
+                    m.d.comb += [self.retire_restart.eq(1),
+                                 self.clear_failed.eq((1 << n) - 1)]
                     m.next = "CONSTANTS"
                 with m.Elif(stopping):
-                    with m.If(any_running):
+                    with m.If(~drained):
+                        pass
+                    with m.Elif(any_running):
                         m.d.sync += cur.eq(first_running)
                         m.next = "FN_STOP_LOAD"
                     with m.Else():
@@ -296,35 +457,23 @@ class ContextEngine(wiring.Component):
                 m.d.sync += [cx.state.eq(CxtState.STOP_FN), running.bit_select(cur, 1).eq(0),
                              work.bit_select(cur, 1).eq(0)]
                 start_write("FN_STOP_STATE", cx.sts, 1, lay.states + CxtState.STOP_FN)
-            write_states("FN_STOP_STATE", lambda: setattr(m, "next", "FN_STOP_SAVE"),
-                         lambda e: setattr(m, "next", "FN_STOP_SAVE"))
-            with m.State("FN_STOP_SAVE"):
-                m.d.comb += t_wr.en.eq(1)
-                m.next = "IDLE"
+            write_states("FN_STOP_STATE", goto("SAVE"))
 
-            # ---- activation: constants, then the admin context's tables -------------------------
+            # ---- activation: constants, then the admin context's tables -------------------------------
             with m.State("CONSTANTS"):
                 m.d.comb += [self.ram_wr.row.eq(lay.stage // row),
                              self.ram_wr.data.eq(lay.constants_row()),
                              self.ram_wr.en.eq((1 << row) - 1)]
                 with m.If(self.ram_wr_taken):
                     m.next = "FETCH_L2"
-            # (FETCH_* below starts with the L2 entry of ``tgt``.)
+
+            def table_error(step, sub_step, err_class):
+                report(step, sub_step, err_class, function=True, index=False)
 
             with m.State("FETCH_L2"):
                 start_read("FETCH_L2_RD",
                            Cat(Const(0, 12), self.cxt_l2[12:64]) + (tgt[7:16] << 3), 8)
-
-            def table_error(step, sub_step, err_class):
-                report(KIND_FUNCTION, step, sub_step, err_class, index=False,
-                       reaction=ErrReaction.FUNCTION_STOPPED)
-
-            read_states("FETCH_L2_RD", lambda: setattr(m, "next", "FETCH_L2_SIDE"),
-                        lambda e: table_error(ErrStep.CXT_L2, ErrSubStep.DAF, e))
-            with m.State("FETCH_L2_SIDE"):
-                side_read(lay.struct)
-                m.next = "FETCH_L2_CHECK"
-            with m.State("FETCH_L2_CHECK"):
+            def check_l2():
                 with m.If(~_field(landed, CXT_L2_ENT, "vl")):
                     table_error(ErrStep.CXT_L2, ErrSubStep.DVF, ErrClass.INVALID_ENTRY)
                 with m.Else():
@@ -332,12 +481,7 @@ class ContextEngine(wiring.Component):
                                Cat(Const(0, 12), _field(landed, CXT_L2_ENT, "lv01_ptr")) +
                                (tgt[0:7] << 5), 32)
 
-            read_states("FETCH_L1_RD", lambda: setattr(m, "next", "FETCH_L1_SIDE"),
-                        lambda e: table_error(ErrStep.CXT_L1, ErrSubStep.DAF, e))
-            with m.State("FETCH_L1_SIDE"):
-                side_read(lay.struct)
-                m.next = "FETCH_L1_CHECK"
-            with m.State("FETCH_L1_CHECK"):
+            def check_l1():
                 l1 = landed
                 with m.If(~_field(l1, CXT_L1_ENT, "vl")):
                     table_error(ErrStep.CXT_L1, ErrSubStep.DVF, ErrClass.INVALID_ENTRY)
@@ -355,12 +499,7 @@ class ContextEngine(wiring.Component):
                     start_read("FETCH_CTL_RD",
                                Cat(Const(0, 6), _field(l1, CXT_L1_ENT, "cxt_ctl_ptr")), 64)
 
-            read_states("FETCH_CTL_RD", lambda: setattr(m, "next", "FETCH_CTL_SIDE"),
-                        lambda e: table_error(ErrStep.CXT_CTL, ErrSubStep.DAF, e))
-            with m.State("FETCH_CTL_SIDE"):
-                side_read(lay.struct)
-                m.next = "FETCH_CTL_CHECK"
-            with m.State("FETCH_CTL_CHECK"):
+            def check_ctl():
                 c = landed
                 ring_sz = _field(c, CXT_CTL, "ds_ring_sz")
                 with m.If(~_field(c, CXT_CTL, "vl")):
@@ -382,16 +521,21 @@ class ContextEngine(wiring.Component):
                         start_read("FETCH_STS_RD",
                                    Cat(Const(0, 4), _field(c, CXT_CTL, "cxt_sts_ptr")), 16)
 
-            read_states("FETCH_STS_RD", lambda: setattr(m, "next", "FETCH_STS_SIDE"),
-                        lambda e: table_error(ErrStep.CXT_STS, ErrSubStep.DAF, e))
-            with m.State("FETCH_STS_SIDE"):
-                side_read(lay.struct)
-                m.next = "FETCH_STS_CHECK"
-            with m.State("FETCH_STS_CHECK"):
+            def check_sts():
                 m.d.sync += [cx.read_index.eq(_field(landed, CXT_STS, "read_index")),
                              cx.state.eq(_field(landed, CXT_STS, "state")),
                              mod_count.eq(64), remainder.eq(0)]
                 m.next = "MODULO"
+
+            read_states("FETCH_L2_RD", check_l2,
+                        lambda e: table_error(ErrStep.CXT_L2, ErrSubStep.DAF, e))
+            read_states("FETCH_L1_RD", check_l1,
+                        lambda e: table_error(ErrStep.CXT_L1, ErrSubStep.DAF, e))
+            read_states("FETCH_CTL_RD", check_ctl,
+                        lambda e: table_error(ErrStep.CXT_CTL, ErrSubStep.DAF, e))
+            read_states("FETCH_STS_RD", check_sts,
+                        lambda e: table_error(ErrStep.CXT_STS, ErrSubStep.DAF, e))
+
             with m.State("MODULO"):
                 # slot = read_index mod ring_sz, one quotient bit per clock.
                 shifted = Cat(cx.read_index.bit_select((mod_count - 1)[:6], 1), remainder[:32])
@@ -415,18 +559,19 @@ class ContextEngine(wiring.Component):
                     # CXT_START: the context runs from the read index in its CXT_STS.
                     m.d.sync += [cx.state.eq(CxtState.RUN), running.bit_select(cur, 1).eq(1),
                                  work.bit_select(cur, 1).eq(1), stale.bit_select(cur, 1).eq(0)]
+                    m.d.comb += self.clear_failed.eq(1 << cur)
                     start_write("START_STATE", cx.sts, 1, lay.states + CxtState.RUN)
-            write_states("START_STATE", lambda: setattr(m, "next", "START_SAVE"),
+            write_states("START_STATE", goto("START_SAVE"),
                          lambda e: table_error(ErrStep.CXT_STS, ErrSubStep.DAF, e))
             with m.State("START_SAVE"):
                 m.d.comb += t_wr.en.eq(1)
                 m.next = "ADMIN_NEXT"
 
-            # ---- serving a context -----------------------------------------------------------------
+            # ---- a turn of a context ----------------------------------------------------------------
             with m.State("LOAD"):
                 m.next = "LOAD_LATCH"
             with m.State("LOAD_LATCH"):
-                m.d.sync += [cx.eq(t_rd.data), completed.eq(0)]
+                m.d.sync += cx.eq(t_rd.data)
                 with m.If(stale.bit_select(cur, 1)):
                     m.d.sync += [tgt.eq(cur), mode.eq(MODE_REFRESH)]
                     m.next = "FETCH_L2"
@@ -434,170 +579,227 @@ class ContextEngine(wiring.Component):
                     m.next = "TAKE"
             with m.State("TAKE"):
                 m.d.comb += [self.take_valid.eq(1), self.take_cxt.eq(cur)]
-                m.d.sync += turns.eq(cx.qos + 1)
+                m.d.sync += [turn_left.eq((cx.qos + 1) * BATCH), ak_valid.eq(0)]
                 start_read("WI_RD", cx.wi_ptr, 8)
 
             def context_error(step, sub_step, err_class, *, buf=None, index=True):
-                report(KIND_CONTEXT, step, sub_step, err_class, buf=buf, index=index,
-                       reaction=ErrReaction.CONTEXT_STOPPED)
+                report(step, sub_step, err_class, buf=buf, index=index)
 
-            read_states("WI_RD", lambda: setattr(m, "next", "WI_SIDE"),
+            def start_turn():
+                m.d.sync += [write_index.eq(landed[:64]), fetch_pos.eq(cx.read_index),
+                             fetch_slot.eq(cx.slot), fetch_ring.eq(cx.ring),
+                             fetch_ring_sz.eq(cx.ring_sz), turn_on.eq(1), k.eq(0)]
+                m.next = "BATCH"
+
+            read_states("WI_RD", start_turn,
                         lambda e: context_error(ErrStep.WRITE_INDEX, ErrSubStep.DAF, e,
                                                 index=False))
-            with m.State("WI_SIDE"):
-                side_read(lay.struct)
-                m.next = "WI_LATCH"
-            with m.State("WI_LATCH"):
-                m.d.sync += write_index.eq(landed[:64])
-                m.next = "BATCH"
+
             with m.State("BATCH"):
-                avail = Signal(64)
-                to_end = Signal(32)
-                m.d.comb += [avail.eq(write_index - cx.read_index), to_end.eq(cx.ring_sz - cx.slot)]
-                count = Mux((avail < BATCH) & (avail < to_end), avail,
-                            Mux(to_end < BATCH, to_end, BATCH))
-                with m.If((write_index <= cx.read_index) | stopping):
-                    m.d.sync += work.bit_select(cur, 1).eq(0)
-                    m.next = "RI"
-                with m.Else():
-                    m.d.sync += [batch.eq(count), k.eq(0), has_cst.eq(0)]
-                    start_read("RING_RD", cx.ring + (cx.slot << 6), count << 6,
-                               ram=lay.desc + ((cx.ring + (cx.slot << 6)) & (row - 1)))
-            read_states("RING_RD", lambda: setattr(m, "next", "DESC"),
-                        lambda e: context_error(ErrStep.DESCRIPTOR, ErrSubStep.DAF, e))
+                # Wait for the next batch of the ring, or end the turn.
+                with m.If(lost | stopping):
+                    m.next = "END_TURN"
+                with m.Elif(buf_full.bit_select(db, 1)):
+                    with m.If(buf_err.bit_select(db, 1)):
+                        m.d.sync += has_cst.eq(0)
+                        context_error(ErrStep.DESCRIPTOR, ErrSubStep.DAF,
+                                      ErrClass.READ_UR - 1 + fetch_error)
+                    with m.Elif((turn_left == 0) & others_waiting):
+                        m.d.sync += work.bit_select(cur, 1).eq(1)
+                        m.next = "END_TURN"
+                    with m.Else():
+                        m.d.comb += [self.ram_rd.en.eq(1), self.ram_rd.row.eq(desc_row(db, 0))]
+                        m.next = "DECODE"
+                with m.Elif(~fetch_busy & (fetch_pos >= write_index)):
+                    m.d.sync += work.bit_select(cur, 1).eq(0)      # caught up with the producer
+                    m.next = "END_TURN"
 
-            # ---- decode --------------------------------------------------------------------------
-            with m.State("DESC"):
-                m.d.comb += [self.ram_rd.en.eq(1),
-                             self.ram_rd.row.eq(lay.desc // row + k * (64 // row))]
-                m.next = "DESC_LATCH"
-            with m.State("DESC_LATCH"):
-                m.d.sync += [d.eq(pair[:512]), failed.eq(0), intr_after.eq(0), keys.eq(0),
-                             key_intr.eq(0)]
-                m.next = "DECODE"
+            with m.State("END_TURN"):
+                m.d.sync += turn_on.eq(0)
+                m.next = "END_WAIT"
+            with m.State("END_WAIT"):
+                # A ring read may have left in END_TURN's clock: let it land first.
+                with m.If(~fetch_busy):
+                    m.d.sync += [buf_full.eq(0), fb.eq(0), db.eq(0), k.eq(0)]
+                    m.next = "SAVE"
+            with m.State("SAVE"):
+                m.d.comb += t_wr.en.eq(1)
+                m.next = "IDLE"
 
-            gen = dsc.DSC_GENERIC
-            typ = g(gen, "type")
-            sub = g(gen, "subtype")
-
-            def group_ok(group):
-                return enabled[group.opb_bit]
-
+            # ---- decode: one descriptor per clock on the fast path ------------------------------------
             def invalid(err_class):
+                m.d.sync += d.eq(now)
                 context_error(ErrStep.DESCRIPTOR, ErrSubStep.DVF, err_class)
 
             def size_ok(size_minus_one):
                 return (size_minus_one >> (max_buffer + 21)) == 0
 
             def check_keys(count, first, second=0, intr=False):
-                m.d.sync += [keys.eq((1 << count) - 1), key_idx.eq(first), key_idx1.eq(second),
-                             key_buf.eq(0), key_intr.eq(intr)]
+                m.d.sync += [d.eq(now), keys.eq((1 << count) - 1), key_idx.eq(first),
+                             key_idx1.eq(second), key_buf.eq(0), key_intr.eq(intr)]
                 m.next = "AKEY"
 
+            presented = Signal()                # the mover command is out: hold it
+
+            def issue_fast(cmd, record_stmts):
+                """Hand the command and the record over in one clock, or hold them."""
+                m.d.comb += [self.mover_cmd.valid.eq(fifo.w_rdy), self.mover_cmd.payload.eq(cmd)]
+                with m.If(fifo.w_rdy & self.mover_cmd.ready):
+                    m.d.comb += [fifo.w_en.eq(1)] + record_stmts
+                    m.d.sync += presented.eq(0)
+                    advance()
+                with m.Elif(fifo.w_rdy):
+                    m.d.sync += presented.eq(1)
+
+            def push_fast(record_stmts):
+                with m.If(fifo.w_rdy):
+                    m.d.comb += [fifo.w_en.eq(1)] + record_stmts
+                    advance()
+
             with m.State("DECODE"):
+                m.d.comb += in_decode.eq(1)
                 m.d.sync += [csb.eq(Cat(Const(0, 5), g(gen, "csb_ptr"))),
-                             has_cst.eq(~g(gen, "np"))]
+                             has_cst.eq(~g(gen, "np")),
+                             decode_cycles.eq(decode_cycles + 1)]
                 implemented = ((typ == OpGroup.DMABASE) | (typ == OpGroup.ADMIN) |
                                (typ == OpGroup.INTR) | (typ == OpGroup.VENDOR))
-                with m.If(~g(gen, "vl")):
+                group_off = (((typ == OpGroup.DMABASE) & ~enabled[OpGroup.DMABASE.opb_bit]) |
+                             ((typ == OpGroup.ADMIN) & ~enabled[OpGroup.ADMIN.opb_bit]) |
+                             ((typ == OpGroup.INTR) & ~enabled[OpGroup.INTR.opb_bit]) |
+                             ((typ == OpGroup.VENDOR) & ~enabled[OpGroup.VENDOR.opb_bit]))
+                copy_cmd = Signal(MoverCommand(self._ram_bits))
+                fill_cmd = Signal(MoverCommand(self._ram_bits))
+                c = dsc.DSC_DMAB_COPY
+                fl = dsc.DSC_VENDOR_FILL
+                m.d.comb += [
+                    copy_cmd.op.eq(MoverOp.COPY), copy_cmd.src.eq(g(c, "addr0")),
+                    copy_cmd.dst.eq(g(c, "addr1")), copy_cmd.last.eq(g(c, "size")),
+                    fill_cmd.op.eq(MoverOp.FROM_RAM), fill_cmd.dst.eq(g(fl, "addr0")),
+                    fill_cmd.last.eq(g(fl, "size")), fill_cmd.ram.eq(lay.fill),
+                ]
+                fill_size = g(fl, "size")
+                fill_rows_needed = Mux(fill_size >= IMAGE, IMAGE // row,
+                                       (fill_size >> row_shift) + 1)
+                with m.If(presented):
+                    # A command is out to the mover: it must stay until taken.
+                    with m.If(sub == DmaBaseOp.COPY):
+                        issue_fast(copy_cmd, make_record(mover_op=1))
+                    with m.Else():
+                        issue_fast(fill_cmd, make_record(mover_op=1))
+                with m.Elif(lost | stopping):
+                    m.next = "END_TURN"
+                with m.Elif(~g(gen, "vl")):
                     # Not yet written: wait for the next doorbell (sdxi-spec.md 5.1).
                     m.d.sync += work.bit_select(cur, 1).eq(0)
-                    m.next = "RI"
+                    m.next = "END_TURN"
+                with m.Elif(g(gen, "fe") & ~drained):
+                    pass                             # fence: wait for everything earlier
                 with m.Elif(~implemented):
                     invalid(ErrClass.UNKNOWN_OPCODE)
-                with m.Elif(((typ == OpGroup.DMABASE) & ~group_ok(OpGroup.DMABASE)) |
-                            ((typ == OpGroup.ADMIN) & ~group_ok(OpGroup.ADMIN)) |
-                            ((typ == OpGroup.INTR) & ~group_ok(OpGroup.INTR)) |
-                            ((typ == OpGroup.VENDOR) & ~group_ok(OpGroup.VENDOR))):
+                with m.Elif(group_off):
                     invalid(ErrClass.GROUP_DISABLED)
                 with m.Elif(typ == OpGroup.DMABASE):
                     with m.Switch(sub):
                         with m.Case(DmaBaseOp.NOP):
-                            m.next = "CST"
+                            push_fast(make_record(mover_op=0))
                         with m.Case(DmaBaseOp.COPY):
-                            s = dsc.DSC_DMAB_COPY
-                            with m.If(~size_ok(g(s, "size"))):
+                            with m.If(~size_ok(g(c, "size"))):
                                 invalid(ErrClass.SIZE)
+                            with m.Elif(ak_hit(g(c, "akey0")) & ak_hit(g(c, "akey1"))):
+                                issue_fast(copy_cmd, make_record(mover_op=1))
                             with m.Else():
-                                m.d.sync += [mover.op.eq(MoverOp.COPY), mover.src.eq(g(s, "addr0")),
-                                             mover.dst.eq(g(s, "addr1")), mover.last.eq(g(s, "size"))]
-                                check_keys(2, g(s, "akey0"), g(s, "akey1"))
+                                m.d.sync += mover.eq(copy_cmd)
+                                check_keys(2, g(c, "akey0"), g(c, "akey1"))
                         with m.Case(DmaBaseOp.WRT_IMM):
                             s = dsc.DSC_DMAB_WRT_IMM
                             with m.If(g(s, "size") >= dsc.WRT_IMM_MAX):
                                 invalid(ErrClass.SIZE)
                             with m.Else():
-                                m.d.sync += [mover.op.eq(MoverOp.FROM_RAM), mover.dst.eq(g(s, "addr0")),
-                                             mover.last.eq(g(s, "size")),
-                                             mover.ram.eq(lay.desc + (k << 6) + 24)]
+                                m.d.sync += [mover.op.eq(MoverOp.FROM_RAM),
+                                             mover.dst.eq(g(s, "addr0")),
+                                             mover.last.eq(g(s, "size")), mover.ram.eq(lay.fill)]
                                 check_keys(1, g(s, "akey0"))
                         with m.Case(DmaBaseOp.REPCOPY):
                             s = dsc.DSC_DMAB_REPCOPY
-                            count = g(s, "count")
-                            with m.If((count >> (max_buffer + 9)) != 0):
+                            count_ = g(s, "count")
+                            with m.If((count_ >> (max_buffer + 9)) != 0):
                                 invalid(ErrClass.SIZE)
                             with m.Else():
-                                m.d.sync += [mover.op.eq(MoverOp.REPCOPY), mover.src.eq(g(s, "addr0")),
+                                m.d.sync += [mover.op.eq(MoverOp.REPCOPY),
+                                             mover.src.eq(g(s, "addr0")),
                                              mover.dst.eq(g(s, "addr1")),
-                                             mover.last.eq(((count + 1) << 12) - 1)]
+                                             mover.last.eq(((count_ + 1) << 12) - 1)]
                                 check_keys(2, g(s, "akey0"), g(s, "akey1"))
                         with m.Default():
                             invalid(ErrClass.UNKNOWN_OPCODE)
                 with m.Elif(typ == OpGroup.VENDOR):
-                    s = dsc.DSC_VENDOR_FILL
                     with m.If(sub != VendorOp.FILL):
                         invalid(ErrClass.UNKNOWN_OPCODE)
-                    with m.Elif(g(s, "psz") >= len(dsc.FILL_PATTERN_SIZES)):
+                    with m.Elif(g(fl, "psz") >= len(dsc.FILL_PATTERN_SIZES)):
                         invalid(ErrClass.BAD_PARAMETER)
-                    with m.Elif(~size_ok(g(s, "size"))):
+                    with m.Elif(~size_ok(fill_size)):
                         invalid(ErrClass.SIZE)
+                    with m.Elif(ak_hit(g(fl, "akey0")) & image_ok &
+                                (image_psz == g(fl, "psz")) &
+                                (image_pattern == g(fl, "pattern")) &
+                                (image_rows >= fill_rows_needed)):
+                        issue_fast(fill_cmd, make_record(mover_op=1))
                     with m.Else():
-                        size = g(s, "size")
-                        rows = Mux(size >= IMAGE, IMAGE // row, (size >> (row.bit_length() - 1)) + 1)
-                        m.d.sync += [mover.op.eq(MoverOp.FROM_RAM), mover.dst.eq(g(s, "addr0")),
-                                     mover.last.eq(size), mover.ram.eq(lay.fill),
-                                     fill_rows.eq(rows), fill_row.eq(0)]
-                        check_keys(1, g(s, "akey0"))
+                        m.d.sync += [mover.eq(fill_cmd), fill_rows.eq(fill_rows_needed)]
+                        check_keys(1, g(fl, "akey0"))
                 with m.Elif(typ == OpGroup.INTR):
+                    akey = g(dsc.DSC_INTR, "akey")
                     with m.If(sub != IntrOp.INTR):
                         invalid(ErrClass.UNKNOWN_OPCODE)
+                    with m.Elif(ak_intr_ok(akey)):
+                        push_fast(make_record(mover_op=0, intr=1, vec=ak_vector(akey)))
                     with m.Else():
-                        check_keys(1, g(dsc.DSC_INTR, "akey"), intr=True)
+                        check_keys(1, akey, intr=True)
                 with m.Else():      # AdminGrp
                     s = dsc.DSC_CXT_STOP
                     first, last_ = g(s, "cxt_start"), g(s, "cxt_end")
-                    range_ok = ((first >= 1) & (first <= last_) & (last_ <= ctl2_max_cxt) &
-                                (last_ <= cfg.max_cxt))
                     m.d.sync += [tgt.eq(first), tgt_end.eq(last_)]
                     with m.If(cur != 0):
                         invalid(ErrClass.ADMIN_NOT_CXT0)
-                    with m.Elif(g(s, "vf")):
-                        invalid(ErrClass.BAD_PARAMETER)
+                    with m.Elif(~drained):
+                        pass                         # admin operations wait for quiet
                     with m.Else():
-                        with m.Switch(sub):
-                            with m.Case(AdminOp.CXT_START_NM, AdminOp.CXT_START_RS,
-                                        AdminOp.CXT_STOP, AdminOp.CXT_UPD):
-                                with m.If(~range_ok):
-                                    invalid(ErrClass.BAD_PARAMETER)
-                                with m.Else():
-                                    m.next = "ADMIN"
-                            with m.Case(AdminOp.SYNC):
-                                with m.If(g(dsc.DSC_SYNC, "flt") > SyncFilter.FN):
-                                    invalid(ErrClass.BAD_PARAMETER)
-                                with m.Elif((g(dsc.DSC_SYNC, "flt") == SyncFilter.CXT) & ~range_ok):
-                                    invalid(ErrClass.BAD_PARAMETER)
-                                with m.Else():
-                                    m.next = "ADMIN"
-                            with m.Case(AdminOp.AKEY_UPD):
-                                # No AKey is cached yet: nothing to invalidate.
-                                m.next = "CST"
-                            with m.Default():
-                                invalid(ErrClass.UNKNOWN_OPCODE)
+                        m.d.sync += d.eq(now)
+                        m.next = "ADMIN_CHECK"
 
-            # ---- admin operations over a context range -----------------------------------------------
+            # ---- admin operations over a context range (the pipeline is empty) ----------------------
+            with m.State("ADMIN_CHECK"):
+                s = dsc.DSC_CXT_STOP
+                first, last_ = g(s, "cxt_start"), g(s, "cxt_end")
+                range_ok = ((first >= 1) & (first <= last_) & (last_ <= ctl2_max_cxt) &
+                            (last_ <= cfg.max_cxt))
+                with m.If(g(s, "vf")):
+                    invalid(ErrClass.BAD_PARAMETER)
+                with m.Else():
+                    with m.Switch(sub):
+                        with m.Case(AdminOp.CXT_START_NM, AdminOp.CXT_START_RS,
+                                    AdminOp.CXT_STOP, AdminOp.CXT_UPD):
+                            with m.If(~range_ok):
+                                invalid(ErrClass.BAD_PARAMETER)
+                            with m.Else():
+                                m.next = "ADMIN"
+                        with m.Case(AdminOp.SYNC):
+                            flt = g(dsc.DSC_SYNC, "flt")
+                            with m.If(flt > SyncFilter.FN):
+                                invalid(ErrClass.BAD_PARAMETER)
+                            with m.Elif((flt == SyncFilter.CXT) & ~range_ok):
+                                invalid(ErrClass.BAD_PARAMETER)
+                            with m.Else():
+                                m.next = "ADMIN"
+                        with m.Case(AdminOp.AKEY_UPD):
+                            m.d.sync += ak_valid.eq(0)
+                            m.next = "RECORD"
+                        with m.Default():
+                            invalid(ErrClass.UNKNOWN_OPCODE)
             with m.State("ADMIN"):
-                # The admin context's entry is saved first: tgt contexts reuse ``cx``.
+                # The admin context's entry is saved first: target contexts reuse ``cx``.
                 m.d.comb += t_wr.en.eq(1)
+                m.d.sync += ak_valid.eq(0)
                 with m.Switch(sub):
                     with m.Case(AdminOp.CXT_START_NM, AdminOp.CXT_START_RS):
                         m.next = "ADMIN_START"
@@ -631,8 +833,7 @@ class ContextEngine(wiring.Component):
                 m.d.sync += [cx.state.eq(CxtState.STOP_SW), running.bit_select(cur, 1).eq(0),
                              work.bit_select(cur, 1).eq(0)]
                 start_write("STOP_STATE", cx.sts, 1, lay.states + CxtState.STOP_SW)
-            write_states("STOP_STATE", lambda: setattr(m, "next", "START_SAVE"),
-                         lambda e: setattr(m, "next", "START_SAVE"))
+            write_states("STOP_STATE", goto("START_SAVE"))
             with m.State("ADMIN_NEXT"):
                 with m.If(tgt == tgt_end):
                     m.d.sync += cur.eq(0)
@@ -648,28 +849,25 @@ class ContextEngine(wiring.Component):
                 m.next = "ADMIN_RELOAD"
             with m.State("ADMIN_RELOAD"):
                 m.d.sync += cx.eq(t_rd.data)
-                m.next = "CST"
+                m.next = "RECORD"
 
-            # ---- AKey checks (step 11), then execution ----------------------------------------------
+            # ---- AKey checks (step 11) on a cache miss ------------------------------------------------
             with m.State("AKEY"):
                 with m.If(keys == 0):
                     with m.If(key_intr):
-                        m.d.sync += intr_after.eq(1)
-                        m.next = "CST"
-                    with m.Elif((mover.op == MoverOp.FROM_RAM) & (typ == OpGroup.VENDOR)):
-                        m.next = "FILL_IMAGE"
+                        m.next = "RECORD"
+                    with m.Elif((mover.op == MoverOp.FROM_RAM)):
+                        m.next = "IMAGE_WAIT"
                     with m.Else():
-                        m.next = "MOVE"
+                        m.next = "RECORD"
                 with m.Elif((key_idx >> (cx.akey_sz + 8)) != 0):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.AKEY_RANGE, buf=key_buf)
+                with m.Elif(ak_hit(key_idx) & (~key_intr | ak_intr_ok(key_idx))):
+                    m.d.sync += [vector.eq(ak_vector(key_idx)), keys.eq(keys >> 1),
+                                 key_idx.eq(key_idx1), key_buf.eq(1)]
                 with m.Else():
                     start_read("AKEY_RD", cx.akey + (key_idx << 4), 16)
-            read_states("AKEY_RD", lambda: setattr(m, "next", "AKEY_SIDE"),
-                        lambda e: context_error(ErrStep.AKEY, ErrSubStep.DAF, e, buf=key_buf))
-            with m.State("AKEY_SIDE"):
-                side_read(lay.struct)
-                m.next = "AKEY_CHECK"
-            with m.State("AKEY_CHECK"):
+            def check_akey():
                 a = landed
                 with m.If(~_field(a, AKEY_ENT, "vl") | (key_intr & ~_field(a, AKEY_ENT, "iv"))):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.AKEY_INVALID, buf=key_buf)
@@ -677,153 +875,93 @@ class ContextEngine(wiring.Component):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.AKEY_UNSUPPORTED,
                                   buf=key_buf)
                 with m.Elif(key_intr & (_field(a, AKEY_ENT, "intr_num") >= cfg.msix_vectors)):
-                    context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.BAD_PARAMETER, buf=key_buf)
+                    context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.BAD_PARAMETER,
+                                  buf=key_buf)
                 with m.Else():
-                    m.d.sync += [vector.eq(_field(a, AKEY_ENT, "intr_num")), keys.eq(keys >> 1),
+                    iv = _field(a, AKEY_ENT, "iv") & (_field(a, AKEY_ENT, "intr_num") <
+                                                      cfg.msix_vectors)
+                    vec = _field(a, AKEY_ENT, "intr_num")
+                    for i in range(2):
+                        with m.If(ak_next == i):
+                            m.d.sync += [ak_valid[i].eq(1), ak_idx[i].eq(key_idx),
+                                         ak_iv[i].eq(iv), ak_vec[i].eq(vec)]
+                    m.d.sync += [ak_next.eq(~ak_next), vector.eq(vec), keys.eq(keys >> 1),
                                  key_idx.eq(key_idx1), key_buf.eq(1)]
                     m.next = "AKEY"
 
-            with m.State("FILL_IMAGE"):
-                # The pattern, repeated over the rows the fill needs (at most IMAGE bytes).
+            read_states("AKEY_RD", check_akey,
+                        lambda e: context_error(ErrStep.AKEY, ErrSubStep.DAF, e, buf=key_buf))
+
+
+            # ---- the fill / write-immediate image (waits until the mover no longer reads it) --------
+            with m.State("IMAGE_WAIT"):
+                with m.If(self.mover_idle & (fifo.level == 0) & self.retire_idle):
+                    m.d.sync += fill_row.eq(0)
+                    m.next = "IMAGE"
+            with m.State("IMAGE"):
+                is_fill = g(gen, "type") == OpGroup.VENDOR
                 pattern = g(dsc.DSC_VENDOR_FILL, "pattern")
                 psz = g(dsc.DSC_VENDOR_FILL, "psz")
-                image = Mux(psz == 0, pattern[:64].replicate(w // 64),
-                            Mux(psz == 1, pattern[:128].replicate(w // 128),
-                                pattern[:256].replicate(w // 256)))
+                fill_data = Mux(psz == 0, pattern[:64].replicate(w // 64),
+                                Mux(psz == 1, pattern[:128].replicate(w // 128),
+                                    pattern[:256].replicate(w // 256)))
+                imm_data = Cat(g(dsc.DSC_DMAB_WRT_IMM, "data"), Const(0, max(0, w - 256)))[:w]
                 m.d.comb += [self.ram_wr.row.eq(lay.fill // row + fill_row),
-                             self.ram_wr.data.eq(image), self.ram_wr.en.eq((1 << row) - 1)]
+                             self.ram_wr.data.eq(Mux(is_fill, fill_data, imm_data)),
+                             self.ram_wr.en.eq((1 << row) - 1)]
+                last_row = Mux(is_fill, fill_rows - 1, (dsc.WRT_IMM_MAX - 1) // row)
                 with m.If(self.ram_wr_taken):
                     m.d.sync += fill_row.eq(fill_row + 1)
-                    with m.If(fill_row + 1 == fill_rows):
-                        m.next = "MOVE"
+                    with m.If(fill_row == last_row):
+                        m.d.sync += [image_ok.eq(is_fill), image_psz.eq(psz),
+                                     image_pattern.eq(pattern), image_rows.eq(fill_rows)]
+                        m.next = "RECORD"
 
+            # ---- slow-path issue: the record, then the mover command -----------------------------------
+            with m.State("RECORD"):
+                is_admin = g(gen, "type") == OpGroup.ADMIN
+                needs_mover = ~is_admin & ~key_intr & (g(gen, "type") != OpGroup.INTR) & \
+                    ~((g(gen, "type") == OpGroup.DMABASE) & (g(gen, "subtype") == DmaBaseOp.NOP))
+                with m.If(fifo.w_rdy):
+                    m.d.comb += [fifo.w_en.eq(1)] + make_record(
+                        mover_op=needs_mover, intr=key_intr, vec=vector, src=d)
+                    with m.If(needs_mover):
+                        m.next = "MOVE"
+                    with m.Else():
+                        m.next = "ADVANCE"
             with m.State("MOVE"):
                 m.d.comb += [self.mover_cmd.valid.eq(1), self.mover_cmd.payload.eq(mover)]
                 with m.If(self.mover_cmd.ready):
-                    m.next = "MOVE_WAIT"
-            with m.State("MOVE_WAIT"):
-                m.d.comb += self.mover_result.ready.eq(1)
-                r = self.mover_result.payload
-                with m.If(self.mover_result.valid):
-                    with m.If(r.aborted):
-                        m.next = "RI"             # hard stop: the descriptor stays unfinished
-                    with m.Elif(r.error != 0):
-                        context_error(ErrStep.DATA_BUFFER, ErrSubStep.DAF, r.error, buf=r.buffer)
-                    with m.Else():
-                        m.next = "CST"
+                    m.next = "ADVANCE"
+            with m.State("ADVANCE"):
+                advance()
 
-            # ---- completion: CST flags, then signal = 0; interrupt; next descriptor ------------------
-            with m.State("CST"):
-                with m.If(has_cst):
-                    start_write("CST_FLAGS", csb + 8, 4,
-                                Mux(failed, lay.flags_err, lay.flags_ok))
-                with m.Elif(failed):
-                    m.next = "FAILED"
-                with m.Else():
-                    m.next = "NEXT"
-            cst_fail = lambda e: context_error(ErrStep.CST_BLK, ErrSubStep.DAF, e)
-            write_states("CST_FLAGS", lambda: start_write("CST_SIGNAL", csb, 8, lay.zero),
-                         cst_fail)
-            write_states("CST_SIGNAL", lambda: setattr(m, "next", "CST_ROUTE"), cst_fail)
-            with m.State("CST_ROUTE"):
-                with m.If(failed):
-                    m.next = "FAILED"
-                with m.Else():
-                    m.next = "NEXT"
-            with m.State("NEXT"):
-                with m.If(intr_after):
-                    m.d.comb += self.raise_vectors.eq(1 << vector)
-                last_slot = cx.slot + 1 == cx.ring_sz
-                m.d.sync += [cx.read_index.eq(cx.read_index + 1), completed.eq(1),
-                             cx.slot.eq(Mux(last_slot, 0, cx.slot + 1)), k.eq(k + 1)]
-                with m.If(stopping):
-                    m.next = "RI"
-                with m.Elif(k + 1 == batch):
-                    with m.If(turns > 1):
-                        m.d.sync += turns.eq(turns - 1)
-                        m.next = "BATCH"
-                    with m.Else():
-                        m.d.sync += work.bit_select(cur, 1).eq(1)
-                        m.next = "RI"
-                with m.Else():
-                    m.next = "DESC"
-
-            # ---- a failed descriptor: context to ERR_FN, after its log entry and CST ---------------
-            with m.State("FAILED"):
-                m.next = "RI"
-
-            # ---- read index write-back, then the context is saved -----------------------------------
-            with m.State("RI"):
-                with m.If(completed):
-                    m.d.comb += [self.ram_wr.row.eq(lay.read_index // row),
-                                 self.ram_wr.data.eq(cx.read_index.replicate(w // 64)),
-                                 self.ram_wr.en.eq(0xFF)]
-                    with m.If(self.ram_wr_taken):
-                        start_write("RI_WR", cx.sts + 8, 8, lay.read_index)
-                with m.Else():
-                    m.next = "SAVE"
-            write_states("RI_WR", lambda: setattr(m, "next", "SAVE"),
-                         lambda e: setattr(m, "next", "SAVE"))
-            with m.State("SAVE"):
-                m.d.comb += t_wr.en.eq(1)
-                m.next = "IDLE"
-
-            # ---- error log --------------------------------------------------------------------------
+            # ---- a descriptor-level error: wait for everything earlier, then end the context --------
+            with m.State("ERR_DRAIN"):
+                m.d.sync += turn_on.eq(0)
+                with m.If(lost & ~err_fn):
+                    m.next = "END_TURN"      # an earlier descriptor failed first: that one counts
+                with m.Elif(drained & ~fetch_busy):
+                    m.d.sync += [cx.state.eq(CxtState.ERR_FN), running.bit_select(cur, 1).eq(0),
+                                 work.bit_select(cur, 1).eq(0)]
+                    start_write("ERR_STATE", cx.sts, 1, lay.states + CxtState.ERR_FN)
+            write_states("ERR_STATE", goto("LOG"))
             with m.State("LOG"):
-                m.d.sync += sts_before.eq(self.err_sts[0])
-                full = (self.err_wrt - self.err_rd) >= errlog_entries
-                with m.If(~self.err_cfg[0] | full):
-                    m.d.comb += self.err_sts_set.eq(0b11)          # sts, ovf
-                    m.next = "LOG_RAISE"
-                with m.Else():
-                    m.d.sync += fill_row.eq(0)
-                    m.next = "LOG_STAGE"
-            with m.State("LOG_STAGE"):
-                rows_per_entry = 64 // row
-                m.d.comb += [self.ram_wr.row.eq(lay.errlog // row + fill_row),
-                             self.ram_wr.data.eq(err.word_select(fill_row[:1], w)
-                                                 if rows_per_entry > 1 else err),
-                             self.ram_wr.en.eq((1 << row) - 1)]
-                with m.If(self.ram_wr_taken):
-                    m.d.sync += fill_row.eq(fill_row + 1)
-                    with m.If(fill_row + 1 == rows_per_entry):
-                        start_write("LOG_BODY", log_base + 8, 56, lay.errlog + 8)
-            def log_fail(e):
-                m.d.comb += self.err_sts_set.eq(0b1001)        # sts, err: logging failed
-                m.next = "LOG_RAISE"
-
-            write_states("LOG_BODY", lambda: start_write("LOG_HEAD", log_base, 8, lay.errlog),
-                         log_fail)
-            write_states("LOG_HEAD", lambda: setattr(m, "next", "LOG_ADVANCE"), log_fail)
-            with m.State("LOG_ADVANCE"):
-                m.d.comb += [self.err_wrt_load.eq(1), self.err_wrt_value.eq(self.err_wrt + 1),
-                             self.err_sts_set.eq(0b1)]
-                m.next = "LOG_RAISE"
-            with m.State("LOG_RAISE"):
-                with m.If(self.err_ctl[0] & ~sts_before):
-                    m.d.comb += self.raise_vectors.eq(1)
-                with m.Switch(err_kind):
-                    with m.Case(KIND_FUNCTION):
+                m.d.comb += [self.log.valid.eq(1), self.log.payload.eq(err)]
+                with m.If(self.log.ready):
+                    with m.If(err_fn):
                         m.next = "FN_ERROR"
-                    with m.Default():
-                        m.d.sync += [cx.state.eq(CxtState.ERR_FN), running.bit_select(cur, 1).eq(0),
-                                     work.bit_select(cur, 1).eq(0), failed.eq(1)]
-                        start_write("ERR_STATE", cx.sts, 1, lay.states + CxtState.ERR_FN)
-            write_states("ERR_STATE", lambda: setattr(m, "next", "ERR_CST"),
-                         lambda e: setattr(m, "next", "ERR_CST"))
-            with m.State("ERR_CST"):
-                # A failed descriptor completes its CST with er = 1; a failed ring or
-                # write-index read has no descriptor, a failed CST write no second try.
-                with m.If(_field(err, ERRLOG_HD_ENT, "div") &
-                          (_field(err, ERRLOG_HD_ENT, "step") != ErrStep.CST_BLK)):
-                    m.next = "CST"
-                with m.Else():
-                    m.next = "RI"
+                    with m.Elif(_field(err, ERRLOG_HD_ENT, "div") & has_cst):
+                        start_write("ERR_FLAGS", csb + 8, 4, lay.flags_err)
+                    with m.Else():
+                        m.next = "END_TURN"
+            write_states("ERR_FLAGS", lambda: start_write("ERR_SIGNAL", csb, 8, lay.zero))
+            write_states("ERR_SIGNAL", goto("END_TURN"))
             with m.State("FN_ERROR"):
                 with m.If(mode == MODE_ACTIVATE):
                     m.d.comb += [self.activate_done.eq(1), self.activate_ok.eq(0)]
                 with m.Else():
                     m.d.comb += self.fatal.eq(1)
-                m.next = "IDLE"
+                m.next = "END_TURN"
 
         return m

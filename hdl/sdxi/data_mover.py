@@ -1,14 +1,15 @@
 """Data mover: the copy, fill and replicate datapath of the context engine.
 
-It moves bytes between host buffers through the DMA RAM with several read and write clients of
-the DMA engines in flight at once, so a long copy keeps both the read and the write direction of
-the link busy.
+Commands are cut into chunks; the chunks of many commands are in flight at once over several
+read and write clients of the DMA engines, and results come back in command order. So a long
+copy keeps both directions of the link busy, and a stream of small copies overlaps.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..common.priority import lowest_set
 from ..pcie.dma_read import ReadRequest, ReadStatus
 from ..pcie.dma_write import WriteRequest, WriteStatus
 from .descriptors import ErrClass
@@ -17,22 +18,23 @@ from .descriptors import ErrClass
 __all__ = ["DataMover", "MoverOp", "MoverCommand", "MoverResult", "READ_SLOTS", "WRITE_CLIENTS",
            "CHUNK", "IMAGE", "SLOT_BYTES", "ram_bytes"]
 
-CHUNK = 2048              #: bytes per COPY read (and its write)
+CHUNK = 1024              #: bytes per COPY read (and its write)
 IMAGE = 4096              #: bytes of a FROM_RAM image: a fill's pattern run, a REPCOPY block
-READ_SLOTS = 4            #: chunks in flight on the read side, one read client each
-WRITE_CLIENTS = 2         #: writes in flight, so one's status latency hides behind the other
+READ_SLOTS = 8            #: chunks in flight on the read side, one read client each
+WRITE_CLIENTS = 4         #: writes in flight, so confirmation latency hides behind other data
 SLOT_BYTES = CHUNK + 64   #: a chunk at any offset within a row
+CHUNKS = 16               #: chunks tracked in flight (a power of two)
+REPCOPY_SLOTS = (IMAGE + 64 + SLOT_BYTES - 1) // SLOT_BYTES
 
 
 def ram_bytes():
-    """RAM the slots take; a REPCOPY block lands in slots 0 and 1."""
-    assert 2 * SLOT_BYTES >= IMAGE + 64
+    """RAM the slots take; a REPCOPY block lands in the first REPCOPY_SLOTS slots."""
     return READ_SLOTS * SLOT_BYTES
 
 
 class MoverOp(enum.Enum, shape=2):
     COPY = 0        #: ``src`` to ``dst``
-    FROM_RAM = 1    #: ``dst`` from RAM at ``ram``, restarting there every IMAGE bytes (fill)
+    FROM_RAM = 1    #: ``dst`` from RAM at ``ram``, restarting there every IMAGE bytes
     REPCOPY = 2     #: IMAGE bytes of ``src`` read once, then written over and over to ``dst``
 
 
@@ -52,19 +54,19 @@ class MoverResult(data.StructLayout):
 
 
 class DataMover(wiring.Component):
-    """Executes one command at a time (docs/context-engine.md, "Data mover").
+    """Executes commands with their chunks overlapped (docs/context-engine.md, "Data mover").
 
-    COPY: the source is read in CHUNK-aligned pieces into ``READ_SLOTS`` RAM slots, each with its
-    own read client, and every piece is written out, in order, as soon as its read has completed,
-    alternating between two write clients. A slot is reused once its write has been confirmed.
-    FROM_RAM writes the destination in IMAGE pieces from one RAM image (the pattern of a fill,
-    the data of a write-immediate); REPCOPY first reads its IMAGE-byte source block into slot 0
-    (running on into slot 1).
+    A command is cut into chunks as fast as there is room: COPY chunks (CHUNK bytes, aligned to
+    CHUNK of the source) each take a free RAM slot and its read client; FROM_RAM chunks (IMAGE
+    bytes) need no read. Chunks are written in order over ``WRITE_CLIENTS`` write clients, a
+    COPY chunk as soon as its read has completed. A command's result comes once all its chunks
+    and all earlier ones have been written and confirmed by the hard block, so whatever the
+    context engine writes after it (a completion status) follows the data. REPCOPY waits for an
+    empty mover, reads its block into the first slots and holds them until its last chunk.
 
-    The result comes after every write has been confirmed by the hard block, so whatever the
-    context engine writes next (a completion status) follows the data. On a DMA error nothing
-    new is issued, the requests in flight are drained and the first error is reported;
-    ``abort`` (a hard stop) does the same and reports ``aborted``.
+    A DMA error is reported in the result of the command it hit (the first one, with its
+    operand); the command's other chunks still run. ``abort`` (a hard stop) ends the command
+    being cut and every later one at once with ``aborted``; chunks in flight finish.
 
     Members
     -------
@@ -73,7 +75,8 @@ class DataMover(wiring.Component):
     rd_req, rd_status : read clients (READ_SLOTS)
     wr_req, wr_status : write clients (WRITE_CLIENTS)
     abort : In(1)
-    slot_base : the RAM byte address of read slot 0 (slots follow every SLOT_BYTES)
+    idle : Out(1)
+        Nothing in flight: RAM images may be rewritten.
     """
 
     def __init__(self, *, ram_addr_bits, row_bytes, slot_base):
@@ -90,148 +93,247 @@ class DataMover(wiring.Component):
             "wr_req": Out(stream.Signature(WriteRequest(ram_addr_bits))).array(WRITE_CLIENTS),
             "wr_status": In(stream.Signature(WriteStatus())).array(WRITE_CLIENTS),
             "abort": In(1),
+            "idle": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         row_mask = self._row - 1
         slot_ram = [self._slot_base + s * SLOT_BYTES for s in range(READ_SLOTS)]
+        seq_bits = (CHUNKS - 1).bit_length()
 
-        busy = Signal()
-        op = Signal(MoverOp)
-        src = Signal(64)
-        dst = Signal(64)
+        # ---- chunks in flight: created at head, written at wr, retired at tail -------------------
+        head = Signal(seq_bits + 1)
+        wr = Signal(seq_bits + 1)
+        tail = Signal(seq_bits + 1)
+        room = Signal()
+        m.d.comb += room.eq((head - tail) < CHUNKS)
+        c_len = [Signal(13, name=f"c_len{i}") for i in range(CHUNKS)]
+        c_dst = [Signal(64, name=f"c_dst{i}") for i in range(CHUNKS)]
+        c_ram = [Signal(self._ram_bits, name=f"c_ram{i}") for i in range(CHUNKS)]
+        c_slot = [Signal(range(READ_SLOTS), name=f"c_slot{i}") for i in range(CHUNKS)]
+        c_err = [Signal(8, name=f"c_err{i}") for i in range(CHUNKS)]
+        c_buf = Signal(CHUNKS)
+        c_last = Signal(CHUNKS)       # ends its command
+        c_copy = Signal(CHUNKS)       # holds a slot until written
+        c_write = Signal(CHUNKS)      # has data to write
+        c_ready = Signal(CHUNKS)      # data in place (or nothing to wait for)
+        c_done = Signal(CHUNKS)
+        c_release = Signal(CHUNKS)    # frees the REPCOPY slots when done
+        c_abort = Signal(CHUNKS)
+
+        slot_busy = Signal(READ_SLOTS)
+        free_slot, have_slot = lowest_set(m, ~slot_busy, name="free_slot")
+        rd_pending = Signal(READ_SLOTS)
+        rd_seq = [Signal(seq_bits, name=f"rd_seq{s}") for s in range(READ_SLOTS)]
+        rq = [Signal(ReadRequest(self._ram_bits), name=f"rq{s}") for s in range(READ_SLOTS)]
+
+        def new_chunk(*, length, dst, ram, last, copy=0, write=1, ready=1, done=0, slot=0,
+                      release=0, abort=0):
+            i = head[:seq_bits]
+            stmts = [head.eq(head + 1)]
+            for k in range(CHUNKS):
+                with m.If(i == k):
+                    m.d.sync += [c_len[k].eq(length), c_dst[k].eq(dst), c_ram[k].eq(ram),
+                                 c_slot[k].eq(slot), c_err[k].eq(0), c_buf[k].eq(0),
+                                 c_last[k].eq(last), c_copy[k].eq(copy), c_write[k].eq(write),
+                                 c_ready[k].eq(ready), c_done[k].eq(done),
+                                 c_release[k].eq(release), c_abort[k].eq(abort)]
+            m.d.sync += stmts
+
+        def start_read(slot, addr, length, ram):
+            for s in range(READ_SLOTS):
+                with m.If(slot == s):
+                    m.d.sync += [rd_pending[s].eq(1), slot_busy[s].eq(1),
+                                 rd_seq[s].eq(head[:seq_bits]), rq[s].addr.eq(addr),
+                                 rq[s].length.eq(length), rq[s].ram_addr.eq(ram),
+                                 rq[s].id.eq(s)]
+
+        # ---- cutting commands into chunks ------------------------------------------------------
+        p = self.cmd.payload
+        pos = Signal(33)
         total = Signal(33)
-        ram = Signal(self._ram_bits)
-        rd_pos = Signal(33)          # source bytes whose read has been issued
-        wr_pos = Signal(33)          # destination bytes whose write has been issued
-        rd_slot = Signal(range(READ_SLOTS))
-        wr_slot = Signal(range(READ_SLOTS))
-        wr_client = Signal(range(WRITE_CLIENTS))
-        error = Signal(8)
-        buffer = Signal()
-        aborted = Signal()
-        preloaded = Signal()         # REPCOPY: the source block is in slot 0
-
-        # Per slot: read in flight, data ready to write, and what the chunk is.
-        reading = Signal(READ_SLOTS)
-        ready = Signal(READ_SLOTS)
-        held = Signal(READ_SLOTS)    # read issued and not yet written back
-        chunk_len = [Signal(13, name=f"chunk_len{s}") for s in range(READ_SLOTS)]
-        chunk_off = [Signal(33, name=f"chunk_off{s}") for s in range(READ_SLOTS)]
-        chunk_ram = [Signal(self._ram_bits, name=f"chunk_ram{s}") for s in range(READ_SLOTS)]
-        writing = Signal(WRITE_CLIENTS)
-        write_slot = [Signal(range(READ_SLOTS), name=f"write_slot{c}")
-                      for c in range(WRITE_CLIENTS)]
-
-        stopping = Signal()
-        m.d.comb += stopping.eq((error != 0) | aborted)
-        with m.If(busy & self.abort):
-            m.d.sync += aborted.eq(1)
-
-        # ---- accept a command -------------------------------------------------------------------
-        m.d.comb += self.cmd.ready.eq(~busy)
-        with m.If(self.cmd.valid & ~busy):
-            p = self.cmd.payload
-            m.d.sync += [busy.eq(1), op.eq(p.op), src.eq(p.src), dst.eq(p.dst),
-                         total.eq(p.last + 1), ram.eq(p.ram), rd_pos.eq(0), wr_pos.eq(0),
-                         rd_slot.eq(0), wr_slot.eq(0), wr_client.eq(0), error.eq(0),
-                         buffer.eq(0), aborted.eq(0), preloaded.eq(0)]
-
-        # ---- reads: the next source chunk into the next free slot ------------------------------
-        read_addr = Signal(64)
-        read_len = Signal(13)
+        m.d.comb += total.eq(p.last + 1)
         left = Signal(33)
-        m.d.comb += [read_addr.eq(src + rd_pos), left.eq(total - rd_pos)]
+        m.d.comb += left.eq(total - pos)
+        src_here = Signal(64)
+        m.d.comb += src_here.eq(p.src + pos)
+        copy_len = Signal(13)
         to_boundary = Signal(13)
-        m.d.comb += to_boundary.eq(CHUNK - read_addr[:(CHUNK - 1).bit_length()])
-        with m.If(op == MoverOp.REPCOPY):
-            m.d.comb += read_len.eq(IMAGE)
-        with m.Elif(left < to_boundary):
-            m.d.comb += read_len.eq(left)
-        with m.Else():
-            m.d.comb += read_len.eq(to_boundary)
-        want_read = Signal()
-        m.d.comb += want_read.eq(busy & ~stopping & (
-            ((op == MoverOp.COPY) & (rd_pos < total)) |
-            ((op == MoverOp.REPCOPY) & ~preloaded & (rd_pos == 0))))
+        m.d.comb += to_boundary.eq(CHUNK - src_here[:(CHUNK - 1).bit_length()])
+        m.d.comb += copy_len.eq(Mux(left < to_boundary, left, to_boundary))
+        image_len = Signal(13)
+        m.d.comb += image_len.eq(Mux(left < IMAGE, left, IMAGE))
+        rep_ram = Signal(self._ram_bits)
+        rep_seq = Signal(seq_bits)
+        aborting = Signal()
+        m.d.comb += aborting.eq(self.abort)
+
+        with m.FSM(init="CUT"):
+            with m.State("CUT"):
+                with m.If(self.cmd.valid & room):
+                    with m.If(aborting):
+                        new_chunk(length=0, dst=0, ram=0, last=1, write=0, done=1, abort=1)
+                        m.d.comb += self.cmd.ready.eq(1)
+                        m.d.sync += pos.eq(0)
+                    with m.Elif(p.op == MoverOp.COPY):
+                        with m.If(have_slot):
+                            ram_of_slot = Signal(self._ram_bits)
+                            for s in range(READ_SLOTS):
+                                with m.If(free_slot == s):
+                                    m.d.comb += ram_of_slot.eq(slot_ram[s] + (src_here & row_mask))
+                            last = copy_len == left
+                            new_chunk(length=copy_len, dst=p.dst + pos, ram=ram_of_slot,
+                                      last=last, copy=1, ready=0, slot=free_slot)
+                            start_read(free_slot, src_here, copy_len, ram_of_slot)
+                            with m.If(last):
+                                m.d.comb += self.cmd.ready.eq(1)
+                                m.d.sync += pos.eq(0)
+                            with m.Else():
+                                m.d.sync += pos.eq(pos + copy_len)
+                    with m.Elif(p.op == MoverOp.FROM_RAM):
+                        last = image_len == left
+                        new_chunk(length=image_len, dst=p.dst + pos, ram=p.ram, last=last)
+                        with m.If(last):
+                            m.d.comb += self.cmd.ready.eq(1)
+                            m.d.sync += pos.eq(0)
+                        with m.Else():
+                            m.d.sync += pos.eq(pos + image_len)
+                    with m.Else():
+                        m.next = "REP_DRAIN"
+
+            with m.State("REP_DRAIN"):
+                # The block needs the first slots: wait until nothing is in flight.
+                with m.If((head == tail) & (slot_busy == 0)):
+                    ram = slot_ram[0] + (p.src & row_mask)
+                    m.d.sync += [rep_ram.eq(ram), rep_seq.eq(head[:seq_bits])]
+                    new_chunk(length=0, dst=0, ram=ram, last=0, write=0, ready=0)
+                    start_read(0, p.src, IMAGE, ram)
+                    for s in range(1, REPCOPY_SLOTS):
+                        m.d.sync += slot_busy[s].eq(1)
+                    m.next = "REP_WAIT"
+            with m.State("REP_WAIT"):
+                done = c_done.bit_select(rep_seq, 1)
+                err = Signal(8)
+                for k in range(CHUNKS):
+                    with m.If(rep_seq == k):
+                        m.d.comb += err.eq(c_err[k])
+                with m.If(done & room):
+                    with m.If((err != 0) | aborting):
+                        new_chunk(length=0, dst=0, ram=0, last=1, write=0, done=1,
+                                  release=1, abort=aborting)
+                        m.d.comb += self.cmd.ready.eq(1)
+                        m.d.sync += pos.eq(0)
+                        m.next = "CUT"
+                    with m.Else():
+                        m.next = "REP_WRITE"
+            with m.State("REP_WRITE"):
+                with m.If(room):
+                    last = image_len == left
+                    with m.If(aborting):
+                        new_chunk(length=0, dst=0, ram=0, last=1, write=0, done=1, release=1,
+                                  abort=1)
+                    with m.Else():
+                        new_chunk(length=image_len, dst=p.dst + pos, ram=rep_ram, last=last,
+                                  release=last)
+                    with m.If(last | aborting):
+                        m.d.comb += self.cmd.ready.eq(1)
+                        m.d.sync += pos.eq(0)
+                        m.next = "CUT"
+                    with m.Else():
+                        m.d.sync += pos.eq(pos + image_len)
+
+        # ---- reads ---------------------------------------------------------------------------------
         for s in range(READ_SLOTS):
             req = self.rd_req[s]
-            here = Signal(self._ram_bits, name=f"read_ram{s}")
-            m.d.comb += [
-                here.eq(slot_ram[s] + (read_addr & row_mask)),
-                req.valid.eq(want_read & (rd_slot == s) & ~held[s]),
-                req.payload.addr.eq(read_addr),
-                req.payload.length.eq(read_len),
-                req.payload.ram_addr.eq(here),
-                req.payload.id.eq(s),
-                self.rd_status[s].ready.eq(1),
-            ]
+            st = self.rd_status[s]
+            m.d.comb += [req.valid.eq(rd_pending[s]), req.payload.eq(rq[s]), st.ready.eq(1)]
             with m.If(req.valid & req.ready):
-                m.d.sync += [reading[s].eq(1), held[s].eq(1), chunk_len[s].eq(read_len),
-                             chunk_off[s].eq(rd_pos), chunk_ram[s].eq(here),
-                             rd_pos.eq(rd_pos + read_len), rd_slot.eq(rd_slot + 1)]
-            with m.If(self.rd_status[s].valid):
-                m.d.sync += reading[s].eq(0)
-                with m.If(self.rd_status[s].payload.error != 0):
-                    with m.If(error == 0):
-                        m.d.sync += [error.eq(ErrClass.READ_UR - 1 +
-                                              self.rd_status[s].payload.error), buffer.eq(0)]
-                with m.Elif(op == MoverOp.REPCOPY):
-                    m.d.sync += [preloaded.eq(1), ram.eq(chunk_ram[s]), held[s].eq(0)]
-                with m.Else():
-                    m.d.sync += ready[s].eq(1)
+                m.d.sync += rd_pending[s].eq(0)
+            with m.If(st.valid):
+                for k in range(CHUNKS):
+                    with m.If(rd_seq[s] == k):
+                        m.d.sync += c_ready[k].eq(1)
+                        with m.If(st.payload.error != 0):
+                            m.d.sync += [c_err[k].eq(ErrClass.READ_UR - 1 + st.payload.error),
+                                         c_buf[k].eq(0), c_write[k].eq(0), c_done[k].eq(1)]
+                            with m.If(c_copy[k]):
+                                m.d.sync += slot_busy[s].eq(0)
+                        with m.Elif(~c_write[k]):
+                            m.d.sync += c_done[k].eq(1)      # the REPCOPY block is in
 
-        # ---- writes: in order, alternating clients --------------------------------------------
-        from_ram = Signal()
-        m.d.comb += from_ram.eq((op == MoverOp.FROM_RAM) | ((op == MoverOp.REPCOPY) & preloaded))
-        ram_left = Signal(33)
-        m.d.comb += ram_left.eq(total - wr_pos)
+        # ---- writes, in chunk order ----------------------------------------------------------------
+        w = wr[:seq_bits]
+        w_client = wr[:(WRITE_CLIENTS - 1).bit_length()]
+        writing = Signal(WRITE_CLIENTS)
+        w_seq = [Signal(seq_bits, name=f"w_seq{c}") for c in range(WRITE_CLIENTS)]
+        w_ready = Signal()
+        w_needs = Signal()
+        m.d.comb += [w_ready.eq((wr != head) & c_ready.bit_select(w, 1)),
+                     w_needs.eq(c_write.bit_select(w, 1))]
         w_addr = Signal(64)
         w_len = Signal(13)
         w_ram = Signal(self._ram_bits)
-        w_ok = Signal()
-        with m.If(from_ram):
-            m.d.comb += [w_addr.eq(dst + wr_pos), w_ram.eq(ram),
-                         w_len.eq(Mux(ram_left < IMAGE, ram_left, IMAGE)),
-                         w_ok.eq(wr_pos < total)]
-        with m.Else():
-            for s in range(READ_SLOTS):
-                with m.If(wr_slot == s):
-                    m.d.comb += [w_addr.eq(dst + chunk_off[s]), w_len.eq(chunk_len[s]),
-                                 w_ram.eq(chunk_ram[s]), w_ok.eq(ready[s])]
+        for k in range(CHUNKS):
+            with m.If(w == k):
+                m.d.comb += [w_addr.eq(c_dst[k]), w_len.eq(c_len[k]), w_ram.eq(c_ram[k])]
+        with m.If(w_ready & ~w_needs):
+            m.d.sync += wr.eq(wr + 1)                 # nothing to write (error, block, end)
+            with m.If(c_release.bit_select(w, 1)):
+                for s in range(REPCOPY_SLOTS):
+                    m.d.sync += slot_busy[s].eq(0)
         for c in range(WRITE_CLIENTS):
             req = self.wr_req[c]
+            st = self.wr_status[c]
             m.d.comb += [
-                req.valid.eq(busy & ~stopping & w_ok & (wr_client == c) & ~writing[c]),
+                req.valid.eq(w_ready & w_needs & (w_client == c) & ~writing[c]),
                 req.payload.addr.eq(w_addr),
                 req.payload.length.eq(w_len),
                 req.payload.ram_addr.eq(w_ram),
                 req.payload.id.eq(c),
-                self.wr_status[c].ready.eq(1),
+                st.ready.eq(1),
             ]
             with m.If(req.valid & req.ready):
-                m.d.sync += [writing[c].eq(1), write_slot[c].eq(wr_slot),
-                             wr_pos.eq(wr_pos + w_len), wr_client.eq(wr_client + 1)]
-                with m.If(~from_ram):
-                    m.d.sync += [ready.bit_select(wr_slot, 1).eq(0), wr_slot.eq(wr_slot + 1)]
-            with m.If(self.wr_status[c].valid):
+                m.d.sync += [writing[c].eq(1), w_seq[c].eq(w), wr.eq(wr + 1)]
+            with m.If(st.valid):
                 m.d.sync += writing[c].eq(0)
-                with m.If(~from_ram):
-                    m.d.sync += held.bit_select(write_slot[c], 1).eq(0)
-                with m.If((self.wr_status[c].payload.error != 0) & (error == 0)):
-                    m.d.sync += [error.eq(ErrClass.BUS_MASTER_OFF), buffer.eq(1)]
+                for k in range(CHUNKS):
+                    with m.If(w_seq[c] == k):
+                        m.d.sync += c_done[k].eq(1)
+                        with m.If(st.payload.error != 0):
+                            m.d.sync += [c_err[k].eq(ErrClass.BUS_MASTER_OFF), c_buf[k].eq(1)]
+                        with m.If(c_copy[k]):
+                            for s in range(READ_SLOTS):
+                                with m.If(c_slot[k] == s):
+                                    m.d.sync += slot_busy[s].eq(0)
+                        with m.If(c_release[k]):
+                            for s in range(REPCOPY_SLOTS):
+                                m.d.sync += slot_busy[s].eq(0)
 
-        # ---- result ---------------------------------------------------------------------------------
-        finished = Signal()
-        m.d.comb += finished.eq(busy & (reading == 0) & (writing == 0) &
-                                (stopping | (wr_pos == total)))
+        # ---- results, in command order -----------------------------------------------------------
+        t = tail[:seq_bits]
+        acc_err = Signal(8)
+        acc_buf = Signal()
+        t_err = Signal(8)
+        t_buf = Signal()
+        for k in range(CHUNKS):
+            with m.If(t == k):
+                m.d.comb += [t_err.eq(c_err[k]), t_buf.eq(c_buf[k])]
+        t_done = Signal()
+        m.d.comb += t_done.eq((tail != head) & c_done.bit_select(t, 1))
+        first_err = Mux(acc_err != 0, acc_err, t_err)
         m.d.comb += [
-            self.result.valid.eq(finished),
-            self.result.payload.error.eq(error),
-            self.result.payload.buffer.eq(buffer),
-            self.result.payload.aborted.eq(aborted & (error == 0)),
+            self.result.valid.eq(t_done & c_last.bit_select(t, 1)),
+            self.result.payload.error.eq(first_err),
+            self.result.payload.buffer.eq(Mux(acc_err != 0, acc_buf, t_buf)),
+            self.result.payload.aborted.eq(c_abort.bit_select(t, 1) & (first_err == 0)),
         ]
+        with m.If(t_done & ~c_last.bit_select(t, 1)):
+            m.d.sync += tail.eq(tail + 1)
+            with m.If((acc_err == 0) & (t_err != 0)):
+                m.d.sync += [acc_err.eq(t_err), acc_buf.eq(t_buf)]
         with m.If(self.result.valid & self.result.ready):
-            m.d.sync += [busy.eq(0), held.eq(0), ready.eq(0)]
+            m.d.sync += [tail.eq(tail + 1), acc_err.eq(0), acc_buf.eq(0)]
+
+        m.d.comb += self.idle.eq((head == tail) & (slot_busy == 0))
         return m

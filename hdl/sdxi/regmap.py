@@ -141,6 +141,10 @@ BAR0_REGISTERS = (
     Register("IMPL_MSIX_RAISE", IMPL_BASE + 0x20, spec="implementation", fields=(
         Field("vector", 0, 11, WO, "raise this MSI-X vector (interrupt self-test), masks honoured"),
     )),
+    Register("IMPL_PERF_DECODE", IMPL_BASE + 0x28, spec="implementation", fields=(
+        Field("descriptors", 0, 32, RO, "descriptors the context engine has decoded and issued"),
+        Field("cycles", 32, 32, RO, "clocks the decoder spent with a descriptor in hand"),
+    )),
 )
 
 REGISTERS_BY_NAME = {r.name: r for r in BAR0_REGISTERS}

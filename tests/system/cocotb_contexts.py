@@ -240,3 +240,36 @@ async def batching_and_ordering(dut):
     tb.rc.fault = None
     assert len(ring_reads) <= (n + 7) // 8 + 1, f"{len(ring_reads)} ring reads for {n}"
     await card.stop()
+
+
+@cocotb.test(timeout_time=300, timeout_unit="us")
+async def descriptors_overlap_without_fence(dut):
+    """With fe = 0, descriptor k + 1's source read leaves before descriptor k's CST write;
+    with fe = 1 it waits for it."""
+    from cocotb.utils import get_sim_time
+    tb, card, t = await started(dut)
+    cxt = await card.create_context()
+    size = 16 * 1024
+    src = [t.alloc_dma(size) for _ in range(2)]
+    dst = [t.alloc_dma(size) for _ in range(2)]
+    for i, s in enumerate(src):
+        s.write(0, data(size, 20 + i))
+    for fe in (0, 1):
+        cst = Completion(card)
+        first_read = []
+        cst_write = []
+        tb.rc.fault = lambda tlp: first_read.append(get_sim_time("ns")) if (
+            not first_read and src[1].addr <= tlp.address < src[1].addr + size) else None
+        tb.rc.on_write = lambda tlp: cst_write.append(get_sim_time("ns")) if (
+            tlp.address == cst.addr) else None
+        start = await cxt.submit([copy(src[0].addr, dst[0].addr, size, cst=cst),
+                                  copy(src[1].addr, dst[1].addr, size, fe=fe)])
+        await cxt.wait_read_index(start + 2)
+        tb.rc.fault = tb.rc.on_write = None
+        assert dst[0].read(0, size) == src[0].read(0, size)
+        assert dst[1].read(0, size) == src[1].read(0, size)
+        if fe:
+            assert first_read[0] > cst_write[-1], "a fenced descriptor started early"
+        else:
+            assert first_read[0] < cst_write[-1], "descriptors did not overlap"
+    await card.stop()

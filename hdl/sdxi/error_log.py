@@ -1,0 +1,120 @@
+"""Error log writer: appends ERRLOG_HD_ENT entries to the host's error-log ring (sdxi-spec.md 6)."""
+
+from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..pcie.dma_ram import RamWriteSignature
+from ..pcie.dma_write import WriteRequest, WriteStatus
+
+
+__all__ = ["ErrorLogWriter"]
+
+
+class ErrorLogWriter(wiring.Component):
+    """Writes one entry per request; the request is accepted once the entry is settled.
+
+    An entry goes to slot ERR_WRT mod (32 << ERR_CFG.sz): bytes 8-63 first, then bytes 0-7 (with
+    vl), then ERR_WRT advances and ERR_STS.sts is set. With the log disabled or full
+    (ERR_WRT - ERR_RD >= entries) the entry is discarded and ERR_STS.ovf set; a failed write sets
+    ERR_STS.err. Vector 0 is raised when ERR_CTL.en is set and ERR_STS.sts was 0
+    (docs/spec-choices.md, "Errors"). ``req`` has two ports; port 0 wins.
+
+    Members
+    -------
+    req : In(stream.Signature(512)).array(2)
+        The entry's 64 bytes, little-endian.
+    wr_req, wr_status : a write client
+    ram_wr, ram_wr_taken : where the entry is staged (``staging``, a RAM byte address)
+    err_ctl, err_cfg, err_wrt, err_rd, err_sts : In(64), the registers
+    err_wrt_load, err_wrt_value, err_sts_set : register updates
+    raise_vector0 : Out(1)
+    """
+
+    def __init__(self, *, data_width, ram_rows, ram_addr_bits, staging):
+        self._w = data_width
+        self._row = data_width // 8
+        self._staging = staging
+        if staging % self._row:
+            raise ValueError("the staging area must start on a RAM row")
+        super().__init__({
+            "req": In(stream.Signature(512)).array(2),
+            "wr_req": Out(stream.Signature(WriteRequest(ram_addr_bits))),
+            "wr_status": In(stream.Signature(WriteStatus())),
+            "ram_wr": Out(RamWriteSignature(data_width, ram_rows)),
+            "ram_wr_taken": In(1),
+            "err_ctl": In(64), "err_cfg": In(64), "err_wrt": In(64), "err_rd": In(64),
+            "err_sts": In(64),
+            "err_wrt_load": Out(1), "err_wrt_value": Out(64), "err_sts_set": Out(64),
+            "raise_vector0": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        row = self._row
+        rows = 64 // row
+        entry = Signal(512)
+        port = Signal()
+        sts_before = Signal()
+        part = Signal(range(max(rows, 2)))
+
+        entries = Signal(64)
+        m.d.comb += entries.eq(Const(32, 64) << self.err_cfg[1:6])
+        slot = Signal(64)
+        m.d.comb += slot.eq(self.err_wrt & (entries - 1))
+        base = Signal(64)
+        m.d.comb += base.eq((self.err_cfg & ~Const(0xFFF, 64)) + (slot << 6))
+        full = Signal()
+        m.d.comb += full.eq((self.err_wrt - self.err_rd) >= entries)
+
+        wq = Signal.like(self.wr_req.payload)
+        m.d.comb += [self.wr_req.payload.eq(wq), self.wr_status.ready.eq(1)]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.req[0].valid | self.req[1].valid):
+                    m.d.sync += [port.eq(~self.req[0].valid),
+                                 entry.eq(Mux(self.req[0].valid, self.req[0].payload,
+                                              self.req[1].payload)),
+                                 sts_before.eq(self.err_sts[0]), part.eq(0)]
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                with m.If(~self.err_cfg[0] | full):
+                    m.d.comb += self.err_sts_set.eq(0b11)            # sts, ovf
+                    m.next = "RAISE"
+                with m.Else():
+                    m.next = "STAGE"
+            with m.State("STAGE"):
+                m.d.comb += [self.ram_wr.row.eq(self._staging // row + part),
+                             self.ram_wr.data.eq(entry.word_select(part, self._w)
+                                                 if rows > 1 else entry),
+                             self.ram_wr.en.eq((1 << row) - 1)]
+                with m.If(self.ram_wr_taken):
+                    m.d.sync += part.eq(part + 1)
+                    with m.If(part == rows - 1):
+                        m.d.sync += [wq.addr.eq(base + 8), wq.length.eq(56),
+                                     wq.ram_addr.eq(self._staging + 8)]
+                        m.next = "BODY"
+            for state, then in (("BODY", "HEAD"), ("HEAD", "ADVANCE")):
+                with m.State(state):
+                    m.d.comb += self.wr_req.valid.eq(1)
+                    with m.If(self.wr_req.ready):
+                        m.next = state + "_WAIT"
+                with m.State(state + "_WAIT"):
+                    with m.If(self.wr_status.valid):
+                        with m.If(self.wr_status.payload.error != 0):
+                            m.d.comb += self.err_sts_set.eq(0b1001)   # sts, err
+                            m.next = "RAISE"
+                        with m.Else():
+                            m.d.sync += [wq.addr.eq(base), wq.length.eq(8),
+                                         wq.ram_addr.eq(self._staging)]
+                            m.next = then
+            with m.State("ADVANCE"):
+                m.d.comb += [self.err_wrt_load.eq(1), self.err_wrt_value.eq(self.err_wrt + 1),
+                             self.err_sts_set.eq(0b1)]
+                m.next = "RAISE"
+            with m.State("RAISE"):
+                m.d.comb += [self.raise_vector0.eq(self.err_ctl[0] & ~sts_before),
+                             self.req[0].ready.eq(~port), self.req[1].ready.eq(port)]
+                m.next = "IDLE"
+        return m

@@ -1,0 +1,282 @@
+"""Retire unit: completes issued descriptors in ring order (CST, interrupt, read index)."""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..pcie.dma_ram import RamWriteSignature
+from ..pcie.dma_write import WriteRequest, WriteStatus
+from .data_mover import MoverResult
+from .descriptors import ERRLOG_TYPE, ErrReaction, ErrStep, ErrSubStep
+from .structures import ERRLOG_HD_ENT, CxtState
+
+
+__all__ = ["Retire", "RetireRecord", "ContextFailure"]
+
+
+class RetireRecord(data.StructLayout):
+    """An issued descriptor, in ring order: what completing it takes."""
+
+    def __init__(self, cxt_bits):
+        super().__init__({
+            "cxt": cxt_bits, "sts": 64, "index": 64, "slot": 32,
+            "mover": 1,          # a data mover result comes for it
+            "cst": 1, "csb": 64,
+            "intr": 1, "vector": 11,
+        })
+
+
+class ContextFailure(data.StructLayout):
+    """A context whose descriptor ``index`` (at ring ``slot``) failed in the datapath."""
+
+    def __init__(self, cxt_bits):
+        super().__init__({"cxt": cxt_bits, "index": 64, "slot": 32})
+
+
+class Retire(wiring.Component):
+    """Completes descriptors in the order they were issued (docs/context-engine.md, "Retire").
+
+    For each record: wait for its data mover result if it has one; then write its CST (flags
+    dword, then ``signal = 0``) in the background on the ``cst`` client, raise its interrupt once
+    every earlier write has been confirmed, and count it complete. CXT_STS.read_index is written
+    on the ``ri`` client, never past a descriptor whose CST is still in flight, whenever the
+    records run out, the context changes or 8 have completed since the last write.
+
+    A mover error fails the descriptor: CXT_STS.state = ERR_FN, an error-log entry (step 10,
+    DAF, re = 1), the CST with er = 1, then ``failure`` to the front end. Later records of that
+    context are dropped until ``clear_failed``. An aborted result (hard stop) drops its record.
+
+    Members
+    -------
+    records : In(stream.Signature(RetireRecord))
+    results : In(stream.Signature(MoverResult))
+    cst_req, cst_status, ri_req, ri_status : write clients
+    ram_wr, ram_wr_taken : RAM staging of the read index (``stage`` holds the constants of
+        ``RamLayout``)
+    log : Out(stream.Signature(512)), the error-log writer
+    failure : Out(stream.Signature(ContextFailure)), a one-clock report (always taken)
+    clear_failed : In(contexts), contexts (re)started: their records count again
+    restart : In(1), the function is activating: forget the last context's indexes
+    raise_vectors : Out(vectors)
+    idle : Out(1), nothing held, nothing in flight
+    """
+
+    def __init__(self, *, contexts, vectors, data_width, ram_rows, ram_addr_bits, layout):
+        self._n = contexts
+        self._cxt_bits = max(1, (contexts - 1).bit_length())
+        self._lay = layout
+        self._w = data_width
+        super().__init__({
+            "records": In(stream.Signature(RetireRecord(self._cxt_bits))),
+            "results": In(stream.Signature(MoverResult())),
+            "cst_req": Out(stream.Signature(WriteRequest(ram_addr_bits))),
+            "cst_status": In(stream.Signature(WriteStatus())),
+            "ri_req": Out(stream.Signature(WriteRequest(ram_addr_bits))),
+            "ri_status": In(stream.Signature(WriteStatus())),
+            "ram_wr": Out(RamWriteSignature(data_width, ram_rows)),
+            "ram_wr_taken": In(1),
+            "log": Out(stream.Signature(512)),
+            "failure": Out(stream.Signature(ContextFailure(self._cxt_bits))),
+            "clear_failed": In(contexts),
+            "restart": In(1),
+            "raise_vectors": Out(vectors),
+            "idle": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        lay = self._lay
+        row = lay.row
+
+        failed = Signal(self._n)
+        m.d.sync += failed.eq(failed & ~self.clear_failed)
+
+        rec = Signal.like(self.records.payload)
+        err = Signal(8)
+        buf = Signal()
+
+        # ---- CST writer: flags, then signal, in the background ---------------------------------
+        cst_busy = Signal()
+        cst_start = Signal()
+        cst_er = Signal()
+        cst_addr = Signal(64)
+        cst_q = Signal.like(self.cst_req.payload)
+        m.d.comb += [self.cst_req.payload.eq(cst_q), self.cst_status.ready.eq(1)]
+        with m.FSM(name="cst"):
+            with m.State("IDLE"):
+                with m.If(cst_start):
+                    m.d.sync += [cst_q.addr.eq(cst_addr + 8), cst_q.length.eq(4),
+                                 cst_q.ram_addr.eq(Mux(cst_er, lay.flags_err, lay.flags_ok))]
+                    m.next = "FLAGS"
+            with m.State("FLAGS"):
+                m.d.comb += [cst_busy.eq(1), self.cst_req.valid.eq(1)]
+                with m.If(self.cst_req.ready):
+                    m.next = "FLAGS_WAIT"
+            with m.State("FLAGS_WAIT"):
+                m.d.comb += cst_busy.eq(1)
+                with m.If(self.cst_status.valid):
+                    m.d.sync += [cst_q.addr.eq(cst_q.addr - 8), cst_q.length.eq(8),
+                                 cst_q.ram_addr.eq(lay.zero)]
+                    m.next = "SIGNAL"
+            with m.State("SIGNAL"):
+                m.d.comb += [cst_busy.eq(1), self.cst_req.valid.eq(1)]
+                with m.If(self.cst_req.ready):
+                    m.next = "SIGNAL_WAIT"
+            with m.State("SIGNAL_WAIT"):
+                m.d.comb += cst_busy.eq(1)
+                with m.If(self.cst_status.valid):
+                    m.next = "IDLE"
+
+        # ---- read index: completed (done), safe to publish (safe), published (written) ------------
+        cur_cxt = Signal(self._cxt_bits)
+        cur_sts = Signal(64)
+        done_index = Signal(64)
+        hold_index = Signal(64)        # the descriptor whose CST is in flight
+        holding = Signal()
+        written = Signal(64)
+        with m.If(~cst_busy):
+            m.d.sync += holding.eq(0)
+        safe = Signal(64)
+        m.d.comb += safe.eq(Mux(holding & cst_busy, hold_index, done_index))
+
+        ri_q = Signal.like(self.ri_req.payload)
+        m.d.comb += [self.ri_req.payload.eq(ri_q), self.ri_status.ready.eq(1)]
+        ri_busy = Signal()
+        ri_kick = Signal()             # publish now (records ran out, context change)
+        ri_value = Signal(64)
+        with m.FSM(name="ri"):
+            with m.State("IDLE"):
+                with m.If((safe != written) & (ri_kick | (safe - written >= 8))):
+                    m.d.sync += ri_value.eq(safe)
+                    m.next = "STAGE"
+            with m.State("STAGE"):
+                m.d.comb += [ri_busy.eq(1),
+                             self.ram_wr.row.eq(lay.read_index // row),
+                             self.ram_wr.data.eq(ri_value.replicate(self._w // 64)),
+                             self.ram_wr.en.eq(0xFF)]
+                with m.If(self.ram_wr_taken):
+                    m.d.sync += [ri_q.addr.eq(cur_sts + 8), ri_q.length.eq(8),
+                                 ri_q.ram_addr.eq(lay.read_index)]
+                    m.next = "WRITE"
+            with m.State("WRITE"):
+                m.d.comb += [ri_busy.eq(1), self.ri_req.valid.eq(1)]
+                with m.If(self.ri_req.ready):
+                    m.next = "WAIT"
+            with m.State("WAIT"):
+                m.d.comb += ri_busy.eq(1)
+                with m.If(self.ri_status.valid):
+                    m.d.sync += written.eq(ri_value)
+                    m.next = "IDLE"
+
+        # ---- records, in order -----------------------------------------------------------------------
+        entry = Signal(512)
+
+        def put(name, value):
+            f = ERRLOG_HD_ENT[name]
+            return entry[f.lsb:f.lsb + f.width].eq(value)
+
+        settled = Signal()
+        m.d.comb += settled.eq(~cst_busy & ~ri_busy & (safe == written))
+        have_cur = Signal()
+        with m.If(self.restart):
+            m.d.sync += have_cur.eq(0)
+        switching = Signal()
+        m.d.comb += switching.eq(~have_cur | (self.records.payload.cxt != cur_cxt))
+        complete = [done_index.eq(rec.index + 1)]
+        with m.FSM(name="retire"):
+            with m.State("NEXT"):
+                m.d.comb += self.idle.eq(settled & ~self.records.valid)
+                with m.If(~self.records.valid):
+                    m.d.comb += ri_kick.eq(1)
+                with m.Elif(switching & ~settled):
+                    m.d.comb += ri_kick.eq(1)      # publish the last context's index first
+                with m.Else():
+                    m.d.comb += self.records.ready.eq(1)
+                    p = self.records.payload
+                    r = self.results.payload
+                    # The common case completes in this clock: no CST, no interrupt, data done.
+                    quick = (~switching & ~failed.bit_select(p.cxt, 1) & ~p.cst & ~p.intr &
+                             (~p.mover | (self.results.valid & (r.error == 0) & ~r.aborted)))
+                    m.d.sync += rec.eq(p)
+                    with m.If(switching):
+                        m.d.sync += [cur_cxt.eq(p.cxt), cur_sts.eq(p.sts), done_index.eq(p.index),
+                                     written.eq(p.index), have_cur.eq(1)]
+                    with m.If(quick):
+                        m.d.comb += self.results.ready.eq(p.mover)
+                        m.d.sync += done_index.eq(p.index + 1)
+                    with m.Elif(p.mover):
+                        m.next = "RESULT"
+                    with m.Else():
+                        m.next = "COMPLETE"
+            with m.State("RESULT"):
+                m.d.comb += self.results.ready.eq(1)
+                r = self.results.payload
+                with m.If(self.results.valid):
+                    m.d.sync += [err.eq(r.error), buf.eq(r.buffer)]
+                    with m.If(failed.bit_select(rec.cxt, 1) | r.aborted):
+                        m.next = "NEXT"                  # dropped
+                    with m.Elif(r.error != 0):
+                        m.next = "FAIL_SETTLE"
+                    with m.Else():
+                        m.next = "COMPLETE"
+            with m.State("COMPLETE"):
+                with m.If(failed.bit_select(rec.cxt, 1)):
+                    m.next = "NEXT"
+                with m.Elif(rec.cst | rec.intr):
+                    # One CST in flight at a time; an interrupt waits for every earlier write.
+                    with m.If(~cst_busy):
+                        with m.If(rec.cst):
+                            m.d.comb += [cst_start.eq(1)]
+                            m.d.sync += [holding.eq(1), hold_index.eq(rec.index)]
+                        m.d.comb += [cst_addr.eq(rec.csb), cst_er.eq(0)]
+                        with m.If(rec.intr):
+                            m.next = "INTR"
+                        with m.Else():
+                            m.d.sync += complete
+                            m.next = "NEXT"
+                with m.Else():
+                    m.d.sync += complete
+                    m.next = "NEXT"
+            with m.State("INTR"):
+                with m.If(~cst_busy & ~cst_start):
+                    m.d.comb += self.raise_vectors.eq(1 << rec.vector)
+                    m.d.sync += complete
+                    m.next = "NEXT"
+
+            # ---- a datapath error: ERR_FN, log entry, CST with er, then tell the front end -----
+            with m.State("FAIL_SETTLE"):
+                m.d.comb += ri_kick.eq(1)
+                with m.If(settled):
+                    m.d.sync += [cst_q.addr.eq(rec.sts), cst_q.length.eq(1),
+                                 cst_q.ram_addr.eq(lay.states + CxtState.ERR_FN)]
+                    m.next = "FAIL_STATE"
+            with m.State("FAIL_STATE"):
+                m.d.comb += self.cst_req.valid.eq(1)
+                with m.If(self.cst_req.ready):
+                    m.next = "FAIL_STATE_WAIT"
+            with m.State("FAIL_STATE_WAIT"):
+                with m.If(self.cst_status.valid):
+                    m.d.sync += [entry.eq(0), put("vl", 1), put("type", ERRLOG_TYPE),
+                                 put("step", ErrStep.DATA_BUFFER), put("sub_step", ErrSubStep.DAF),
+                                 put("re", ErrReaction.CONTEXT_STOPPED), put("err_class", err),
+                                 put("cv", 1), put("cxt_num", rec.cxt), put("div", 1),
+                                 put("dsc_index", rec.index), put("bv", 1), put("buf", buf)]
+                    m.next = "FAIL_LOG"
+            with m.State("FAIL_LOG"):
+                m.d.comb += [self.log.valid.eq(1), self.log.payload.eq(entry)]
+                with m.If(self.log.ready):
+                    m.next = "FAIL_CST"
+            with m.State("FAIL_CST"):
+                with m.If(rec.cst):
+                    m.d.comb += [cst_start.eq(1), cst_addr.eq(rec.csb), cst_er.eq(1)]
+                m.next = "FAIL_CST_WAIT"
+            with m.State("FAIL_CST_WAIT"):
+                with m.If(~cst_busy & ~cst_start):
+                    m.d.sync += failed.bit_select(rec.cxt, 1).eq(1)
+                    m.next = "FAIL_REPORT"
+            with m.State("FAIL_REPORT"):
+                m.d.comb += [self.failure.valid.eq(1), self.failure.payload.cxt.eq(rec.cxt),
+                             self.failure.payload.index.eq(rec.index),
+                             self.failure.payload.slot.eq(rec.slot)]
+                m.next = "NEXT"
+        return m
