@@ -18,7 +18,7 @@ from .pcie.msix import MsixController
 from .pcie.rc_parser import RcParser
 from .pcie.rq_framer import RqFramer
 from .sdxi import regmap
-from .sdxi.context_engine import ContextEngine, RamLayout
+from .sdxi.context_engine import FETCHERS, ContextEngine, RamLayout
 from .sdxi.data_mover import READ_SLOTS, WRITE_CLIENTS, DataMover
 from .sdxi.doorbells import DoorbellArray
 from .sdxi.error_log import ErrorLogWriter
@@ -188,7 +188,7 @@ class SdxiEngine(wiring.Component):
         # Read clients: exerciser, context engine (tables, ring), mover slots. Write clients:
         # exerciser, context engine, retire (CST, read index), error log, mover.
         m.submodules.dma_read = rd = DmaReadEngine(
-            data_width=w, ram_rows=ram_rows, clients=3 + READ_SLOTS,
+            data_width=w, ram_rows=ram_rows, clients=2 + FETCHERS + READ_SLOTS,
             credit_bytes=cfg.cpl_credit_bytes, credit_headers=cfg.cpl_credit_headers)
         m.submodules.dma_write = wr = DmaWriteEngine(data_width=w, ram_rows=ram_rows,
                                                      clients=5 + WRITE_CLIENTS)
@@ -251,7 +251,8 @@ class SdxiEngine(wiring.Component):
             ram_addr_bits=ram_bits, layout=layout)
         m.submodules.error_log = errlog = ErrorLogWriter(
             data_width=w, ram_rows=ram_rows, ram_addr_bits=ram_bits, staging=layout.errlog)
-        read_clients = [(ce.rd_req, ce.rd_status), (ce.fetch_req, ce.fetch_status)]
+        read_clients = [(ce.rd_req, ce.rd_status)]
+        read_clients += [(ce.fetch_req[f], ce.fetch_status[f]) for f in range(FETCHERS)]
         read_clients += [(mover.rd_req[s], mover.rd_status[s]) for s in range(READ_SLOTS)]
         write_clients = [(ce.wr_req, ce.wr_status), (retire.cst_req, retire.cst_status),
                          (retire.ri_req, retire.ri_status), (errlog.wr_req, errlog.wr_status)]
@@ -262,6 +263,8 @@ class SdxiEngine(wiring.Component):
         for i, (req, status) in enumerate(write_clients, start=1):
             wiring.connect(m, req, wr.req[i])
             wiring.connect(m, wr.status[i], status)
+        mover_writers = len(write_clients) + 1 - WRITE_CLIENTS
+        m.d.comb += mover.wr_released.eq(wr.released[mover_writers:])
         wiring.connect(m, ce.mover_cmd, mover.cmd)
         wiring.connect(m, mover.result, retire.results)
         wiring.connect(m, ce.records, retire.records)

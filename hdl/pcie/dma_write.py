@@ -48,6 +48,9 @@ class DmaWriteEngine(wiring.Component):
     -------
     req : In(stream.Signature(WriteRequest)).array(clients)
     status : Out(stream.Signature(WriteStatus)).array(clients)
+    released : Out(clients)
+        One-clock strobe per client when the last RAM row of its request has been read: the
+        client may reuse that RAM while the request waits for its confirmation.
     tlp : Out(rq_tlp_stream)
         To the RQ framer.
     ram : Out(RamReadPairSignature)
@@ -71,6 +74,7 @@ class DmaWriteEngine(wiring.Component):
         super().__init__({
             "req": In(stream.Signature(WriteRequest(self._ram_bits))).array(clients),
             "status": Out(stream.Signature(WriteStatus())).array(clients),
+            "released": Out(clients),
             "tlp": Out(rq_tlp_stream(data_width)),
             "ram": Out(RamReadPairSignature(data_width, ram_rows)),
             "max_payload": In(2),
@@ -278,6 +282,7 @@ class DmaWriteEngine(wiring.Component):
         for i in range(n):
             with m.If(last_issue & ends_request & (client == i)):
                 m.d.sync += last_tlp[i].eq(built)
+                m.d.comb += self.released[i].eq(1)
             with m.If(ending[i]):
                 m.d.sync += [done[i].eq(0), awaiting[i].eq(1)]
             confirmed = ~(sent - last_tlp[i] - 1)[15]      # sent > last_tlp, modulo 2^16

@@ -20,11 +20,12 @@ from .structures import (AKEY_ENT, CXT_CTL, CXT_L1_ENT, CXT_L2_ENT, CXT_STS, Cxt
                          ERRLOG_HD_ENT)
 
 
-__all__ = ["ContextEngine", "RamLayout", "BATCH", "BUFFERS", "RECORDS"]
+__all__ = ["ContextEngine", "RamLayout", "BATCH", "BUFFERS", "FETCHERS", "RECORDS"]
 
 BATCH = 16                  #: descriptors fetched per ring read (at most)
-BUFFERS = 2                 #: ring batches held: one decoded while the next is fetched
-RECORDS = 16                #: issued descriptors waiting to retire
+BUFFERS = 4                 #: ring batches held: one decoded while the next ones are fetched
+FETCHERS = 2                #: ring reads in flight (one read client each)
+RECORDS = 64                #: issued descriptors waiting to retire
 
 
 def _align(value, alignment):
@@ -85,7 +86,7 @@ class ContextEngine(wiring.Component):
     Members
     -------
     rd_req, rd_status : control read client (tables, write index, AKeys)
-    fetch_req, fetch_status : ring read client
+    fetch_req, fetch_status : ring read clients (FETCHERS)
     wr_req, wr_status : control write client (CXT_STS.state, CSTs of failed descriptors)
     mover_cmd, mover_idle, mover_abort : the data mover
     records : Out(stream.Signature(RetireRecord)), to the retire unit (buffered here)
@@ -109,8 +110,8 @@ class ContextEngine(wiring.Component):
         super().__init__({
             "rd_req": Out(stream.Signature(ReadRequest(ram_addr_bits))),
             "rd_status": In(stream.Signature(ReadStatus())),
-            "fetch_req": Out(stream.Signature(ReadRequest(ram_addr_bits))),
-            "fetch_status": In(stream.Signature(ReadStatus())),
+            "fetch_req": Out(stream.Signature(ReadRequest(ram_addr_bits))).array(FETCHERS),
+            "fetch_status": In(stream.Signature(ReadStatus())).array(FETCHERS),
             "wr_req": Out(stream.Signature(WriteRequest(ram_addr_bits))),
             "wr_status": In(stream.Signature(WriteStatus())),
             "mover_cmd": Out(stream.Signature(MoverCommand(ram_addr_bits))),
@@ -273,40 +274,48 @@ class ContextEngine(wiring.Component):
         fetch_ring_sz = Signal(32)              # admin operations reuse for their targets
         fetch_error = Signal(3)
 
-        fq = Signal(ReadRequest(self._ram_bits))
-        m.d.comb += [self.fetch_req.payload.eq(fq), self.fetch_status.ready.eq(1)]
-        with m.FSM(name="fetch"):
-            with m.State("IDLE"):
-                avail = Signal(64)
-                to_end = Signal(32)
-                m.d.comb += [avail.eq(write_index - fetch_pos),
-                             to_end.eq(fetch_ring_sz - fetch_slot)]
-                count = Mux((avail < BATCH) & (avail < to_end), avail,
-                            Mux(to_end < BATCH, to_end, BATCH))
-                addr = fetch_ring + (fetch_slot << 6)
-                with m.If(turn_on & (fetch_pos < write_index) & ~buf_full.bit_select(fb, 1)):
-                    m.d.sync += [fq.addr.eq(addr), fq.length.eq(count << 6),
-                                 fq.ram_addr.eq(lay.desc + (fb << (6 + (BATCH - 1).bit_length()))),
-                                 fq.id.eq(0)]
-                    for b in range(BUFFERS):
-                        with m.If(fb == b):
-                            m.d.sync += buf_n[b].eq(count)
-                    m.d.sync += [fetch_pos.eq(fetch_pos + count),
-                                 fetch_slot.eq(Mux(count == to_end, 0, fetch_slot + count))]
-                    m.next = "REQ"
-            with m.State("REQ"):
-                m.d.comb += [fetch_busy.eq(1), self.fetch_req.valid.eq(1)]
-                with m.If(self.fetch_req.ready):
-                    m.next = "WAIT"
-            with m.State("WAIT"):
-                m.d.comb += fetch_busy.eq(1)
-                with m.If(self.fetch_status.valid):
-                    with m.If(self.fetch_status.payload.error != 0):
-                        m.d.sync += fetch_error.eq(self.fetch_status.payload.error)
-                    m.d.sync += [buf_full.bit_select(fb, 1).eq(1),
-                                 buf_err.bit_select(fb, 1).eq(self.fetch_status.payload.error != 0),
-                                 fb.eq(Mux(fb == BUFFERS - 1, 0, fb + 1))]
-                    m.next = "IDLE"
+        # The fetcher: buffer b is filled by fetch client b mod FETCHERS, in ring order; buffers
+        # may land out of order, the decoder takes them in order.
+        buf_fetching = Signal(BUFFERS)
+        f_busy = Signal(FETCHERS)
+        f_buf = [Signal(range(max(BUFFERS, 2)), name=f"f_buf{f}") for f in range(FETCHERS)]
+        fq = [Signal(ReadRequest(self._ram_bits), name=f"fq{f}") for f in range(FETCHERS)]
+        f_sent = Signal(FETCHERS)
+        m.d.comb += fetch_busy.eq(f_busy.any())
+        avail = Signal(64)
+        to_end = Signal(32)
+        m.d.comb += [avail.eq(write_index - fetch_pos), to_end.eq(fetch_ring_sz - fetch_slot)]
+        count = Mux((avail < BATCH) & (avail < to_end), avail, Mux(to_end < BATCH, to_end, BATCH))
+        f_next = Signal(range(max(FETCHERS, 2)))
+        m.d.comb += f_next.eq(fb % FETCHERS if FETCHERS > 1 else 0)
+        can_fetch = (turn_on & (fetch_pos < write_index) & ~buf_full.bit_select(fb, 1) &
+                     ~buf_fetching.bit_select(fb, 1) & ~f_busy.bit_select(f_next, 1))
+        with m.If(can_fetch):
+            addr = fetch_ring + (fetch_slot << 6)
+            for f in range(FETCHERS):
+                with m.If(f_next == f):
+                    m.d.sync += [fq[f].addr.eq(addr), fq[f].length.eq(count << 6),
+                                 fq[f].ram_addr.eq(lay.desc + (fb << (6 + (BATCH - 1).bit_length()))),
+                                 fq[f].id.eq(0), f_busy[f].eq(1), f_sent[f].eq(0),
+                                 f_buf[f].eq(fb)]
+            for b in range(BUFFERS):
+                with m.If(fb == b):
+                    m.d.sync += buf_n[b].eq(count)
+            m.d.sync += [buf_fetching.bit_select(fb, 1).eq(1), fetch_pos.eq(fetch_pos + count),
+                         fetch_slot.eq(Mux(count == to_end, 0, fetch_slot + count)),
+                         fb.eq(Mux(fb == BUFFERS - 1, 0, fb + 1))]
+        for f in range(FETCHERS):
+            req, st = self.fetch_req[f], self.fetch_status[f]
+            m.d.comb += [req.payload.eq(fq[f]), req.valid.eq(f_busy[f] & ~f_sent[f]),
+                         st.ready.eq(1)]
+            with m.If(req.valid & req.ready):
+                m.d.sync += f_sent[f].eq(1)
+            with m.If(st.valid):
+                with m.If(st.payload.error != 0):
+                    m.d.sync += fetch_error.eq(st.payload.error)
+                m.d.sync += [f_busy[f].eq(0), buf_fetching.bit_select(f_buf[f], 1).eq(0),
+                             buf_full.bit_select(f_buf[f], 1).eq(1),
+                             buf_err.bit_select(f_buf[f], 1).eq(st.payload.error != 0)]
 
         def desc_row(buffer, index):
             return lay.desc // row + ((buffer * BATCH + index) << (6 - row_shift))

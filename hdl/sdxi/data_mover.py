@@ -18,12 +18,12 @@ from .descriptors import ErrClass
 __all__ = ["DataMover", "MoverOp", "MoverCommand", "MoverResult", "READ_SLOTS", "WRITE_CLIENTS",
            "CHUNK", "IMAGE", "SLOT_BYTES", "ram_bytes"]
 
-CHUNK = 1024              #: bytes per COPY read (and its write)
+CHUNK = 512               #: bytes per COPY read (and its write)
 IMAGE = 4096              #: bytes of a FROM_RAM image: a fill's pattern run, a REPCOPY block
 READ_SLOTS = 8            #: chunks in flight on the read side, one read client each
-WRITE_CLIENTS = 4         #: writes in flight, so confirmation latency hides behind other data
+WRITE_CLIENTS = 8         #: writes in flight, so confirmation latency hides behind other data
 SLOT_BYTES = CHUNK + 64   #: a chunk at any offset within a row
-CHUNKS = 16               #: chunks tracked in flight (a power of two)
+CHUNKS = 32               #: chunks tracked in flight (a power of two)
 REPCOPY_SLOTS = (IMAGE + 64 + SLOT_BYTES - 1) // SLOT_BYTES
 
 
@@ -73,7 +73,8 @@ class DataMover(wiring.Component):
     cmd : In(stream.Signature(MoverCommand))
     result : Out(stream.Signature(MoverResult))
     rd_req, rd_status : read clients (READ_SLOTS)
-    wr_req, wr_status : write clients (WRITE_CLIENTS)
+    wr_req, wr_status, wr_released : write clients (WRITE_CLIENTS); a slot is free again once
+        the write engine has read it (``released``), before the write is confirmed
     abort : In(1)
     idle : Out(1)
         Nothing in flight: RAM images may be rewritten.
@@ -92,6 +93,7 @@ class DataMover(wiring.Component):
             "rd_status": In(stream.Signature(ReadStatus())).array(READ_SLOTS),
             "wr_req": Out(stream.Signature(WriteRequest(ram_addr_bits))).array(WRITE_CLIENTS),
             "wr_status": In(stream.Signature(WriteStatus())).array(WRITE_CLIENTS),
+            "wr_released": In(WRITE_CLIENTS),
             "abort": In(1),
             "idle": Out(1),
         })
@@ -107,7 +109,7 @@ class DataMover(wiring.Component):
         wr = Signal(seq_bits + 1)
         tail = Signal(seq_bits + 1)
         room = Signal()
-        m.d.comb += room.eq((head - tail) < CHUNKS)
+        m.d.comb += room.eq((head - tail)[:seq_bits + 1] < CHUNKS)     # modulo the counters
         c_len = [Signal(13, name=f"c_len{i}") for i in range(CHUNKS)]
         c_dst = [Signal(64, name=f"c_dst{i}") for i in range(CHUNKS)]
         c_ram = [Signal(self._ram_bits, name=f"c_ram{i}") for i in range(CHUNKS)]
@@ -295,13 +297,9 @@ class DataMover(wiring.Component):
             ]
             with m.If(req.valid & req.ready):
                 m.d.sync += [writing[c].eq(1), w_seq[c].eq(w), wr.eq(wr + 1)]
-            with m.If(st.valid):
-                m.d.sync += writing[c].eq(0)
+            with m.If(self.wr_released[c]):
                 for k in range(CHUNKS):
                     with m.If(w_seq[c] == k):
-                        m.d.sync += c_done[k].eq(1)
-                        with m.If(st.payload.error != 0):
-                            m.d.sync += [c_err[k].eq(ErrClass.BUS_MASTER_OFF), c_buf[k].eq(1)]
                         with m.If(c_copy[k]):
                             for s in range(READ_SLOTS):
                                 with m.If(c_slot[k] == s):
@@ -309,6 +307,21 @@ class DataMover(wiring.Component):
                         with m.If(c_release[k]):
                             for s in range(REPCOPY_SLOTS):
                                 m.d.sync += slot_busy[s].eq(0)
+            with m.If(st.valid):
+                m.d.sync += writing[c].eq(0)
+                for k in range(CHUNKS):
+                    with m.If(w_seq[c] == k):
+                        m.d.sync += c_done[k].eq(1)
+                        with m.If(st.payload.error != 0):
+                            # Nothing was sent (bus mastering off), so nothing was released.
+                            m.d.sync += [c_err[k].eq(ErrClass.BUS_MASTER_OFF), c_buf[k].eq(1)]
+                            with m.If(c_copy[k]):
+                                for s in range(READ_SLOTS):
+                                    with m.If(c_slot[k] == s):
+                                        m.d.sync += slot_busy[s].eq(0)
+                            with m.If(c_release[k]):
+                                for s in range(REPCOPY_SLOTS):
+                                    m.d.sync += slot_busy[s].eq(0)
 
         # ---- results, in command order -----------------------------------------------------------
         t = tail[:seq_bits]
