@@ -22,7 +22,7 @@ from .sdxi.context_engine import FETCHERS, ContextEngine, RamLayout
 from .sdxi.data_mover import READ_SLOTS, WRITE_CLIENTS, DataMover
 from .sdxi.doorbells import DoorbellArray
 from .sdxi.error_log import ErrorLogWriter
-from .sdxi.retire import Retire
+from .sdxi.retire import CST_WRITERS, Retire
 from .sdxi.function_state import FunctionStateMachine
 
 
@@ -120,11 +120,12 @@ def _fan_out(m, initiator, targets):
 def _share_side_write(m, ram, units, engine_on, exerciser):
     """The RAM's side write port: the first of ``units`` asking is served while the engine is on
     (each holds its row until ``ram_wr_taken``), the exerciser's window otherwise."""
-    granted = Signal(len(units))
+    granted = [Signal(name=f"side_wr_grant{i}") for i in range(len(units))]
+    earlier = 0
     for i, unit in enumerate(units):
         asking = unit.ram_wr.en.any()
-        earlier = granted[:i].any() if i else 0
         m.d.comb += granted[i].eq(engine_on & asking & ~earlier)
+        earlier = earlier | asking
     with m.If(~engine_on):
         m.d.comb += [ram.side_wr.row.eq(exerciser.ram_wr.row),
                      ram.side_wr.data.eq(exerciser.ram_wr.data),
@@ -186,12 +187,12 @@ class SdxiEngine(wiring.Component):
         ram_bits = ram_addr_bits(w, ram_rows)
         m.submodules.dma_ram = ram = DmaRam(data_width=w, rows=ram_rows)
         # Read clients: exerciser, context engine (tables, ring), mover slots. Write clients:
-        # exerciser, context engine, retire (CST, read index), error log, mover.
+        # exerciser, context engine, retire (read index, CSTs), error log, mover.
         m.submodules.dma_read = rd = DmaReadEngine(
             data_width=w, ram_rows=ram_rows, clients=2 + FETCHERS + READ_SLOTS,
             credit_bytes=cfg.cpl_credit_bytes, credit_headers=cfg.cpl_credit_headers)
         m.submodules.dma_write = wr = DmaWriteEngine(data_width=w, ram_rows=ram_rows,
-                                                     clients=5 + WRITE_CLIENTS)
+                                                     clients=4 + CST_WRITERS + WRITE_CLIENTS)
         m.submodules.rq_arbiter = arbiter = PacketArbiter(RqTlpBeat(w), 2)
         m.submodules.rq_framer = framer = RqFramer(data_width=w, straddle=cfg.rq_straddle)
         m.submodules.rc_parser = parser = RcParser(data_width=w, straddle=cfg.rc_straddle)
@@ -254,8 +255,9 @@ class SdxiEngine(wiring.Component):
         read_clients = [(ce.rd_req, ce.rd_status)]
         read_clients += [(ce.fetch_req[f], ce.fetch_status[f]) for f in range(FETCHERS)]
         read_clients += [(mover.rd_req[s], mover.rd_status[s]) for s in range(READ_SLOTS)]
-        write_clients = [(ce.wr_req, ce.wr_status), (retire.cst_req, retire.cst_status),
-                         (retire.ri_req, retire.ri_status), (errlog.wr_req, errlog.wr_status)]
+        write_clients = [(ce.wr_req, ce.wr_status), (retire.ri_req, retire.ri_status),
+                         (errlog.wr_req, errlog.wr_status)]
+        write_clients += [(retire.cst_req[c], retire.cst_status[c]) for c in range(CST_WRITERS)]
         write_clients += [(mover.wr_req[c], mover.wr_status[c]) for c in range(WRITE_CLIENTS)]
         for i, (req, status) in enumerate(read_clients, start=1):
             wiring.connect(m, req, rd.req[i])

@@ -18,9 +18,9 @@ from .descriptors import ErrClass
 __all__ = ["DataMover", "MoverOp", "MoverCommand", "MoverResult", "READ_SLOTS", "WRITE_CLIENTS",
            "CHUNK", "IMAGE", "SLOT_BYTES", "ram_bytes"]
 
-CHUNK = 512               #: bytes per COPY read (and its write)
+CHUNK = 256               #: bytes per COPY read (and its write)
 IMAGE = 4096              #: bytes of a FROM_RAM image: a fill's pattern run, a REPCOPY block
-READ_SLOTS = 8            #: chunks in flight on the read side, one read client each
+READ_SLOTS = 16           #: chunks in flight on the read side, one read client each
 WRITE_CLIENTS = 8         #: writes in flight, so confirmation latency hides behind other data
 SLOT_BYTES = CHUNK + 64   #: a chunk at any offset within a row
 CHUNKS = 32               #: chunks tracked in flight (a power of two)

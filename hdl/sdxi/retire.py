@@ -4,6 +4,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..common.priority import lowest_set
 from ..pcie.dma_ram import RamWriteSignature
 from ..pcie.dma_write import WriteRequest, WriteStatus
 from .data_mover import MoverResult
@@ -11,7 +12,9 @@ from .descriptors import ERRLOG_TYPE, ErrReaction, ErrStep, ErrSubStep
 from .structures import ERRLOG_HD_ENT, CxtState
 
 
-__all__ = ["Retire", "RetireRecord", "ContextFailure"]
+__all__ = ["Retire", "RetireRecord", "ContextFailure", "CST_WRITERS"]
+
+CST_WRITERS = 4             #: completion status blocks being written at once
 
 
 class RetireRecord(data.StructLayout):
@@ -50,7 +53,8 @@ class Retire(wiring.Component):
     -------
     records : In(stream.Signature(RetireRecord))
     results : In(stream.Signature(MoverResult))
-    cst_req, cst_status, ri_req, ri_status : write clients
+    cst_req, cst_status : CST_WRITERS write clients, CSTs in flight at once
+    ri_req, ri_status : write client for the read index
     ram_wr, ram_wr_taken : RAM staging of the read index (``stage`` holds the constants of
         ``RamLayout``)
     log : Out(stream.Signature(512)), the error-log writer
@@ -69,8 +73,8 @@ class Retire(wiring.Component):
         super().__init__({
             "records": In(stream.Signature(RetireRecord(self._cxt_bits))),
             "results": In(stream.Signature(MoverResult())),
-            "cst_req": Out(stream.Signature(WriteRequest(ram_addr_bits))),
-            "cst_status": In(stream.Signature(WriteStatus())),
+            "cst_req": Out(stream.Signature(WriteRequest(ram_addr_bits))).array(CST_WRITERS),
+            "cst_status": In(stream.Signature(WriteStatus())).array(CST_WRITERS),
             "ri_req": Out(stream.Signature(WriteRequest(ram_addr_bits))),
             "ri_status": In(stream.Signature(WriteStatus())),
             "ram_wr": Out(RamWriteSignature(data_width, ram_rows)),
@@ -95,49 +99,58 @@ class Retire(wiring.Component):
         err = Signal(8)
         buf = Signal()
 
-        # ---- CST writer: flags, then signal, in the background ---------------------------------
-        cst_busy = Signal()
-        cst_start = Signal()
+        # ---- CST writers: flags, then signal, in the background; CST_WRITERS at once -------------
+        cst_start = Signal()            # start the lowest idle writer on cst_addr / cst_er
         cst_er = Signal()
         cst_addr = Signal(64)
-        cst_q = Signal.like(self.cst_req.payload)
-        m.d.comb += [self.cst_req.payload.eq(cst_q), self.cst_status.ready.eq(1)]
-        with m.FSM(name="cst"):
-            with m.State("IDLE"):
-                with m.If(cst_start):
-                    m.d.sync += [cst_q.addr.eq(cst_addr + 8), cst_q.length.eq(4),
-                                 cst_q.ram_addr.eq(Mux(cst_er, lay.flags_err, lay.flags_ok))]
-                    m.next = "FLAGS"
-            with m.State("FLAGS"):
-                m.d.comb += [cst_busy.eq(1), self.cst_req.valid.eq(1)]
-                with m.If(self.cst_req.ready):
-                    m.next = "FLAGS_WAIT"
-            with m.State("FLAGS_WAIT"):
-                m.d.comb += cst_busy.eq(1)
-                with m.If(self.cst_status.valid):
-                    m.d.sync += [cst_q.addr.eq(cst_q.addr - 8), cst_q.length.eq(8),
-                                 cst_q.ram_addr.eq(lay.zero)]
-                    m.next = "SIGNAL"
-            with m.State("SIGNAL"):
-                m.d.comb += [cst_busy.eq(1), self.cst_req.valid.eq(1)]
-                with m.If(self.cst_req.ready):
-                    m.next = "SIGNAL_WAIT"
-            with m.State("SIGNAL_WAIT"):
-                m.d.comb += cst_busy.eq(1)
-                with m.If(self.cst_status.valid):
-                    m.next = "IDLE"
+        busy = Signal(CST_WRITERS)
+        cst_busy = Signal()             # any writer busy
+        m.d.comb += cst_busy.eq(busy.any())
+        free_writer, writer_free = lowest_set(m, ~busy, name="free_writer")
+        hold = [Signal(64, name=f"hold{c}") for c in range(CST_WRITERS)]
+        queues = [Signal.like(self.cst_req[0].payload, name=f"cst_q{c}")
+                  for c in range(CST_WRITERS)]
+        cst_q = queues[0]               # writer 0's, also used for a failed context's state
+        for c in range(CST_WRITERS):
+            q, req, st = queues[c], self.cst_req[c], self.cst_status[c]
+            m.d.comb += [req.payload.eq(q), st.ready.eq(1)]
+            with m.FSM(name=f"cst{c}"):
+                with m.State("IDLE"):
+                    with m.If(cst_start & (free_writer == c)):
+                        m.d.sync += [q.addr.eq(cst_addr + 8), q.length.eq(4),
+                                     q.ram_addr.eq(Mux(cst_er, lay.flags_err, lay.flags_ok)),
+                                     hold[c].eq(rec.index)]
+                        m.next = "FLAGS"
+                with m.State("FLAGS"):
+                    m.d.comb += [busy[c].eq(1), req.valid.eq(1)]
+                    with m.If(req.ready):
+                        m.next = "FLAGS_WAIT"
+                with m.State("FLAGS_WAIT"):
+                    m.d.comb += busy[c].eq(1)
+                    with m.If(st.valid):
+                        m.d.sync += [q.addr.eq(q.addr - 8), q.length.eq(8),
+                                     q.ram_addr.eq(lay.zero)]
+                        m.next = "SIGNAL"
+                with m.State("SIGNAL"):
+                    m.d.comb += [busy[c].eq(1), req.valid.eq(1)]
+                    with m.If(req.ready):
+                        m.next = "SIGNAL_WAIT"
+                with m.State("SIGNAL_WAIT"):
+                    m.d.comb += busy[c].eq(1)
+                    with m.If(st.valid):
+                        m.next = "IDLE"
 
         # ---- read index: completed (done), safe to publish (safe), published (written) ------------
         cur_cxt = Signal(self._cxt_bits)
         cur_sts = Signal(64)
         done_index = Signal(64)
-        hold_index = Signal(64)        # the descriptor whose CST is in flight
-        holding = Signal()
         written = Signal(64)
-        with m.If(~cst_busy):
-            m.d.sync += holding.eq(0)
+        # Never past a CST still being written: the oldest busy writer's descriptor bounds it.
         safe = Signal(64)
-        m.d.comb += safe.eq(Mux(holding & cst_busy, hold_index, done_index))
+        bound = done_index
+        for c in range(CST_WRITERS):
+            bound = Mux(busy[c] & (hold[c] < bound), hold[c], bound)
+        m.d.comb += safe.eq(bound)
 
         ri_q = Signal.like(self.ri_req.payload)
         m.d.comb += [self.ri_req.payload.eq(ri_q), self.ri_status.ready.eq(1)]
@@ -223,12 +236,9 @@ class Retire(wiring.Component):
                 with m.If(failed.bit_select(rec.cxt, 1)):
                     m.next = "NEXT"
                 with m.Elif(rec.cst | rec.intr):
-                    # One CST in flight at a time; an interrupt waits for every earlier write.
-                    with m.If(~cst_busy):
-                        with m.If(rec.cst):
-                            m.d.comb += [cst_start.eq(1)]
-                            m.d.sync += [holding.eq(1), hold_index.eq(rec.index)]
-                        m.d.comb += [cst_addr.eq(rec.csb), cst_er.eq(0)]
+                    # A CST takes a free writer; an interrupt waits for every earlier write.
+                    with m.If(Mux(rec.intr, ~cst_busy, writer_free)):
+                        m.d.comb += [cst_start.eq(rec.cst), cst_addr.eq(rec.csb), cst_er.eq(0)]
                         with m.If(rec.intr):
                             m.next = "INTR"
                         with m.Else():
@@ -251,11 +261,11 @@ class Retire(wiring.Component):
                                  cst_q.ram_addr.eq(lay.states + CxtState.ERR_FN)]
                     m.next = "FAIL_STATE"
             with m.State("FAIL_STATE"):
-                m.d.comb += self.cst_req.valid.eq(1)
-                with m.If(self.cst_req.ready):
+                m.d.comb += self.cst_req[0].valid.eq(1)
+                with m.If(self.cst_req[0].ready):
                     m.next = "FAIL_STATE_WAIT"
             with m.State("FAIL_STATE_WAIT"):
-                with m.If(self.cst_status.valid):
+                with m.If(self.cst_status[0].valid):
                     m.d.sync += [entry.eq(0), put("vl", 1), put("type", ERRLOG_TYPE),
                                  put("step", ErrStep.DATA_BUFFER), put("sub_step", ErrSubStep.DAF),
                                  put("re", ErrReaction.CONTEXT_STOPPED), put("err_class", err),

@@ -51,6 +51,8 @@ SPEC = {
     "IMPL_DROPPED_WRITES": (0x30010, 0, ALL, 0, 0),
     "IMPL_UNSUPPORTED_REQS": (0x30018, 0, ALL, 0, 0),
     "IMPL_MSIX_RAISE": (0x30020, 0, 0, 0, 0x7FF),
+    # descriptors decoded 31:0, decoder clocks 63:32
+    "IMPL_PERF_DECODE": (0x30028, 0, ALL, 0, 0),
 }
 STORED = [n for n, s in SPEC.items() if s[1] | s[3]]
 READ_ONLY = [n for n, s in SPEC.items() if s[2]]
