@@ -457,16 +457,20 @@ class ContextEngine(wiring.Component):
                     m.d.sync += [cur.eq(sched), last_served.eq(sched)]
                     m.next = "LOAD"
 
-            with m.State("FN_STOP_LOAD"):
-                m.next = "FN_STOP_LATCH"
-            with m.State("FN_STOP_LATCH"):
-                m.d.sync += cx.eq(t_rd.data)
-                m.next = "FN_STOP_ENTRY"
-            with m.State("FN_STOP_ENTRY"):
-                m.d.sync += [cx.state.eq(CxtState.STOP_FN), running.bit_select(cur, 1).eq(0),
-                             work.bit_select(cur, 1).eq(0)]
-                start_write("FN_STOP_STATE", cx.sts, 1, lay.states + CxtState.STOP_FN)
-            write_states("FN_STOP_STATE", goto("SAVE"))
+            def stop_states(prefix, state, then):
+                """Load context ``cur``, stop it in ``state`` (written to its CXT_STS), save it."""
+                with m.State(prefix + "_LOAD"):
+                    m.next = prefix + "_LATCH"
+                with m.State(prefix + "_LATCH"):
+                    m.d.sync += cx.eq(t_rd.data)
+                    m.next = prefix + "_ENTRY"
+                with m.State(prefix + "_ENTRY"):
+                    m.d.sync += [cx.state.eq(state), running.bit_select(cur, 1).eq(0),
+                                 work.bit_select(cur, 1).eq(0)]
+                    start_write(prefix + "_STATE", cx.sts, 1, lay.states + state)
+                write_states(prefix + "_STATE", goto(then))
+
+            stop_states("FN_STOP", CxtState.STOP_FN, "SAVE")
 
             # ---- activation: constants, then the admin context's tables -------------------------------
             with m.State("CONSTANTS"):
@@ -833,16 +837,7 @@ class ContextEngine(wiring.Component):
                     m.next = "STOP_LOAD"
                 with m.Else():
                     m.next = "ADMIN_NEXT"
-            with m.State("STOP_LOAD"):
-                m.next = "STOP_LATCH"
-            with m.State("STOP_LATCH"):
-                m.d.sync += cx.eq(t_rd.data)
-                m.next = "STOP_ENTRY"
-            with m.State("STOP_ENTRY"):
-                m.d.sync += [cx.state.eq(CxtState.STOP_SW), running.bit_select(cur, 1).eq(0),
-                             work.bit_select(cur, 1).eq(0)]
-                start_write("STOP_STATE", cx.sts, 1, lay.states + CxtState.STOP_SW)
-            write_states("STOP_STATE", goto("START_SAVE"))
+            stop_states("STOP", CxtState.STOP_SW, "START_SAVE")
             with m.State("ADMIN_NEXT"):
                 with m.If(tgt == tgt_end):
                     m.d.sync += cur.eq(0)

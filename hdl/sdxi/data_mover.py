@@ -284,6 +284,16 @@ class DataMover(wiring.Component):
             with m.If(c_release.bit_select(w, 1)):
                 for s in range(REPCOPY_SLOTS):
                     m.d.sync += slot_busy[s].eq(0)
+        def free_slots(k):
+            """Chunk ``k``'s data has left the RAM: its slot (or the REPCOPY block) is free."""
+            with m.If(c_copy[k]):
+                for s in range(READ_SLOTS):
+                    with m.If(c_slot[k] == s):
+                        m.d.sync += slot_busy[s].eq(0)
+            with m.If(c_release[k]):
+                for s in range(REPCOPY_SLOTS):
+                    m.d.sync += slot_busy[s].eq(0)
+
         for c in range(WRITE_CLIENTS):
             req = self.wr_req[c]
             st = self.wr_status[c]
@@ -300,13 +310,7 @@ class DataMover(wiring.Component):
             with m.If(self.wr_released[c]):
                 for k in range(CHUNKS):
                     with m.If(w_seq[c] == k):
-                        with m.If(c_copy[k]):
-                            for s in range(READ_SLOTS):
-                                with m.If(c_slot[k] == s):
-                                    m.d.sync += slot_busy[s].eq(0)
-                        with m.If(c_release[k]):
-                            for s in range(REPCOPY_SLOTS):
-                                m.d.sync += slot_busy[s].eq(0)
+                        free_slots(k)
             with m.If(st.valid):
                 m.d.sync += writing[c].eq(0)
                 for k in range(CHUNKS):
@@ -315,13 +319,7 @@ class DataMover(wiring.Component):
                         with m.If(st.payload.error != 0):
                             # Nothing was sent (bus mastering off), so nothing was released.
                             m.d.sync += [c_err[k].eq(ErrClass.BUS_MASTER_OFF), c_buf[k].eq(1)]
-                            with m.If(c_copy[k]):
-                                for s in range(READ_SLOTS):
-                                    with m.If(c_slot[k] == s):
-                                        m.d.sync += slot_busy[s].eq(0)
-                            with m.If(c_release[k]):
-                                for s in range(REPCOPY_SLOTS):
-                                    m.d.sync += slot_busy[s].eq(0)
+                            free_slots(k)
 
         # ---- results, in command order -----------------------------------------------------------
         t = tail[:seq_bits]
