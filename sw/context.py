@@ -23,6 +23,18 @@ class SdxiOpError(Exception):
         self.log = list(log)
 
 
+async def _poll(card, done, timeout_ns, failure):
+    """Poll ``done()`` every poll period; after ``timeout_ns`` raise ``SdxiError`` with the
+    message ``failure(waited_ns)``."""
+    waited = 0.0
+    while not done():
+        if waited >= timeout_ns:
+            from .device import SdxiError
+            raise SdxiError(failure(waited))
+        await card.transport.sleep_ns(card.timing.poll_ns)
+        waited += card.timing.poll_ns
+
+
 def encode(layout, group, subtype, *, cst=None, fe=0, **fields):
     """A descriptor's 64 bytes, valid, with a CST pointer or np = 1."""
     if cst is None:
@@ -76,16 +88,17 @@ class Completion:
     def error(self):
         return bool(CST_BLK.decode(self.buf.read(0, CST_BYTES))["er"])
 
+    async def settle(self, what, timeout_ns):
+        """Poll until complete, whether in error or not; return the error bit. Raise
+        ``SdxiError`` on time-out."""
+        await _poll(self.card, self.done, timeout_ns,
+                    lambda waited: f"{what}: no completion after {waited:.0f} ns")
+        return self.error()
+
     async def wait(self, what, timeout_ns):
-        """Poll until complete; raise ``SdxiOpError`` on er = 1, ``SdxiError`` on time-out."""
-        waited = 0.0
-        while not self.done():
-            if waited >= timeout_ns:
-                from .device import SdxiError
-                raise SdxiError(f"{what}: no completion after {waited:.0f} ns")
-            await self.card.transport.sleep_ns(self.card.timing.poll_ns)
-            waited += self.card.timing.poll_ns
-        if self.error():
+        """Poll until complete; raise ``SdxiOpError`` with the error log on er = 1,
+        ``SdxiError`` on time-out."""
+        if await self.settle(what, timeout_ns):
             raise SdxiOpError(f"{what} failed", await self.card.read_error_log())
 
 
@@ -139,14 +152,17 @@ class Context:
     async def wait_read_index(self, index, timeout_ns=None):
         """Wait until the function has completed every descriptor below ``index``."""
         timeout_ns = self.card.timing.completion_timeout_ns if timeout_ns is None else timeout_ns
-        waited = 0.0
-        while self.read_index() < index:
-            if waited >= timeout_ns:
-                from .device import SdxiError
-                raise SdxiError(f"context {self.id}: read index {self.read_index()} short of "
-                                f"{index} after {waited:.0f} ns (state {self.state().name})")
-            await self.card.transport.sleep_ns(self.card.timing.poll_ns)
-            waited += self.card.timing.poll_ns
+        await _poll(self.card, lambda: self.read_index() >= index, timeout_ns,
+                    lambda waited: f"context {self.id}: read index {self.read_index()} short of "
+                                   f"{index} after {waited:.0f} ns (state {self.state().name})")
+
+    async def wait_state(self, states, what):
+        """Wait until CXT_STS.state is one of ``states`` (bounded by the state time-out);
+        return it."""
+        await _poll(self.card, lambda: self.state() in states, self.card.timing.state_timeout_ns,
+                    lambda waited: f"context {self.id}: {what}: state {self.state().name} after "
+                                   f"{waited:.0f} ns")
+        return self.state()
 
     # ---- operations (libsdxi-style) ------------------------------------------------------------
 

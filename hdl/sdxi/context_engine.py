@@ -378,12 +378,10 @@ class ContextEngine(wiring.Component):
         has_cst = Signal()
         csb = Signal(64)
         vector = Signal(11)
-        intr_rec = Signal()
-        with_mover = Signal()
 
         def make_record(*, mover_op, intr=0, vec=0, src=now):
             return [record.cxt.eq(cur), record.sts.eq(cx.sts), record.index.eq(cx.read_index),
-                    record.slot.eq(cx.slot), record.mover.eq(mover_op),
+                    record.mover.eq(mover_op),
                     record.cst.eq(~g(gen, "np", src)),
                     record.csb.eq(Cat(Const(0, 5), g(gen, "csb_ptr", src))),
                     record.intr.eq(intr), record.vector.eq(vec)]

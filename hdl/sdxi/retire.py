@@ -22,7 +22,7 @@ class RetireRecord(data.StructLayout):
 
     def __init__(self, cxt_bits):
         super().__init__({
-            "cxt": cxt_bits, "sts": 64, "index": 64, "slot": 32,
+            "cxt": cxt_bits, "sts": 64, "index": 64,
             "mover": 1,          # a data mover result comes for it
             "cst": 1, "csb": 64,
             "intr": 1, "vector": 11,
@@ -30,10 +30,11 @@ class RetireRecord(data.StructLayout):
 
 
 class ContextFailure(data.StructLayout):
-    """A context whose descriptor ``index`` (at ring ``slot``) failed in the datapath."""
+    """A context that failed in the datapath: the front end stops serving it (its CXT_STS,
+    written by the retire unit, says where it stopped)."""
 
     def __init__(self, cxt_bits):
-        super().__init__({"cxt": cxt_bits, "index": 64, "slot": 32})
+        super().__init__({"cxt": cxt_bits})
 
 
 class Retire(wiring.Component):
@@ -285,8 +286,6 @@ class Retire(wiring.Component):
                     m.d.sync += failed.bit_select(rec.cxt, 1).eq(1)
                     m.next = "FAIL_REPORT"
             with m.State("FAIL_REPORT"):
-                m.d.comb += [self.failure.valid.eq(1), self.failure.payload.cxt.eq(rec.cxt),
-                             self.failure.payload.index.eq(rec.index),
-                             self.failure.payload.slot.eq(rec.slot)]
+                m.d.comb += [self.failure.valid.eq(1), self.failure.payload.cxt.eq(rec.cxt)]
                 m.next = "NEXT"
         return m

@@ -120,17 +120,26 @@ async def linux_flow_with_interrupt_and_stop(dut):
     assert "msi" in order and order.index("msi") == len(order) - 1, order
     assert order.count("cst") == 2, "flags dword then signal"
 
-    # Two-slot stop (CXT_STOP + SYNC(STOP) with the CST): the context reads stopped.
-    await card.stop_context(cxt)
-    assert cxt.state() == CxtState.STOP_SW
-    # Work queued while stopped waits; a restart resumes at the read index.
-    dst2, dst2_addr = guarded(t, 100)
-    first = await cxt.submit([copy(src.addr, dst2_addr, 100)])
-    await t.sleep_ns(2000)
-    assert cxt.read_index() == first, "a stopped context must not consume"
-    await card.start_context(cxt)
-    await cxt.wait_read_index(first + 1)
-    check_guarded(dst2, 0, payload[:100])
+    # The two-slot stop (CXT_STOP + SYNC(STOP) with the CST), soft and then hard, of a
+    # context with 24 copies queued: it stops between two of them, having finished every
+    # copy below its read index and started none above it.
+    n = 24
+    for hard in (False, True):
+        dsts = [guarded(t, 1024) for _ in range(n)]
+        first = await cxt.submit([copy(src.addr, d_addr, 1024) for _, d_addr in dsts])
+        await card.stop_context(cxt, hard=hard)
+        assert cxt.state() == CxtState.STOP_SW
+        done = cxt.read_index() - first
+        assert done < n, "the stop came after all the work: the test proves nothing"
+        await t.sleep_ns(1000)
+        assert cxt.read_index() == first + done, "a stopped context must not consume"
+        for i, (d, _) in enumerate(dsts):
+            check_guarded(d, 0, payload[:1024] if i < done else b"")
+        # A restart resumes at the read index.
+        await card.start_context(cxt)
+        await cxt.wait_read_index(first + n)
+        for d, _ in dsts:
+            check_guarded(d, 0, payload[:1024])
     await card.destroy_context(cxt)
     await card.stop()
 

@@ -1,12 +1,10 @@
 """DMA transfers over every dimension at once: a seeded pairwise sample in the default suite,
 the full cross product with ``./sdxi test --sweep`` (tests named ``sweep_*``)."""
 
-import itertools
-import random
-
 import cocotb
 
 from .dma_helpers import ROW, check_read, check_write, setup
+from .sampling import cross_product, pairwise
 
 DIMENSIONS = {
     "length": (1, 7, 64, 300, 4097),
@@ -15,26 +13,6 @@ DIMENSIONS = {
     "mps": (128, 256, 512),
     "mrrs": (128, 256, 512, 1024, 2048, 4096),
 }
-
-
-def pairwise(dimensions, seed):
-    """A seeded set of cases covering every pair of values of every two dimensions."""
-    names = list(dimensions)
-    uncovered = {(a, va, b, vb) for a, b in itertools.combinations(names, 2)
-                 for va in dimensions[a] for vb in dimensions[b]}
-    rng = random.Random(seed)
-    cases = []
-    while uncovered:
-        best, gain = None, -1
-        for _ in range(60):
-            case = {n: rng.choice(dimensions[n]) for n in names}
-            g = sum((a, case[a], b, case[b]) in uncovered
-                    for a, b in itertools.combinations(names, 2))
-            if g > gain:
-                best, gain = case, g
-        cases.append(best)
-        uncovered -= {(a, best[a], b, best[b]) for a, b in itertools.combinations(names, 2)}
-    return cases
 
 
 async def run_cases(dut, cases):
@@ -58,6 +36,4 @@ async def pairwise_sample(dut):
 
 @cocotb.test(timeout_time=2_000_000, timeout_unit="us")
 async def sweep_cross_product(dut):
-    names = list(DIMENSIONS)
-    await run_cases(dut, [dict(zip(names, values))
-                          for values in itertools.product(*DIMENSIONS.values())])
+    await run_cases(dut, cross_product(DIMENSIONS))
