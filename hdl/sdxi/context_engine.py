@@ -7,6 +7,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..common.fsm import goto, request_states
 from ..common.priority import lowest_set, round_robin
 from ..pcie.dma_ram import RamReadPairSignature, RamWriteSignature
 from ..pcie.dma_read import ReadRequest, ReadStatus
@@ -187,38 +188,28 @@ class ContextEngine(wiring.Component):
         def read_states(state, ok, fail):
             """Issue ``rq`` and wait; then read the structure from the RAM and ``ok()``, or
             ``fail(error)``."""
-            with m.State(state):
-                m.d.comb += self.rd_req.valid.eq(1)
-                with m.If(self.rd_req.ready):
-                    m.next = state + "_WAIT"
-            with m.State(state + "_WAIT"):
-                with m.If(self.rd_status.valid):
-                    with m.If(self.rd_status.payload.error == 0):
-                        m.d.comb += [self.ram_rd.en.eq(1),
-                                     self.ram_rd.row.eq(lay.struct // row)]
-                        m.next = state + "_LANDED"
-                    with m.Else():
-                        fail(ErrClass.READ_UR - 1 + self.rd_status.payload.error)
+            def landed():
+                with m.If(self.rd_status.payload.error == 0):
+                    m.d.comb += [self.ram_rd.en.eq(1), self.ram_rd.row.eq(lay.struct // row)]
+                    m.next = state + "_LANDED"
+                with m.Else():
+                    fail(ErrClass.READ_UR - 1 + self.rd_status.payload.error)
+
+            request_states(m, state, self.rd_req, self.rd_status, landed)
             with m.State(state + "_LANDED"):
                 ok()
 
         def write_states(state, ok, fail=None):
-            with m.State(state):
-                m.d.comb += self.wr_req.valid.eq(1)
-                with m.If(self.wr_req.ready):
-                    m.next = state + "_WAIT"
-            with m.State(state + "_WAIT"):
-                with m.If(self.wr_status.valid):
-                    if fail is None:
-                        ok()                  # best effort: the context is stopping anyway
-                    else:
-                        with m.If(self.wr_status.payload.error == 0):
-                            ok()
-                        with m.Else():
-                            fail(ErrClass.BUS_MASTER_OFF)
+            def written():
+                if fail is None:
+                    ok()                  # best effort: the context is stopping anyway
+                else:
+                    with m.If(self.wr_status.payload.error == 0):
+                        ok()
+                    with m.Else():
+                        fail(ErrClass.BUS_MASTER_OFF)
 
-        def goto(state):
-            return lambda *args: setattr(m, "next", state)
+            request_states(m, state, self.wr_req, self.wr_status, written)
 
         # The structure just read, shifted down to its first byte.
         struct_off = Signal(range(row))
@@ -466,7 +457,7 @@ class ContextEngine(wiring.Component):
                     m.d.sync += [cx.state.eq(state), running.bit_select(cur, 1).eq(0),
                                  work.bit_select(cur, 1).eq(0)]
                     start_write(prefix + "_STATE", cx.sts, 1, lay.states + state)
-                write_states(prefix + "_STATE", goto(then))
+                write_states(prefix + "_STATE", goto(m, then))
 
             stop_states("FN_STOP", CxtState.STOP_FN, "SAVE")
 
@@ -572,7 +563,7 @@ class ContextEngine(wiring.Component):
                                  work.bit_select(cur, 1).eq(1), stale.bit_select(cur, 1).eq(0)]
                     m.d.comb += self.clear_failed.eq(1 << cur)
                     start_write("START_STATE", cx.sts, 1, lay.states + CxtState.RUN)
-            write_states("START_STATE", goto("START_SAVE"),
+            write_states("START_STATE", goto(m, "START_SAVE"),
                          lambda e: table_error(ErrStep.CXT_STS, ErrSubStep.DAF, e))
             with m.State("START_SAVE"):
                 m.d.comb += t_wr.en.eq(1)
@@ -947,7 +938,7 @@ class ContextEngine(wiring.Component):
                     m.d.sync += [cx.state.eq(CxtState.ERR_FN), running.bit_select(cur, 1).eq(0),
                                  work.bit_select(cur, 1).eq(0)]
                     start_write("ERR_STATE", cx.sts, 1, lay.states + CxtState.ERR_FN)
-            write_states("ERR_STATE", goto("LOG"))
+            write_states("ERR_STATE", goto(m, "LOG"))
             with m.State("LOG"):
                 m.d.comb += [self.log.valid.eq(1), self.log.payload.eq(err)]
                 with m.If(self.log.ready):
@@ -958,7 +949,7 @@ class ContextEngine(wiring.Component):
                     with m.Else():
                         m.next = "END_TURN"
             write_states("ERR_FLAGS", lambda: start_write("ERR_SIGNAL", csb, 8, lay.zero))
-            write_states("ERR_SIGNAL", goto("END_TURN"))
+            write_states("ERR_SIGNAL", goto(m, "END_TURN"))
             with m.State("FN_ERROR"):
                 with m.If(mode == MODE_ACTIVATE):
                     m.d.comb += [self.activate_done.eq(1), self.activate_ok.eq(0)]

@@ -4,6 +4,7 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..common.fsm import request_states
 from ..pcie.dma_ram import RamWriteSignature
 from ..pcie.dma_write import WriteRequest, WriteStatus
 
@@ -96,19 +97,16 @@ class ErrorLogWriter(wiring.Component):
                                      wq.ram_addr.eq(self._staging + 8)]
                         m.next = "BODY"
             for state, then in (("BODY", "HEAD"), ("HEAD", "ADVANCE")):
-                with m.State(state):
-                    m.d.comb += self.wr_req.valid.eq(1)
-                    with m.If(self.wr_req.ready):
-                        m.next = state + "_WAIT"
-                with m.State(state + "_WAIT"):
-                    with m.If(self.wr_status.valid):
-                        with m.If(self.wr_status.payload.error != 0):
-                            m.d.comb += self.err_sts_set.eq(0b1001)   # sts, err
-                            m.next = "RAISE"
-                        with m.Else():
-                            m.d.sync += [wq.addr.eq(base), wq.length.eq(8),
-                                         wq.ram_addr.eq(self._staging)]
-                            m.next = then
+                def written(then=then):
+                    with m.If(self.wr_status.payload.error != 0):
+                        m.d.comb += self.err_sts_set.eq(0b1001)   # sts, err
+                        m.next = "RAISE"
+                    with m.Else():
+                        m.d.sync += [wq.addr.eq(base), wq.length.eq(8),
+                                     wq.ram_addr.eq(self._staging)]
+                        m.next = then
+
+                request_states(m, state, self.wr_req, self.wr_status, written)
             with m.State("ADVANCE"):
                 m.d.comb += [self.err_wrt_load.eq(1), self.err_wrt_value.eq(self.err_wrt + 1),
                              self.err_sts_set.eq(0b1)]

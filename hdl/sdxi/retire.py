@@ -4,6 +4,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..common.fsm import goto, request_states
 from ..common.priority import lowest_set
 from ..pcie.dma_ram import RamWriteSignature
 from ..pcie.dma_write import WriteRequest, WriteStatus
@@ -122,24 +123,13 @@ class Retire(wiring.Component):
                                      q.ram_addr.eq(Mux(cst_er, lay.flags_err, lay.flags_ok)),
                                      hold[c].eq(rec.index)]
                         m.next = "FLAGS"
-                with m.State("FLAGS"):
-                    m.d.comb += [busy[c].eq(1), req.valid.eq(1)]
-                    with m.If(req.ready):
-                        m.next = "FLAGS_WAIT"
-                with m.State("FLAGS_WAIT"):
-                    m.d.comb += busy[c].eq(1)
-                    with m.If(st.valid):
-                        m.d.sync += [q.addr.eq(q.addr - 8), q.length.eq(8),
-                                     q.ram_addr.eq(lay.zero)]
-                        m.next = "SIGNAL"
-                with m.State("SIGNAL"):
-                    m.d.comb += [busy[c].eq(1), req.valid.eq(1)]
-                    with m.If(req.ready):
-                        m.next = "SIGNAL_WAIT"
-                with m.State("SIGNAL_WAIT"):
-                    m.d.comb += busy[c].eq(1)
-                    with m.If(st.valid):
-                        m.next = "IDLE"
+
+                def signal_next(q=q):
+                    m.d.sync += [q.addr.eq(q.addr - 8), q.length.eq(8), q.ram_addr.eq(lay.zero)]
+                    m.next = "SIGNAL"
+
+                request_states(m, "FLAGS", req, st, signal_next, busy=busy[c])
+                request_states(m, "SIGNAL", req, st, goto(m, "IDLE"), busy=busy[c])
 
         # ---- read index: completed (done), safe to publish (safe), published (written) ------------
         cur_cxt = Signal(self._cxt_bits)
