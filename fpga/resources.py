@@ -139,7 +139,7 @@ def main(argv=None):
     parser.add_argument("--variant", default=DEFAULT_VARIANT, choices=sorted(VARIANTS))
     args = parser.parse_args(argv)
     verilog = export(args.variant)
-    print(f"[resources] synth_xilinx -family xcup on {verilog} (about a minute; the first "
+    print(f"[resources] synth_xilinx -family xcup on {verilog} (about ten minutes; the first "
           f"run also compiles Yosys)", file=sys.stderr, flush=True)
     blocks, total = summarize(parse_stat(synthesize(verilog)))
     print(f"sdxi_engine ({args.variant} variant), Yosys synth_xilinx -family xcup, "

@@ -1,0 +1,162 @@
+"""Page-table walker: one PASID-tagged virtual address to a physical page, through the PASID
+table and x86-64 4-level page tables (formats in ``page_tables.py``)."""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .page_tables import ENTRY_BYTES, PASID_ENT, PTE, VA_BITS, Fault, Level
+
+
+__all__ = ["PageWalker", "WalkRequest", "WalkResult", "TableRead"]
+
+PASID_BITS = 20
+
+
+class WalkRequest(data.StructLayout):
+    def __init__(self):
+        super().__init__({"pasid": PASID_BITS, "vaddr": 64})
+
+
+class WalkResult(data.StructLayout):
+    """A translation, or why there is none.
+
+    ``frame`` is the page's physical address bits 51:12 (the bits below the page size are 0),
+    ``level`` the leaf's level (1: 4 KiB, 2: 2 MiB, 3: 1 GiB) or, on a fault, the level of the
+    entry that caused it (0 for the PASID table). ``rw`` and ``us`` are the AND of the bits of
+    every entry on the path: whether writes and user accesses are allowed.
+    """
+
+    def __init__(self):
+        super().__init__({"fault": 3, "level": 3, "frame": 40, "rw": 1, "us": 1})
+
+
+class TableRead(data.StructLayout):
+    """One qword of a table: its value, or ``error`` if the bus read failed."""
+
+    def __init__(self):
+        super().__init__({"data": 64, "error": 1})
+
+
+def _field(value, name, layout=PTE):
+    f = layout[name]
+    return value[f.lsb:f.lsb + f.width]
+
+
+class PageWalker(wiring.Component):
+    """Walks one translation at a time.
+
+    The PASID table (``pasid_table``: its physical address, 4 KiB aligned, and ``pasid_count``
+    entries) gives the PASID's PML4; each level's entry is read with one 8-byte read on
+    ``read_addr`` / ``read_data`` (in order, one outstanding). A walk ends at the first entry
+    that is not present, at a leaf (ps = 1 at levels 3 and 2, any entry at level 1), or at a
+    malformed case: a non-canonical address or ps = 1 at level 4 (``Fault.RESERVED``). The
+    walker does not judge permissions (the TLB does, per access, from ``rw`` and ``us``) and
+    neither checks nor sets the accessed and dirty bits.
+
+    Ports
+    -----
+    request : In(stream.Signature(WalkRequest))
+    result : Out(stream.Signature(WalkResult)), one per request
+    read_addr : Out(stream.Signature(64)), physical address of a qword to read
+    read_data : In(stream.Signature(TableRead)), its value, in request order
+    pasid_table : In(64)
+    pasid_count : In(PASID_BITS + 1)
+    """
+
+    def __init__(self):
+        super().__init__({
+            "request": In(stream.Signature(WalkRequest())),
+            "result": Out(stream.Signature(WalkResult())),
+            "read_addr": Out(stream.Signature(64)),
+            "read_data": In(stream.Signature(TableRead())),
+            "pasid_table": In(64),
+            "pasid_count": In(PASID_BITS + 1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        req = Signal(WalkRequest())
+        res = Signal(WalkResult())
+        level = Signal(3)
+        table = Signal(52)                 # the current table's physical address
+        m.d.comb += self.result.payload.eq(res)
+
+        index = Signal(9)
+        # Bits 47:12 are the four levels' 9-bit indexes, level 1's lowest.
+        m.d.comb += index.eq(req.vaddr[12:VA_BITS].word_select((level - 1)[:2], 9))
+        entry = Signal(64)
+        m.d.comb += entry.eq(self.read_data.payload.data)
+        canonical = Signal()
+        top = req.vaddr[VA_BITS - 1:]
+        m.d.comb += canonical.eq((top == 0) | (top == (1 << (64 - VA_BITS + 1)) - 1))
+
+        def finish(fault, at_level):
+            m.d.sync += [res.fault.eq(fault), res.level.eq(at_level)]
+            m.next = "RESULT"
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.request.ready.eq(1)
+                with m.If(self.request.valid):
+                    m.d.sync += [req.eq(self.request.payload), res.eq(0), res.rw.eq(1),
+                                 res.us.eq(1)]
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                with m.If(~canonical):
+                    finish(Fault.RESERVED, Level.PML4)
+                with m.Elif(req.pasid >= self.pasid_count):
+                    finish(Fault.NO_PASID, 0)
+                with m.Else():
+                    m.next = "PASID"
+            with m.State("PASID"):
+                m.d.comb += [self.read_addr.valid.eq(1),
+                             self.read_addr.payload.eq(self.pasid_table +
+                                                       req.pasid * ENTRY_BYTES)]
+                with m.If(self.read_addr.ready):
+                    m.next = "PASID_WAIT"
+            with m.State("PASID_WAIT"):
+                m.d.comb += self.read_data.ready.eq(1)
+                with m.If(self.read_data.valid):
+                    with m.If(self.read_data.payload.error):
+                        finish(Fault.READ_ERROR, 0)
+                    with m.Elif(~_field(entry, "p", PASID_ENT)):
+                        finish(Fault.NO_PASID, 0)
+                    with m.Else():
+                        m.d.sync += [table.eq(Cat(Const(0, 12), _field(entry, "root", PASID_ENT))),
+                                     level.eq(Level.PML4)]
+                        m.next = "READ"
+            with m.State("READ"):
+                m.d.comb += [self.read_addr.valid.eq(1),
+                             self.read_addr.payload.eq(table + index * ENTRY_BYTES)]
+                with m.If(self.read_addr.ready):
+                    m.next = "WAIT"
+            with m.State("WAIT"):
+                m.d.comb += self.read_data.ready.eq(1)
+                ps = _field(entry, "ps")
+                with m.If(self.read_data.valid):
+                    m.d.sync += [res.rw.eq(res.rw & _field(entry, "rw")),
+                                 res.us.eq(res.us & _field(entry, "us"))]
+                    with m.If(self.read_data.payload.error):
+                        finish(Fault.READ_ERROR, level)
+                    with m.Elif(~_field(entry, "p")):
+                        finish(Fault.NOT_PRESENT, level)
+                    with m.Elif((level == Level.PML4) & ps):
+                        finish(Fault.RESERVED, level)
+                    with m.Elif((level == Level.PT) | ps):
+                        # A leaf: drop the frame bits the page offset covers.
+                        frame = _field(entry, "addr")
+                        low = Signal(18)
+                        m.d.comb += low.eq(Mux(level == Level.PDPT, (1 << 18) - 1,
+                                               Mux(level == Level.PD, (1 << 9) - 1, 0)))
+                        m.d.sync += res.frame.eq(Cat(frame[:18] & ~low, frame[18:]))
+                        finish(Fault.NONE, level)
+                    with m.Else():
+                        m.d.sync += [table.eq(Cat(Const(0, 12), _field(entry, "addr"))),
+                                     level.eq(level - 1)]
+                        m.next = "READ"
+            with m.State("RESULT"):
+                m.d.comb += self.result.valid.eq(1)
+                with m.If(self.result.ready):
+                    m.next = "IDLE"
+        return m
