@@ -163,6 +163,8 @@ def test_lint_clean(variant):
 
 
 @pytest.mark.sweep           # a full synthesis: several minutes, so not in the quick suite
+@pytest.mark.xfail(strict=True, raises=RuntimeError,
+                   reason="YoWASP Yosys exhausts its stack in opt_expr on context_engine (README)")
 def test_resource_report():
     blocks, total = summarize(parse_stat(synthesize(export("default"))))
     # Every top-level block of the engine is reported, with logic in it.
