@@ -72,6 +72,7 @@ class _CxtEntry(data.StructLayout):
         super().__init__({
             "ring": 64, "ring_sz": 32, "sts": 64, "wi_ptr": 64, "akey": 64, "akey_sz": 4,
             "max_buffer": 4, "opb": 32, "qos": 2, "read_index": 64, "slot": 32, "state": 4,
+            "pasid": 20,        # L1 cxt_pasid: kept for the address-space manager (pv = 1)
         })
 
 
@@ -497,6 +498,7 @@ class ContextEngine(wiring.Component):
                         cx.akey_sz.eq(_field(l1, CXT_L1_ENT, "akey_sz")),
                         cx.max_buffer.eq(_field(l1, CXT_L1_ENT, "max_buffer")),
                         cx.opb.eq(_field(l1, CXT_L1_ENT, "opb_000_enb")),
+                        cx.pasid.eq(_field(l1, CXT_L1_ENT, "cxt_pasid")),
                     ]
                     start_read("FETCH_CTL_RD",
                                Cat(Const(0, 6), _field(l1, CXT_L1_ENT, "cxt_ctl_ptr")), 64)
