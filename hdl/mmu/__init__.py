@@ -1,2 +1,3 @@
-"""Address-space manager: the in-memory formats (``page_tables``) and the page-table walker
-(``walker``). The TLB and the datapath's use of them come with the rest of its issue."""
+"""Address-space manager: the in-memory formats (``page_tables``), the page-table walker
+(``walker``) and the PASID-tagged TLB (``tlb``). Their registers and the datapath's use of
+translations come with the rest of their issue."""

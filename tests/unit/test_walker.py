@@ -11,43 +11,8 @@ from amaranth.sim import Simulator
 from hdl.mmu.page_tables import Fault, Level
 from hdl.mmu.walker import PageWalker
 from sw.address_space import AddressSpace, PageFault, PasidTable
-from sw.transport import DmaBuffer
 
-BASE = 0x4000_0000            # host memory at 1 GiB, so one 1 GiB page can map it all
-SIZE = 16 << 20
-
-
-class FlatMemory:
-    """Host memory for unit tests: a bump allocator over one byte array."""
-
-    def __init__(self, base=BASE, size=SIZE):
-        self.base, self.bytes, self.next = base, bytearray(size), 0
-
-    def alloc(self, size, align=4096):
-        start = (self.next + align - 1) & ~(align - 1)
-        if start + size > len(self.bytes):
-            raise MemoryError("test memory exhausted")
-        self.next = start + size
-        return _Buffer(self, self.base + start, size)
-
-    def qword(self, addr):
-        off = addr - self.base
-        if not 0 <= off <= len(self.bytes) - 8:
-            return None
-        return int.from_bytes(self.bytes[off:off + 8], "little")
-
-
-class _Buffer(DmaBuffer):
-    def __init__(self, mem, addr, size):
-        self._mem, self.addr, self.size = mem, addr, size
-
-    def read(self, offset, length):
-        off = self.addr - self._mem.base + offset
-        return bytes(self._mem.bytes[off:off + length])
-
-    def write(self, offset, data):
-        off = self.addr - self._mem.base + offset
-        self._mem.bytes[off:off + len(data)] = data
+from .mmu_helpers import FlatMemory, build, run_bounded, table_memory
 
 
 def test_pte_bytes_match_the_x86_format():
@@ -67,43 +32,6 @@ def test_pte_bytes_match_the_x86_format():
     table = PasidTable(mem.alloc, 16)
     table.bind(space)
     assert table.buffer.read_u64(3 * 8) == space.root.addr | 1
-
-
-def build(mem, rng):
-    """Two address spaces over scattered memory with every page size, a hole, read-only and
-    supervisor pages, and an upper-level entry cleared; the walks to try, with the PASID."""
-    spaces = [AddressSpace(mem.alloc, pasid) for pasid in (1, 5)]
-    table = PasidTable(mem.alloc, 8)
-    for s in spaces:
-        table.bind(s)
-    frames = [mem.alloc(4096) for _ in range(48)]
-    rng.shuffle(frames)
-    a, b = spaces
-    for i, f in enumerate(frames[:32]):
-        a.map(0x10_0000 + 4096 * i, f.addr, 4096, writable=i % 5 != 0, user=i % 7 != 0)
-    a.unmap(0x10_0000 + 4096 * 9, 4096)
-    big = mem.alloc(2 << 20, 2 << 20)
-    a.map(0x4000_0000, big.addr, 2 << 20, page_size=2 << 20)
-    b.map(0x8000_0000, BASE, 1 << 30, page_size=1 << 30, writable=False)
-    for i, f in enumerate(frames[32:]):
-        b.map(0x7FFF_F000_0000 + 4096 * i, f.addr, 4096)
-    pdpt, i = b.entry(0x7FFF_F000_0000, Level.PDPT)      # cut one PD off below an upper level
-    b.map(0x7FFF_C000_0000 - (1 << 30), frames[0].addr, 4096)
-    pdpt.write_u64(8 * (i - 1), pdpt.read_u64(8 * (i - 1)) & ~1)
-    walks = []
-    for _ in range(150):
-        space = rng.choice(spaces)
-        kind = rng.random()
-        if space is a:
-            va = (0x10_0000 + rng.randrange(34 * 4096) if kind < 0.6 else
-                  0x4000_0000 + rng.randrange(2 << 20) if kind < 0.9 else rng.getrandbits(47))
-        else:
-            va = (0x8000_0000 + rng.randrange(1 << 30) if kind < 0.4 else
-                  0x7FFF_F000_0000 + rng.randrange(18 * 4096) if kind < 0.8 else
-                  0x7FFF_C000_0000 - (1 << 30) if kind < 0.9 else rng.getrandbits(64))
-        walks.append((space.pasid, va, space))
-    walks += [(6, 0x1000, None), (9, 0x1000, None)]        # PASID not bound; past the table
-    return table, walks
 
 
 def expected(space, va):
@@ -150,22 +78,7 @@ def test_walks_agree_with_the_reference(seed):
     seen = set()
     done = []
 
-    async def memory(ctx):
-        while True:
-            ready = rng.random() < 0.7
-            ctx.set(dut.read_addr.ready, ready)
-            _, _, valid, addr = await ctx.tick().sample(dut.read_addr.valid,
-                                                        dut.read_addr.payload)
-            if valid and ready:
-                ctx.set(dut.read_addr.ready, 0)
-                for _ in range(rng.randrange(4)):
-                    await ctx.tick()
-                value = mem.qword(addr)
-                ctx.set(dut.read_data.payload.data, value or 0)
-                ctx.set(dut.read_data.payload.error, value is None or addr == fail_addr[0])
-                ctx.set(dut.read_data.valid, 1)
-                await ctx.tick().until(dut.read_data.ready)
-                ctx.set(dut.read_data.valid, 0)
+    memory = table_memory(dut, mem, rng, fail_addr)
 
     async def host(ctx):
         ctx.set(dut.pasid_table, table.buffer.addr)
@@ -198,8 +111,8 @@ def test_walks_agree_with_the_reference(seed):
 
     sim.add_testbench(memory, background=True)
     sim.add_testbench(host)
-    sim.run_until(200e-6)          # a bound: a hung walker fails here instead of hanging
-    assert len(done) == 1, "the walks did not finish"
+    run_bounded(sim, 200e-6)
+    assert done
     assert seen == {Fault.NONE, Fault.NOT_PRESENT, Fault.NO_PASID, Fault.RESERVED,
                     Fault.READ_ERROR}, seen
 

@@ -1,0 +1,111 @@
+"""Host memory, address spaces and a table-reading memory model for the MMU unit tests."""
+
+from hdl.mmu.page_tables import Level
+from sw.address_space import AddressSpace, PasidTable
+from sw.transport import DmaBuffer
+
+BASE = 0x4000_0000            # host memory at 1 GiB, so one 1 GiB page can map it all
+SIZE = 16 << 20
+
+
+class FlatMemory:
+    """Host memory for unit tests: a bump allocator over one byte array."""
+
+    def __init__(self, base=BASE, size=SIZE):
+        self.base, self.bytes, self.next = base, bytearray(size), 0
+
+    def alloc(self, size, align=4096):
+        start = (self.next + align - 1) & ~(align - 1)
+        if start + size > len(self.bytes):
+            raise MemoryError("test memory exhausted")
+        self.next = start + size
+        return _Buffer(self, self.base + start, size)
+
+    def qword(self, addr):
+        off = addr - self.base
+        if not 0 <= off <= len(self.bytes) - 8:
+            return None
+        return int.from_bytes(self.bytes[off:off + 8], "little")
+
+
+class _Buffer(DmaBuffer):
+    def __init__(self, mem, addr, size):
+        self._mem, self.addr, self.size = mem, addr, size
+
+    def read(self, offset, length):
+        off = self.addr - self._mem.base + offset
+        return bytes(self._mem.bytes[off:off + length])
+
+    def write(self, offset, data):
+        off = self.addr - self._mem.base + offset
+        self._mem.bytes[off:off + len(data)] = data
+
+
+def build(mem, rng):
+    """Two address spaces over scattered memory with every page size, a hole, read-only and
+    supervisor pages, and an upper-level entry cleared; the walks to try, with the PASID."""
+    spaces = [AddressSpace(mem.alloc, pasid) for pasid in (1, 5)]
+    table = PasidTable(mem.alloc, 8)
+    for s in spaces:
+        table.bind(s)
+    frames = [mem.alloc(4096) for _ in range(48)]
+    rng.shuffle(frames)
+    a, b = spaces
+    for i, f in enumerate(frames[:32]):
+        a.map(0x10_0000 + 4096 * i, f.addr, 4096, writable=i % 5 != 0, user=i % 7 != 0)
+    a.unmap(0x10_0000 + 4096 * 9, 4096)
+    big = mem.alloc(2 << 20, 2 << 20)
+    a.map(0x4000_0000, big.addr, 2 << 20, page_size=2 << 20)
+    b.map(0x8000_0000, BASE, 1 << 30, page_size=1 << 30, writable=False)
+    for i, f in enumerate(frames[32:]):
+        b.map(0x7FFF_F000_0000 + 4096 * i, f.addr, 4096)
+    pdpt, i = b.entry(0x7FFF_F000_0000, Level.PDPT)      # cut one PD off below an upper level
+    b.map(0x7FFF_C000_0000 - (1 << 30), frames[0].addr, 4096)
+    pdpt.write_u64(8 * (i - 1), pdpt.read_u64(8 * (i - 1)) & ~1)
+    walks = []
+    for _ in range(150):
+        space = rng.choice(spaces)
+        kind = rng.random()
+        if space is a:
+            va = (0x10_0000 + rng.randrange(34 * 4096) if kind < 0.6 else
+                  0x4000_0000 + rng.randrange(2 << 20) if kind < 0.9 else rng.getrandbits(47))
+        else:
+            va = (0x8000_0000 + rng.randrange(1 << 30) if kind < 0.4 else
+                  0x7FFF_F000_0000 + rng.randrange(18 * 4096) if kind < 0.8 else
+                  0x7FFF_C000_0000 - (1 << 30) if kind < 0.9 else rng.getrandbits(64))
+        walks.append((space.pasid, va, space))
+    walks += [(6, 0x1000, None), (9, 0x1000, None)]        # PASID not bound; past the table
+    return table, walks
+
+
+def table_memory(dut, mem, rng, fail_addr):
+    """A testbench serving ``dut.read_addr`` / ``dut.read_data`` from ``mem`` with random
+    stalls and latency; a read of ``fail_addr[0]`` or outside memory answers a bus error."""
+    async def memory(ctx):
+        while True:
+            ready = rng.random() < 0.7
+            ctx.set(dut.read_addr.ready, ready)
+            _, _, valid, addr = await ctx.tick().sample(dut.read_addr.valid,
+                                                        dut.read_addr.payload)
+            if valid and ready:
+                ctx.set(dut.read_addr.ready, 0)
+                for _ in range(rng.randrange(4)):
+                    await ctx.tick()
+                value = mem.qword(addr)
+                ctx.set(dut.read_data.payload.data, value or 0)
+                ctx.set(dut.read_data.payload.error, value is None or addr == fail_addr[0])
+                ctx.set(dut.read_data.valid, 1)
+                await ctx.tick().until(dut.read_data.ready)
+                ctx.set(dut.read_data.valid, 0)
+    return memory
+
+
+def run_bounded(sim, limit):
+    """``sim.run()`` until the testbenches finish, failing if that takes longer than
+    ``limit`` seconds of simulated time (a hung design fails instead of hanging)."""
+    async def watchdog(ctx):
+        await ctx.delay(limit)
+        raise AssertionError(f"not finished after {limit * 1e6:.0f} us of simulated time")
+
+    sim.add_testbench(watchdog, background=True)
+    sim.run()
