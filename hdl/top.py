@@ -1,12 +1,13 @@
 """``sdxi_engine``: the top level that binds to the UltraScale+ PCIe hard block by port name."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import EngineConfig
 from .common.packet_arbiter import PacketArbiter
 from .common.regfile import RegisterFile
+from .mmu.translation_unit import TranslationUnit
 from .pcie.cfg_mgmt import DeviceControlMonitor
 from .pcie.completer import MmioCompleter
 from .pcie.dma_exerciser import DmaExerciser
@@ -186,10 +187,10 @@ class SdxiEngine(wiring.Component):
         ram_rows = ram_bytes // row_bytes
         ram_bits = ram_addr_bits(w, ram_rows)
         m.submodules.dma_ram = ram = DmaRam(data_width=w, rows=ram_rows)
-        # Read clients: exerciser, context engine (tables, ring), mover slots. Write clients:
+        # Read clients: exerciser, context engine (tables, ring), page tables, mover slots. Write clients:
         # exerciser, context engine, retire (read index, CSTs), error log, mover.
         m.submodules.dma_read = rd = DmaReadEngine(
-            data_width=w, ram_rows=ram_rows, clients=2 + FETCHERS + READ_SLOTS,
+            data_width=w, ram_rows=ram_rows, clients=3 + FETCHERS + READ_SLOTS,
             credit_bytes=cfg.cpl_credit_bytes, credit_headers=cfg.cpl_credit_headers)
         m.submodules.dma_write = wr = DmaWriteEngine(data_width=w, ram_rows=ram_rows,
                                                      clients=4 + CST_WRITERS + WRITE_CLIENTS)
@@ -252,8 +253,11 @@ class SdxiEngine(wiring.Component):
             ram_addr_bits=ram_bits, layout=layout)
         m.submodules.error_log = errlog = ErrorLogWriter(
             data_width=w, ram_rows=ram_rows, ram_addr_bits=ram_bits, staging=layout.errlog)
+        m.submodules.translation = tu = TranslationUnit(
+            data_width=w, ram_rows=ram_rows, ram_addr_bits=ram_bits, landing=layout.walk)
         read_clients = [(ce.rd_req, ce.rd_status)]
         read_clients += [(ce.fetch_req[f], ce.fetch_status[f]) for f in range(FETCHERS)]
+        read_clients += [(tu.rd_req, tu.rd_status)]
         read_clients += [(mover.rd_req[s], mover.rd_status[s]) for s in range(READ_SLOTS)]
         write_clients = [(ce.wr_req, ce.wr_status), (retire.ri_req, retire.ri_status),
                          (errlog.wr_req, errlog.wr_status)]
@@ -268,6 +272,10 @@ class SdxiEngine(wiring.Component):
         mover_writers = len(write_clients) + 1 - WRITE_CLIENTS
         m.d.comb += mover.wr_released.eq(wr.released[mover_writers:])
         wiring.connect(m, ce.mover_cmd, mover.cmd)
+        wiring.connect(m, mover.translate, tu.lookup)
+        wiring.connect(m, tu.result, mover.translated)
+        m.d.comb += [tu.ram_snoop.row.eq(rd.ram.row), tu.ram_snoop.data.eq(rd.ram.data),
+                     tu.ram_snoop.en.eq(rd.ram.en), tu.flush.eq(ce.tlb_flush)]
         wiring.connect(m, mover.result, retire.results)
         wiring.connect(m, ce.records, retire.records)
         wiring.connect(m, retire.failure, ce.failure)
@@ -343,6 +351,26 @@ class SdxiEngine(wiring.Component):
             ro.IMPL_DROPPED_WRITES.eq(dropped_writes),
             ro.IMPL_UNSUPPORTED_REQS.eq(unsupported),
             ro.IMPL_PERF_DECODE.eq(Cat(ce.decoded, ce.decode_cycles)),
+            ro.IMPL_PERF_TLB.eq(Cat(tu.hits, tu.misses)),
+            ro.IMPL_PERF_WALK.eq(tu.walk_cycles),
+        ]
+
+        # ---- address spaces: the PASID table and TLB invalidation ----------------------------------
+        def field(register, name, value):
+            f = regmap.REGISTERS_BY_NAME[register][name]
+            return value[f.lsb:f.lsb + f.width]
+
+        pasid_table = stored.IMPL_PASID_TABLE
+        pasid_sz = field("IMPL_PASID_TABLE", "sz", pasid_table)
+        m.d.comb += [
+            tu.pasid_table.eq(Cat(Const(0, 12), field("IMPL_PASID_TABLE", "ptr", pasid_table))),
+            tu.pasid_count.eq(Mux(field("IMPL_PASID_TABLE", "en", pasid_table),
+                                  Const(1, 21) << Mux(pasid_sz > 20, 20, pasid_sz), 0)),
+            tu.inv_request.eq(registers.written.IMPL_TLB_INV),
+            tu.inv_kind.eq(field("IMPL_TLB_INV", "kind", registers.write_data)),
+            tu.inv_pasid.eq(field("IMPL_TLB_INV", "pasid", registers.write_data)),
+            tu.inv_vaddr.eq(stored.IMPL_TLB_INV_ADDR),
+            ro.IMPL_TLB_INV.eq(tu.inv_busy << regmap.REGISTERS_BY_NAME["IMPL_TLB_INV"]["busy"].lsb),
         ]
 
         ctl0 = registers.stored.CTL0

@@ -7,7 +7,7 @@ from hdl.mmu.page_tables import (ENTRY_BYTES, LEVELS, PAGE_SIZES, PASID_ENT, PTE
                                  Level, table_index)
 
 
-__all__ = ["AddressSpace", "PasidTable", "PageFault"]
+__all__ = ["AddressSpace", "PasidTable", "PageFault", "VirtualBuffer"]
 
 TABLE_BYTES = 4096
 
@@ -25,12 +25,14 @@ class AddressSpace:
     user), so a page's own entry decides its permissions, as Linux arranges it; leaves are
     written with the accessed and dirty bits set (the engine neither checks nor sets them).
 
-    ``alloc(size, align)`` returns zeroed host memory (a ``DmaBuffer``).
+    ``alloc(size, align)`` returns zeroed host memory (a ``DmaBuffer``); ``memory``, a
+    ``DmaBuffer`` over all of host memory, lets ``VirtualBuffer`` reach the pages.
     """
 
-    def __init__(self, alloc, pasid):
+    def __init__(self, alloc, pasid, memory=None):
         self.pasid = pasid
         self._alloc = alloc
+        self._memory = memory
         self.root = alloc(TABLE_BYTES, TABLE_BYTES)
         self._tables = {self.root.addr: self.root}
 
@@ -47,6 +49,17 @@ class AddressSpace:
             table, index = self._walk_to(vaddr + off, PAGE_SIZES[page_size], create=True)
             table.write_u64(index * ENTRY_BYTES, self.leaf(paddr + off, PAGE_SIZES[page_size],
                                                            writable=writable, user=user))
+
+    def map_buffer(self, vaddr, size, *, page_size=4096, writable=True, user=True):
+        """Back ``size`` bytes at ``vaddr`` with newly allocated pages of ``page_size``, taken
+        in reverse order so that neighbouring virtual pages are not neighbours in physical
+        memory; return a ``VirtualBuffer`` over them."""
+        pages = range(vaddr, vaddr + size, page_size)
+        for page in reversed(pages):
+            frame = self._alloc(page_size, page_size)
+            self.map(page, frame.addr, page_size, page_size=page_size, writable=writable,
+                     user=user)
+        return VirtualBuffer(self, vaddr, size)
 
     def unmap(self, vaddr, size, *, page_size=4096):
         """Clear the leaf entries of ``size`` bytes at ``vaddr`` (mapped with ``page_size``)."""
@@ -91,6 +104,12 @@ class AddressSpace:
             else:
                 table = self._tables[e["addr"] << 12]
         raise AssertionError("unreachable")
+
+    def read_physical(self, paddr, length):
+        return self._memory.read(paddr - self._memory.addr, length)
+
+    def write_physical(self, paddr, data):
+        self._memory.write(paddr - self._memory.addr, data)
 
     # ---- the reference walk ------------------------------------------------------------------
 
@@ -139,3 +158,28 @@ class PasidTable:
     def _check(self, pasid):
         if not 0 <= pasid < self.count:
             raise ValueError(f"PASID {pasid} is outside a table of {self.count}")
+
+
+class VirtualBuffer:
+    """``size`` bytes at ``vaddr`` of an address space, read and written as the host sees them
+    (through the page tables, whatever the pages' permissions)."""
+
+    def __init__(self, space, vaddr, size):
+        self.space, self.vaddr, self.size = space, vaddr, size
+
+    def _pieces(self, offset, length):
+        if offset < 0 or offset + length > self.size:
+            raise IndexError(f"{length} bytes at {offset:#x} outside a {self.size}-byte buffer")
+        while length:
+            va = self.vaddr + offset
+            n = min(length, TABLE_BYTES - va % TABLE_BYTES)
+            yield offset, self.space.translate(va, user=False), n
+            offset += n
+            length -= n
+
+    def read(self, offset, length):
+        return b"".join(self.space.read_physical(pa, n) for _, pa, n in self._pieces(offset, length))
+
+    def write(self, offset, data):
+        for off, pa, n in self._pieces(offset, len(data)):
+            self.space.write_physical(pa, data[off - offset:off - offset + n])

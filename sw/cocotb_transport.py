@@ -91,6 +91,9 @@ class CocotbTransport(Transport):
         self._region[start:start + size] = bytes(size)
         return _RegionBuffer(self._region, start, self._base + start, size)
 
+    def host_memory(self):
+        return _RegionBuffer(self._region, 0, self._base, self._region.size)
+
     async def sleep_ns(self, ns):
         await Timer(max(1, round(ns)), "ns")
 

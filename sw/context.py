@@ -8,9 +8,11 @@ from hdl.sdxi.descriptors import AdminOp, DmaBaseOp, IntrOp, OpGroup, SyncFilter
 from hdl.sdxi.structures import AKEY_ENT, CST_BLK, CXT_CTL, CXT_L1_ENT, CXT_STS, CxtState
 
 
-__all__ = ["Context", "ContextMemory", "Completion", "SdxiOpError", "encode", "BUFFER_AKEY"]
+__all__ = ["Context", "ContextMemory", "Completion", "SdxiOpError", "encode", "BUFFER_AKEY",
+           "copy_descriptor", "fill_descriptor"]
 
 BUFFER_AKEY = 0          #: AKey entry every context gets for its buffers (vl = 1, pv = 0)
+FIRST_SPACE_AKEY = 2     #: entries from here on are handed out for address spaces (akey_for)
 CST_BYTES = 32
 
 
@@ -110,6 +112,7 @@ class Context:
         self.id = cxt_id
         self.mem = mem
         self.write_index = mem.write_index.read_u64(0)
+        self._space_keys = {}
 
     # ---- ring ---------------------------------------------------------------------------------
 
@@ -171,20 +174,22 @@ class Context:
         await self.submit([make(cst)])
         await cst.wait(what, self.card.timing.completion_timeout(nbytes))
 
-    async def mem_copy(self, dst, src, n):
-        """Copy ``n`` bytes from bus address ``src`` to ``dst`` and wait for the completion."""
-        await self._run(f"copy of {n} bytes", lambda cst: encode(
-            dsc.DSC_DMAB_COPY, OpGroup.DMABASE, DmaBaseOp.COPY, cst=cst, size=n - 1,
-            akey0=BUFFER_AKEY, akey1=BUFFER_AKEY, addr0=src, addr1=dst), n)
+    async def mem_copy(self, dst, src, n, *, src_akey=BUFFER_AKEY, dst_akey=BUFFER_AKEY):
+        """Copy ``n`` bytes from ``src`` to ``dst`` (bus addresses, or addresses in the
+        spaces of the AKey entries given) and wait for the completion."""
+        await self._run(f"copy of {n} bytes", lambda cst: copy_descriptor(
+            dst, src, n, cst=cst, src_akey=src_akey, dst_akey=dst_akey), n)
 
-    async def fill(self, dst, pattern, n):
+    async def copy_between(self, dst_space, dst, src_space, src, n):
+        """Copy ``n`` bytes from virtual ``src`` in ``src_space`` to virtual ``dst`` in
+        ``dst_space`` (``AddressSpace``s, either may be None for bus addresses)."""
+        await self.mem_copy(dst, src, n, src_akey=self.akey_for(src_space),
+                            dst_akey=self.akey_for(dst_space))
+
+    async def fill(self, dst, pattern, n, *, akey=BUFFER_AKEY):
         """Fill ``n`` bytes at ``dst`` with ``pattern`` (8, 16 or 32 bytes) repeated."""
-        if len(pattern) not in dsc.FILL_PATTERN_SIZES:
-            raise ValueError(f"pattern must be one of {dsc.FILL_PATTERN_SIZES} bytes long")
-        await self._run(f"fill of {n} bytes", lambda cst: encode(
-            dsc.DSC_VENDOR_FILL, OpGroup.VENDOR, VendorOp.FILL, cst=cst, size=n - 1,
-            psz=dsc.FILL_PATTERN_SIZES.index(len(pattern)), akey0=BUFFER_AKEY, addr0=dst,
-            pattern=int.from_bytes(pattern, "little")), n)
+        await self._run(f"fill of {n} bytes",
+                        lambda cst: fill_descriptor(dst, pattern, n, cst=cst, akey=akey), n)
 
     async def write_imm(self, dst, data):
         """Write up to 32 bytes of immediate data to ``dst``."""
@@ -195,11 +200,11 @@ class Context:
             size=len(data) - 1, akey0=BUFFER_AKEY, addr0=dst,
             data=int.from_bytes(data, "little")))
 
-    async def rep_copy(self, dst, src, blocks):
+    async def rep_copy(self, dst, src, blocks, *, src_akey=BUFFER_AKEY, dst_akey=BUFFER_AKEY):
         """Replicate the 4 KiB at ``src`` into ``blocks`` consecutive 4 KiB blocks at ``dst``."""
         await self._run(f"replicate into {blocks} blocks", lambda cst: encode(
             dsc.DSC_DMAB_REPCOPY, OpGroup.DMABASE, DmaBaseOp.REPCOPY, cst=cst,
-            count=blocks - 1, akey0=BUFFER_AKEY, akey1=BUFFER_AKEY, addr0=src, addr1=dst),
+            count=blocks - 1, akey0=src_akey, akey1=dst_akey, addr0=src, addr1=dst),
             blocks * dsc.REPCOPY_BLOCK)
 
     async def interrupt(self, akey):
@@ -213,6 +218,36 @@ class Context:
 
     def set_akey(self, index, **fields):
         self.mem.akey_table.write(16 * index, AKEY_ENT.encode(**fields))
+
+    def akey_for(self, space, *, privileged=False):
+        """The index of an AKey entry for buffers in ``space`` (an ``AddressSpace``: pv = 1
+        with its PASID, user accesses unless ``privileged``; None: bus addresses), written
+        into the table the first time it is asked for."""
+        if space is None:
+            return BUFFER_AKEY
+        key = (space.pasid, privileged)
+        if key not in self._space_keys:
+            index = FIRST_SPACE_AKEY + len(self._space_keys)
+            if index >= self.mem.akey_table.size // AKEY_ENT.size:
+                raise RuntimeError(f"context {self.id}: AKey table full")
+            self.set_akey(index, vl=1, pv=1, pasid=space.pasid, pr=int(privileged))
+            self._space_keys[key] = index
+        return self._space_keys[key]
+
+
+def copy_descriptor(dst, src, n, *, cst=None, fe=0, src_akey=BUFFER_AKEY, dst_akey=BUFFER_AKEY):
+    """DmaBase COPY of ``n`` bytes (SDXI 4.x, DSC_DMAB_COPY)."""
+    return encode(dsc.DSC_DMAB_COPY, OpGroup.DMABASE, DmaBaseOp.COPY, cst=cst, fe=fe,
+                  size=n - 1, akey0=src_akey, akey1=dst_akey, addr0=src, addr1=dst)
+
+
+def fill_descriptor(dst, pattern, n, *, cst=None, fe=0, akey=BUFFER_AKEY):
+    """Vendor FILL of ``n`` bytes with an 8-, 16- or 32-byte ``pattern`` (docs/spec-choices.md)."""
+    if len(pattern) not in dsc.FILL_PATTERN_SIZES:
+        raise ValueError(f"pattern must be one of {dsc.FILL_PATTERN_SIZES} bytes long")
+    return encode(dsc.DSC_VENDOR_FILL, OpGroup.VENDOR, VendorOp.FILL, cst=cst, fe=fe,
+                  size=n - 1, psz=dsc.FILL_PATTERN_SIZES.index(len(pattern)), akey0=akey,
+                  addr0=dst, pattern=int.from_bytes(pattern, "little"))
 
 
 def admin_start(cxt_id, cst):

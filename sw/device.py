@@ -6,6 +6,9 @@ from hdl.sdxi.descriptors import ERRLOG_TYPE, ErrClass, ErrReaction, ErrStep, Er
 from hdl.sdxi.regmap import GSR, GSV, REGISTERS_BY_NAME, doorbell_offset
 from hdl.sdxi.structures import CXT_L2_ENT, CXT_STS, ERRLOG_HD_ENT, CxtState
 
+from hdl.mmu.tlb import InvalidateKind
+
+from .address_space import AddressSpace, PasidTable
 from .caps import Capabilities
 from .context import (BUFFER_AKEY, Completion, Context, ContextMemory, SyncFilter, admin_start,
                       admin_stop, admin_sync)
@@ -93,6 +96,7 @@ class SdxiCard:
         self.error_log = None
         self.contexts = {}
         self._errlog_read = 0
+        self.pasid_table = None
 
     # ---- registers -----------------------------------------------------------------------------
 
@@ -266,6 +270,47 @@ class SdxiCard:
         self.l1_table.write(32 * cxt.id, bytes(8))
         self.l1_table.write(32 * cxt.id + 8, bytes(24))
         del self.contexts[cxt.id]
+
+    # ---- address spaces (docs/spec-choices.md, "Address spaces") ---------------------------------
+
+    async def enable_address_spaces(self, pasid_bits=6):
+        """Give the function a PASID table of ``1 << pasid_bits`` entries (IMPL_PASID_TABLE)."""
+        self.pasid_table = PasidTable(self.transport.alloc_dma, 1 << pasid_bits)
+        await self.write_reg("IMPL_PASID_TABLE", REG["IMPL_PASID_TABLE"].encode(
+            en=1, sz=pasid_bits, ptr=self.pasid_table.buffer.addr >> 12))
+
+    async def create_address_space(self, pasid):
+        """A new, empty address space bound to ``pasid`` in the PASID table."""
+        if self.pasid_table is None:
+            await self.enable_address_spaces()
+        space = AddressSpace(self.transport.alloc_dma, pasid, memory=self.transport.host_memory())
+        self.pasid_table.bind(space)
+        return space
+
+    async def invalidate_tlb(self, pasid=None, vaddr=None):
+        """Drop cached translations: all of them, ``pasid``'s, or the 4 KiB page at ``vaddr``
+        in ``pasid``; return once the TLB has done it (bounded by the state time-out)."""
+        if vaddr is not None:
+            if pasid is None:
+                raise ValueError("a page invalidation needs its PASID")
+            await self.write_reg("IMPL_TLB_INV_ADDR", vaddr)
+            kind = InvalidateKind.PAGE
+        else:
+            kind = InvalidateKind.ALL if pasid is None else InvalidateKind.PASID
+        await self.write_reg("IMPL_TLB_INV", REG["IMPL_TLB_INV"].encode(kind=kind,
+                                                                        pasid=pasid or 0))
+        waited = 0.0
+        while REG["IMPL_TLB_INV"]["busy"].get(await self.read_reg("IMPL_TLB_INV")):
+            if waited >= self.timing.state_timeout_ns:
+                raise SdxiError(f"TLB invalidation still busy after {waited:.0f} ns")
+            await self.transport.sleep_ns(self.timing.poll_ns)
+            waited += self.timing.poll_ns
+
+    async def tlb_counters(self):
+        """(hits, misses, clocks spent walking) since reset."""
+        tlb = REG["IMPL_PERF_TLB"].decode(await self.read_reg("IMPL_PERF_TLB"))
+        walk = REG["IMPL_PERF_WALK"].decode(await self.read_reg("IMPL_PERF_WALK"))
+        return tlb["hits"], tlb["misses"], walk["cycles"]
 
     # ---- error log (sdxi-spec.md section 6, "Processing") ----------------------------------------
 

@@ -90,6 +90,11 @@ class Transport(abc.ABC):
         """Return a zeroed ``DmaBuffer`` of ``size`` bytes aligned to ``align``."""
 
     @abc.abstractmethod
+    def host_memory(self):
+        """A ``DmaBuffer`` over all the host memory ``alloc_dma`` hands out (``addr`` is its
+        bus address): what page-table walks and virtual buffers reach."""
+
+    @abc.abstractmethod
     async def sleep_ns(self, ns):
         """Let ``ns`` nanoseconds pass (simulated time in simulation)."""
 

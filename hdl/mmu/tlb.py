@@ -63,7 +63,8 @@ class Tlb(wiring.Component):
     two clocks per set, PAGE two clocks. Entries are never changed by anything else: a page the
     host remaps without invalidating keeps its old translation until evicted.
 
-    ``hits``, ``misses`` and ``walk_cycles`` count since reset.
+    ``hits``, ``misses`` and ``walk_cycles`` count since reset; ``invalidating`` is high while
+    an invalidation that has been taken is still running.
     """
 
     def __init__(self, *, sets=64, ways=4):
@@ -79,6 +80,7 @@ class Tlb(wiring.Component):
             "hits": Out(32),
             "misses": Out(32),
             "walk_cycles": Out(32),
+            "invalidating": Out(1),
         })
 
     def elaborate(self, platform):
@@ -224,6 +226,7 @@ class Tlb(wiring.Component):
                     m.next = "RUN"
 
             with m.State("INVALIDATE"):
+                m.d.comb += self.invalidating.eq(1)
                 with m.If(inv.kind == InvalidateKind.ALL):
                     m.d.sync += [v.eq(0) for v in valid]
                     m.next = "RUN"
@@ -234,6 +237,7 @@ class Tlb(wiring.Component):
                                               sweep[:set_bits]))
                     m.next = "INVALIDATE_SET"
             with m.State("INVALIDATE_SET"):
+                m.d.comb += self.invalidating.eq(1)
                 at = Signal(set_bits)
                 m.d.comb += at.eq(Mux(inv.kind == InvalidateKind.PAGE, set_of(inv.vaddr),
                                       sweep[:set_bits]))

@@ -13,7 +13,7 @@ from ..pcie.dma_ram import RamReadPairSignature, RamWriteSignature
 from ..pcie.dma_read import ReadRequest, ReadStatus
 from ..pcie.dma_write import WriteRequest, WriteStatus
 from . import descriptors as dsc
-from .data_mover import IMAGE, MoverCommand, MoverOp, ram_bytes
+from .data_mover import IMAGE, BufferSpace, MoverCommand, MoverOp, ram_bytes
 from .descriptors import (AdminOp, DmaBaseOp, ErrClass, ErrReaction, ErrStep, ErrSubStep,
                           IntrOp, OpGroup, SyncFilter, VendorOp)
 from .retire import ContextFailure, RetireRecord
@@ -51,6 +51,8 @@ class RamLayout:
         self.states = self.stage + 0x10       # byte i holds i: a CXT_STS.state value
         self.read_index = self.stage + 0x40   # CXT_STS.read_index being written back
         self.errlog = self.stage + 0x80       # error log entry being written
+        self.walk = self.stage + 0x100        # a row where page-table reads land
+        self.bytes = self.walk + 64
 
     def constants_row(self):
         """The first staging row's bytes."""
@@ -91,6 +93,7 @@ class ContextEngine(wiring.Component):
     fetch_req, fetch_status : ring read clients (FETCHERS)
     wr_req, wr_status : control write client (CXT_STS.state, CSTs of failed descriptors)
     mover_cmd, mover_idle, mover_abort : the data mover
+    tlb_flush : Out(1), a SYNC invalidates the TLB
     records : Out(stream.Signature(RetireRecord)), to the retire unit (buffered here)
     retire_idle, failure, clear_failed, retire_restart : the retire unit
     log : Out(stream.Signature(512)), error-log entries
@@ -119,6 +122,7 @@ class ContextEngine(wiring.Component):
             "mover_cmd": Out(stream.Signature(MoverCommand(ram_addr_bits))),
             "mover_idle": In(1),
             "mover_abort": Out(1),
+            "tlb_flush": Out(1),
             "records": Out(stream.Signature(RetireRecord(self._cxt_bits))),
             "retire_idle": In(1),
             "failure": In(stream.Signature(ContextFailure(self._cxt_bits))),
@@ -340,6 +344,7 @@ class ContextEngine(wiring.Component):
         ak_idx = [Signal(16, name=f"ak_idx{i}") for i in range(2)]
         ak_iv = Signal(2)
         ak_vec = [Signal(11, name=f"ak_vec{i}") for i in range(2)]
+        ak_space = [Signal(BufferSpace(), name=f"ak_space{i}") for i in range(2)]
         ak_next = Signal()
 
         def ak_hit(index):
@@ -351,6 +356,9 @@ class ContextEngine(wiring.Component):
 
         def ak_vector(index):
             return Mux(ak_valid[0] & (ak_idx[0] == index), ak_vec[0], ak_vec[1])
+
+        def ak_space_of(index):
+            return Mux(ak_valid[0] & (ak_idx[0] == index), ak_space[0], ak_space[1])
 
         # ---- fill image cache ---------------------------------------------------------------------------
         image_ok = Signal()
@@ -678,8 +686,11 @@ class ContextEngine(wiring.Component):
                 m.d.comb += [
                     copy_cmd.op.eq(MoverOp.COPY), copy_cmd.src.eq(g(c, "addr0")),
                     copy_cmd.dst.eq(g(c, "addr1")), copy_cmd.last.eq(g(c, "size")),
+                    copy_cmd.src_space.eq(ak_space_of(g(c, "akey0"))),
+                    copy_cmd.dst_space.eq(ak_space_of(g(c, "akey1"))),
                     fill_cmd.op.eq(MoverOp.FROM_RAM), fill_cmd.dst.eq(g(fl, "addr0")),
                     fill_cmd.last.eq(g(fl, "size")), fill_cmd.ram.eq(lay.fill),
+                    fill_cmd.dst_space.eq(ak_space_of(g(fl, "akey0"))),
                 ]
                 fill_size = g(fl, "size")
                 fill_rows_needed = Mux(fill_size >= IMAGE, IMAGE // row,
@@ -802,7 +813,7 @@ class ContextEngine(wiring.Component):
                             invalid(ErrClass.UNKNOWN_OPCODE)
             with m.State("ADMIN"):
                 # The admin context's entry is saved first: target contexts reuse ``cx``.
-                m.d.comb += t_wr.en.eq(1)
+                m.d.comb += [t_wr.en.eq(1), self.tlb_flush.eq(sub == AdminOp.SYNC)]
                 m.d.sync += ak_valid.eq(0)
                 with m.Switch(sub):
                     with m.Case(AdminOp.CXT_START_NM, AdminOp.CXT_START_RS):
@@ -847,6 +858,14 @@ class ContextEngine(wiring.Component):
                 m.next = "RECORD"
 
             # ---- AKey checks (step 11) on a cache miss ------------------------------------------------
+            def keep_space(space):
+                """The buffer this key covers gets its address space: key 0 is a FROM_RAM's
+                destination and otherwise the source, key 1 the destination."""
+                with m.If(key_buf | (mover.op == MoverOp.FROM_RAM)):
+                    m.d.sync += mover.dst_space.eq(space)
+                with m.Else():
+                    m.d.sync += mover.src_space.eq(space)
+
             with m.State("AKEY"):
                 with m.If(keys == 0):
                     with m.If(key_intr):
@@ -858,6 +877,7 @@ class ContextEngine(wiring.Component):
                 with m.Elif((key_idx >> (cx.akey_sz + 8)) != 0):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.AKEY_RANGE, buf=key_buf)
                 with m.Elif(ak_hit(key_idx) & (~key_intr | ak_intr_ok(key_idx))):
+                    keep_space(ak_space_of(key_idx))
                     m.d.sync += [vector.eq(ak_vector(key_idx)), keys.eq(keys >> 1),
                                  key_idx.eq(key_idx1), key_buf.eq(1)]
                 with m.Else():
@@ -866,7 +886,7 @@ class ContextEngine(wiring.Component):
                 a = landed
                 with m.If(~_field(a, AKEY_ENT, "vl") | (key_intr & ~_field(a, AKEY_ENT, "iv"))):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.AKEY_INVALID, buf=key_buf)
-                with m.Elif(_field(a, AKEY_ENT, "pv") | (_field(a, AKEY_ENT, "tgt_sfunc") != 0)):
+                with m.Elif(_field(a, AKEY_ENT, "tgt_sfunc") != 0):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.AKEY_UNSUPPORTED,
                                   buf=key_buf)
                 with m.Elif(key_intr & (_field(a, AKEY_ENT, "intr_num") >= cfg.msix_vectors)):
@@ -876,10 +896,16 @@ class ContextEngine(wiring.Component):
                     iv = _field(a, AKEY_ENT, "iv") & (_field(a, AKEY_ENT, "intr_num") <
                                                       cfg.msix_vectors)
                     vec = _field(a, AKEY_ENT, "intr_num")
+                    space = Signal(BufferSpace())
+                    m.d.comb += [space.pv.eq(_field(a, AKEY_ENT, "pv")),
+                                 space.pasid.eq(_field(a, AKEY_ENT, "pasid")),
+                                 space.user.eq(~_field(a, AKEY_ENT, "pr"))]
+                    keep_space(space)
                     for i in range(2):
                         with m.If(ak_next == i):
                             m.d.sync += [ak_valid[i].eq(1), ak_idx[i].eq(key_idx),
-                                         ak_iv[i].eq(iv), ak_vec[i].eq(vec)]
+                                         ak_iv[i].eq(iv), ak_vec[i].eq(vec),
+                                         ak_space[i].eq(space)]
                     m.d.sync += [ak_next.eq(~ak_next), vector.eq(vec), keys.eq(keys >> 1),
                                  key_idx.eq(key_idx1), key_buf.eq(1)]
                     m.next = "AKEY"

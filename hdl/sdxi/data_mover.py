@@ -10,13 +10,15 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..common.priority import lowest_set
+from ..mmu.page_tables import Fault
+from ..mmu.tlb import Lookup, Translation
 from ..pcie.dma_read import ReadRequest, ReadStatus
 from ..pcie.dma_write import WriteRequest, WriteStatus
 from .descriptors import ErrClass
 
 
-__all__ = ["DataMover", "MoverOp", "MoverCommand", "MoverResult", "READ_SLOTS", "WRITE_CLIENTS",
-           "CHUNK", "IMAGE", "SLOT_BYTES", "ram_bytes"]
+__all__ = ["DataMover", "MoverOp", "MoverCommand", "MoverResult", "BufferSpace", "READ_SLOTS",
+           "WRITE_CLIENTS", "CHUNK", "IMAGE", "PAGE", "SLOT_BYTES", "ram_bytes"]
 
 CHUNK = 256               #: bytes per COPY read (and its write)
 IMAGE = 4096              #: bytes of a FROM_RAM image: a fill's pattern run, a REPCOPY block
@@ -25,6 +27,7 @@ WRITE_CLIENTS = 8         #: writes in flight, so confirmation latency hides beh
 SLOT_BYTES = CHUNK + 64   #: a chunk at any offset within a row
 CHUNKS = 32               #: chunks tracked in flight (a power of two)
 REPCOPY_SLOTS = (IMAGE + 64 + SLOT_BYTES - 1) // SLOT_BYTES
+PAGE = 4096               #: translation granule: no chunk of a pv = 1 buffer crosses one
 
 
 def ram_bytes():
@@ -38,16 +41,27 @@ class MoverOp(enum.Enum, shape=2):
     REPCOPY = 2     #: IMAGE bytes of ``src`` read once, then written over and over to ``dst``
 
 
+class BufferSpace(data.StructLayout):
+    """How a buffer's addresses are used (its AKey entry, SDXI Table 3-7): ``pv`` = 0, bus
+    addresses as they are; ``pv`` = 1, virtual addresses in ``pasid``'s address space, accessed
+    as a user unless the entry's pr bit is set (``user`` = ~pr)."""
+
+    def __init__(self):
+        super().__init__({"pv": 1, "pasid": 20, "user": 1})
+
+
 class MoverCommand(data.StructLayout):
     """Move ``last + 1`` bytes (1 to 2^32). For FROM_RAM, RAM at ``ram`` holds an IMAGE-byte
     image (or all of a shorter transfer) of what each IMAGE bytes of ``dst`` get."""
 
     def __init__(self, ram_addr_bits):
-        super().__init__({"op": MoverOp, "src": 64, "dst": 64, "last": 32, "ram": ram_addr_bits})
+        super().__init__({"op": MoverOp, "src": 64, "dst": 64, "last": 32, "ram": ram_addr_bits,
+                          "src_space": BufferSpace(), "dst_space": BufferSpace()})
 
 
 class MoverResult(data.StructLayout):
-    """``error`` is 0 or an ``ErrClass``; ``buffer`` 0 is the source, 1 the destination."""
+    """``error`` is 0 or an ``ErrClass``; ``buffer`` is the descriptor's operand it hit: 0 the
+    source, 1 the destination (a FROM_RAM destination is operand 0 for a translation fault)."""
 
     def __init__(self):
         super().__init__({"error": 8, "buffer": 1, "aborted": 1})
@@ -64,6 +78,15 @@ class DataMover(wiring.Component):
     context engine writes after it (a completion status) follows the data. REPCOPY waits for an
     empty mover, reads its block into the first slots and holds them until its last chunk.
 
+    A buffer in a pv = 1 address space is translated a 4 KiB page at a time through
+    ``translate`` / ``translated`` (the TLB) as the cutter reaches the page, and no chunk crosses
+    one of its pages; a COPY source (read) and destination (write) are looked up as such. A
+    fault ends the command where it is: the chunks already cut (permitted pages) still run,
+    nothing more is cut, and the result carries the fault's class (``ErrClass.for_fault``) and
+    buffer. A REPCOPY block read through a translation must lie in one page (a block that does
+    not ends with BAD_PARAMETER before anything moves). Translations are held for the command
+    being cut only.
+
     A DMA error is reported in the result of the command it hit (the first one, with its
     operand); the command's other chunks still run. ``abort`` (a hard stop) ends the command
     being cut and every later one at once with ``aborted``; chunks in flight finish.
@@ -75,6 +98,8 @@ class DataMover(wiring.Component):
     rd_req, rd_status : read clients (READ_SLOTS)
     wr_req, wr_status, wr_released : write clients (WRITE_CLIENTS); a slot is free again once
         the write engine has read it (``released``), before the write is confirmed
+    translate : Out(stream.Signature(Lookup)), translated : In(stream.Signature(Translation))
+        Page translations, one outstanding.
     abort : In(1)
     idle : Out(1)
         Nothing in flight: RAM images may be rewritten.
@@ -94,6 +119,8 @@ class DataMover(wiring.Component):
             "wr_req": Out(stream.Signature(WriteRequest(ram_addr_bits))).array(WRITE_CLIENTS),
             "wr_status": In(stream.Signature(WriteStatus())).array(WRITE_CLIENTS),
             "wr_released": In(WRITE_CLIENTS),
+            "translate": Out(stream.Signature(Lookup())),
+            "translated": In(stream.Signature(Translation())),
             "abort": In(1),
             "idle": Out(1),
         })
@@ -131,13 +158,13 @@ class DataMover(wiring.Component):
         rq = [Signal(ReadRequest(self._ram_bits), name=f"rq{s}") for s in range(READ_SLOTS)]
 
         def new_chunk(*, length, dst, ram, last, copy=0, write=1, ready=1, done=0, slot=0,
-                      release=0, abort=0):
+                      release=0, abort=0, err=0, buf=0):
             i = head[:seq_bits]
             stmts = [head.eq(head + 1)]
             for k in range(CHUNKS):
                 with m.If(i == k):
                     m.d.sync += [c_len[k].eq(length), c_dst[k].eq(dst), c_ram[k].eq(ram),
-                                 c_slot[k].eq(slot), c_err[k].eq(0), c_buf[k].eq(0),
+                                 c_slot[k].eq(slot), c_err[k].eq(err), c_buf[k].eq(buf),
                                  c_last[k].eq(last), c_copy[k].eq(copy), c_write[k].eq(write),
                                  c_ready[k].eq(ready), c_done[k].eq(done),
                                  c_release[k].eq(release), c_abort[k].eq(abort)]
@@ -159,25 +186,82 @@ class DataMover(wiring.Component):
         left = Signal(33)
         m.d.comb += left.eq(total - pos)
         src_here = Signal(64)
-        m.d.comb += src_here.eq(p.src + pos)
+        dst_here = Signal(64)
+        m.d.comb += [src_here.eq(p.src + pos), dst_here.eq(p.dst + pos)]
+
+        # The page translations held for the command being cut.
+        page_bits = (PAGE - 1).bit_length()
+        src_held, dst_held = Signal(), Signal()
+        src_vpn, src_pfn = Signal(64 - page_bits), Signal(64 - page_bits)
+        dst_vpn, dst_pfn = Signal(64 - page_bits), Signal(64 - page_bits)
+        need_src, need_dst = Signal(), Signal()
+        m.d.comb += [
+            need_src.eq(p.src_space.pv & (p.op != MoverOp.FROM_RAM) &
+                        ~(src_held & (src_vpn == src_here[page_bits:]))),
+            need_dst.eq(p.dst_space.pv & ~(dst_held & (dst_vpn == dst_here[page_bits:]))),
+        ]
+        src_phys, dst_phys = Signal(64), Signal(64)
+        m.d.comb += [
+            src_phys.eq(Mux(p.src_space.pv, Cat(src_here[:page_bits], src_pfn), src_here)),
+            dst_phys.eq(Mux(p.dst_space.pv, Cat(dst_here[:page_bits], dst_pfn), dst_here)),
+        ]
+        with m.If(self.cmd.valid & self.cmd.ready):
+            m.d.sync += [src_held.eq(0), dst_held.eq(0)]
+
+        def shortest(*lengths):
+            out = lengths[0]
+            for length in lengths[1:]:
+                out = Mux(length < out, length, out)
+            return out
+
+        # A chunk ends at the command's end, at a CHUNK of the source (COPY) or the image's end
+        # (FROM_RAM, REPCOPY writes), and at a page of a translated destination.
+        to_dst_page = Signal(page_bits + 1)
+        m.d.comb += to_dst_page.eq(Mux(p.dst_space.pv, PAGE - dst_here[:page_bits], PAGE))
+        image_off = Signal(page_bits)
+        m.d.comb += image_off.eq(pos[:(IMAGE - 1).bit_length()])
         copy_len = Signal(13)
         to_boundary = Signal(13)
         m.d.comb += to_boundary.eq(CHUNK - src_here[:(CHUNK - 1).bit_length()])
-        m.d.comb += copy_len.eq(Mux(left < to_boundary, left, to_boundary))
+        m.d.comb += copy_len.eq(shortest(left, to_boundary, to_dst_page))
         image_len = Signal(13)
-        m.d.comb += image_len.eq(Mux(left < IMAGE, left, IMAGE))
+        m.d.comb += image_len.eq(shortest(left, IMAGE - image_off, to_dst_page))
         rep_ram = Signal(self._ram_bits)
         rep_seq = Signal(seq_bits)
         aborting = Signal()
         m.d.comb += aborting.eq(self.abort)
+        looking_up = Signal()        # 0: the source page, 1: the destination page
+        m.d.comb += [self.translate.payload.pasid.eq(Mux(looking_up, p.dst_space.pasid,
+                                                         p.src_space.pasid)),
+                     self.translate.payload.vaddr.eq(Mux(looking_up, dst_here, src_here)),
+                     self.translate.payload.write.eq(looking_up),
+                     self.translate.payload.user.eq(Mux(looking_up, p.dst_space.user,
+                                                        p.src_space.user))]
+
+        looking_up_q = Signal()
+        back_to_rep = Signal()       # the lookup came from REP_WRITE
+
+        def end_command():
+            m.d.comb += self.cmd.ready.eq(1)
+            m.d.sync += pos.eq(0)
+
+        def look_up(buffer, state):
+            """Ask for the page of ``buffer`` (0 source, 1 destination); come back to ``state``."""
+            m.d.comb += [self.translate.valid.eq(1), looking_up.eq(buffer)]
+            with m.If(self.translate.ready):
+                m.d.sync += [looking_up_q.eq(buffer), back_to_rep.eq(state == "REP_WRITE")]
+                m.next = "TRANSLATED"
 
         with m.FSM(init="CUT"):
             with m.State("CUT"):
                 with m.If(self.cmd.valid & room):
                     with m.If(aborting):
                         new_chunk(length=0, dst=0, ram=0, last=1, write=0, done=1, abort=1)
-                        m.d.comb += self.cmd.ready.eq(1)
-                        m.d.sync += pos.eq(0)
+                        end_command()
+                    with m.Elif(need_src):
+                        look_up(0, "CUT")
+                    with m.Elif(need_dst):
+                        look_up(1, "CUT")
                     with m.Elif(p.op == MoverOp.COPY):
                         with m.If(have_slot):
                             ram_of_slot = Signal(self._ram_bits)
@@ -185,24 +269,51 @@ class DataMover(wiring.Component):
                                 with m.If(free_slot == s):
                                     m.d.comb += ram_of_slot.eq(slot_ram[s] + (src_here & row_mask))
                             last = copy_len == left
-                            new_chunk(length=copy_len, dst=p.dst + pos, ram=ram_of_slot,
+                            new_chunk(length=copy_len, dst=dst_phys, ram=ram_of_slot,
                                       last=last, copy=1, ready=0, slot=free_slot)
-                            start_read(free_slot, src_here, copy_len, ram_of_slot)
+                            start_read(free_slot, src_phys, copy_len, ram_of_slot)
                             with m.If(last):
-                                m.d.comb += self.cmd.ready.eq(1)
-                                m.d.sync += pos.eq(0)
+                                end_command()
                             with m.Else():
                                 m.d.sync += pos.eq(pos + copy_len)
                     with m.Elif(p.op == MoverOp.FROM_RAM):
                         last = image_len == left
-                        new_chunk(length=image_len, dst=p.dst + pos, ram=p.ram, last=last)
+                        new_chunk(length=image_len, dst=dst_phys, ram=p.ram + image_off,
+                                  last=last)
                         with m.If(last):
-                            m.d.comb += self.cmd.ready.eq(1)
-                            m.d.sync += pos.eq(0)
+                            end_command()
                         with m.Else():
                             m.d.sync += pos.eq(pos + image_len)
+                    with m.Elif(p.src_space.pv & (p.src[:page_bits] != 0)):
+                        new_chunk(length=0, dst=0, ram=0, last=1, write=0, done=1,
+                                  err=ErrClass.BAD_PARAMETER, buf=0)
+                        end_command()
                     with m.Else():
                         m.next = "REP_DRAIN"
+
+            with m.State("TRANSLATED"):
+                m.d.comb += self.translated.ready.eq(1)
+                t = self.translated.payload
+                with m.If(self.translated.valid):
+                    with m.If(t.fault != Fault.NONE):
+                        # Nothing more of this command moves; what was cut still runs.
+                        new_chunk(length=0, dst=0, ram=0, last=1, write=0, done=1,
+                                  err=ErrClass.for_fault(t.fault),
+                                  buf=looking_up_q & (p.op != MoverOp.FROM_RAM),
+                                  release=back_to_rep)
+                        end_command()
+                        m.next = "CUT"
+                    with m.Else():
+                        with m.If(looking_up_q):
+                            m.d.sync += [dst_held.eq(1), dst_vpn.eq(dst_here[page_bits:]),
+                                         dst_pfn.eq(t.paddr[page_bits:])]
+                        with m.Else():
+                            m.d.sync += [src_held.eq(1), src_vpn.eq(src_here[page_bits:]),
+                                         src_pfn.eq(t.paddr[page_bits:])]
+                        with m.If(back_to_rep):
+                            m.next = "REP_WRITE"
+                        with m.Else():
+                            m.next = "CUT"
 
             with m.State("REP_DRAIN"):
                 # The block needs the first slots: wait until nothing is in flight.
@@ -210,7 +321,7 @@ class DataMover(wiring.Component):
                     ram = slot_ram[0] + (p.src & row_mask)
                     m.d.sync += [rep_ram.eq(ram), rep_seq.eq(head[:seq_bits])]
                     new_chunk(length=0, dst=0, ram=ram, last=0, write=0, ready=0)
-                    start_read(0, p.src, IMAGE, ram)
+                    start_read(0, src_phys, IMAGE, ram)
                     for s in range(1, REPCOPY_SLOTS):
                         m.d.sync += slot_busy[s].eq(1)
                     m.next = "REP_WAIT"
@@ -224,8 +335,7 @@ class DataMover(wiring.Component):
                     with m.If((err != 0) | aborting):
                         new_chunk(length=0, dst=0, ram=0, last=1, write=0, done=1,
                                   release=1, abort=aborting)
-                        m.d.comb += self.cmd.ready.eq(1)
-                        m.d.sync += pos.eq(0)
+                        end_command()
                         m.next = "CUT"
                     with m.Else():
                         m.next = "REP_WRITE"
@@ -235,15 +345,18 @@ class DataMover(wiring.Component):
                     with m.If(aborting):
                         new_chunk(length=0, dst=0, ram=0, last=1, write=0, done=1, release=1,
                                   abort=1)
-                    with m.Else():
-                        new_chunk(length=image_len, dst=p.dst + pos, ram=rep_ram, last=last,
-                                  release=last)
-                    with m.If(last | aborting):
-                        m.d.comb += self.cmd.ready.eq(1)
-                        m.d.sync += pos.eq(0)
+                        end_command()
                         m.next = "CUT"
+                    with m.Elif(need_dst):
+                        look_up(1, "REP_WRITE")
                     with m.Else():
-                        m.d.sync += pos.eq(pos + image_len)
+                        new_chunk(length=image_len, dst=dst_phys, ram=rep_ram + image_off,
+                                  last=last, release=last)
+                        with m.If(last):
+                            end_command()
+                            m.next = "CUT"
+                        with m.Else():
+                            m.d.sync += pos.eq(pos + image_len)
 
         # ---- reads ---------------------------------------------------------------------------------
         for s in range(READ_SLOTS):

@@ -219,10 +219,25 @@ class ErrClass(enum.IntEnum):
     BAD_PARAMETER = 0x14       #: a context range, pattern size or vector out of range
     AKEY_RANGE = 0x20          #: AKey index past the context's table
     AKEY_INVALID = 0x21        #: AKey entry vl = 0 (or iv = 0 for INTR)
-    AKEY_UNSUPPORTED = 0x22    #: AKey entry asks for what is not implemented (pv = 1)
+    AKEY_UNSUPPORTED = 0x22    #: AKey entry asks for what is not implemented (tgt_sfunc)
     READ_UR = 0x31             #: DMA read errors: ReadError + 0x30
     READ_CA = 0x32
     READ_POISONED = 0x33
     READ_TIMEOUT = 0x34
     READ_MALFORMED = 0x35
     BUS_MASTER_OFF = 0x36
+    ATF_NO_PASID = 0x41        #: address translation failures: 0x40 + hdl.mmu Fault
+    ATF_NOT_PRESENT = 0x42
+    ATF_WRITE = 0x43
+    ATF_USER = 0x44
+    ATF_RESERVED = 0x45
+    ATF_READ_ERROR = 0x46
+
+    @staticmethod
+    def for_fault(fault):
+        """The class of a translation ``Fault`` (an int or an Amaranth value)."""
+        return 0x40 + fault
+
+    @staticmethod
+    def is_translation(err_class):
+        return (err_class >> 4) == 0x4

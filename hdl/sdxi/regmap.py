@@ -145,6 +145,27 @@ BAR0_REGISTERS = (
         Field("descriptors", 0, 32, RO, "descriptors the context engine has decoded and issued"),
         Field("cycles", 32, 32, RO, "clocks the decoder spent with a descriptor in hand"),
     )),
+    Register("IMPL_PASID_TABLE", IMPL_BASE + 0x30, spec="implementation", fields=(
+        Field("en", 0, 1, RW, "PASID table valid (else every pv = 1 access faults NO_PASID)"),
+        Field("sz", 1, 5, RW, "the table holds 1 << sz 8-byte entries (sz 0 to 20)"),
+        Field("ptr", 12, 52, RW, "4 KiB-aligned PASID table, address bits 63:12"),
+    )),
+    Register("IMPL_TLB_INV_ADDR", IMPL_BASE + 0x38, spec="implementation", fields=(
+        Field("vaddr", 0, 64, RW, "virtual address of a PAGE invalidation"),
+    )),
+    Register("IMPL_TLB_INV", IMPL_BASE + 0x40, spec="implementation", fields=(
+        Field("kind", 0, 2, WO, "a write invalidates the TLB: 0 all, 1 one PASID, 2 one 4 KiB "
+                                "page (IMPL_TLB_INV_ADDR) of one PASID"),
+        Field("pasid", 8, 20, WO, "PASID of a PASID or PAGE invalidation"),
+        Field("busy", 63, 1, RO, "an invalidation (written or from SYNC) is not finished"),
+    )),
+    Register("IMPL_PERF_TLB", IMPL_BASE + 0x48, spec="implementation", fields=(
+        Field("hits", 0, 32, RO, "TLB lookups that hit"),
+        Field("misses", 32, 32, RO, "TLB lookups that walked (misses and refused accesses)"),
+    )),
+    Register("IMPL_PERF_WALK", IMPL_BASE + 0x50, spec="implementation", fields=(
+        Field("cycles", 0, 32, RO, "clocks the TLB spent waiting for walks"),
+    )),
 )
 
 REGISTERS_BY_NAME = {r.name: r for r in BAR0_REGISTERS}

@@ -9,7 +9,7 @@ from ..common.priority import lowest_set
 from ..pcie.dma_ram import RamWriteSignature
 from ..pcie.dma_write import WriteRequest, WriteStatus
 from .data_mover import MoverResult
-from .descriptors import ERRLOG_TYPE, ErrReaction, ErrStep, ErrSubStep
+from .descriptors import ERRLOG_TYPE, ErrClass, ErrReaction, ErrStep, ErrSubStep
 from .structures import ERRLOG_HD_ENT, CxtState
 
 
@@ -251,18 +251,17 @@ class Retire(wiring.Component):
                     m.d.sync += [cst_q.addr.eq(rec.sts), cst_q.length.eq(1),
                                  cst_q.ram_addr.eq(lay.states + CxtState.ERR_FN)]
                     m.next = "FAIL_STATE"
-            with m.State("FAIL_STATE"):
-                m.d.comb += self.cst_req[0].valid.eq(1)
-                with m.If(self.cst_req[0].ready):
-                    m.next = "FAIL_STATE_WAIT"
-            with m.State("FAIL_STATE_WAIT"):
-                with m.If(self.cst_status[0].valid):
-                    m.d.sync += [entry.eq(0), put("vl", 1), put("type", ERRLOG_TYPE),
-                                 put("step", ErrStep.DATA_BUFFER), put("sub_step", ErrSubStep.DAF),
-                                 put("re", ErrReaction.CONTEXT_STOPPED), put("err_class", err),
-                                 put("cv", 1), put("cxt_num", rec.cxt), put("div", 1),
-                                 put("dsc_index", rec.index), put("bv", 1), put("buf", buf)]
-                    m.next = "FAIL_LOG"
+            def log_failure():
+                sub_step = Mux(ErrClass.is_translation(err), ErrSubStep.ATF,
+                               Mux(err == ErrClass.BAD_PARAMETER, ErrSubStep.DVF, ErrSubStep.DAF))
+                m.d.sync += [entry.eq(0), put("vl", 1), put("type", ERRLOG_TYPE),
+                             put("step", ErrStep.DATA_BUFFER), put("sub_step", sub_step),
+                             put("re", ErrReaction.CONTEXT_STOPPED), put("err_class", err),
+                             put("cv", 1), put("cxt_num", rec.cxt), put("div", 1),
+                             put("dsc_index", rec.index), put("bv", 1), put("buf", buf)]
+                m.next = "FAIL_LOG"
+
+            request_states(m, "FAIL_STATE", self.cst_req[0], self.cst_status[0], log_failure)
             with m.State("FAIL_LOG"):
                 m.d.comb += [self.log.valid.eq(1), self.log.payload.eq(entry)]
                 with m.If(self.log.ready):

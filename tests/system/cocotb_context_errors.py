@@ -71,11 +71,12 @@ async def descriptor_errors_and_recovery(dut):
     tables.write(4096, bytes([1]) + bytes(15))       # AKEY_ENT with vl = 1
     cxt = await card.create_context(vector=2, akey_table=tables.view(0, 4096))
     cxt.set_akey(7, vl=0)
-    cxt.set_akey(8, vl=1, pv=1, pasid=5)
+    cxt.set_akey(8, vl=1, tgt_sfunc=3)
     cxt.set_akey(9, vl=1, iv=0, intr_num=2)
+    cxt.set_akey(10, vl=1, pv=1, pasid=5)
     src = t.alloc_dma(4096)
     dst = t.alloc_dma(4096)
-    DVF, DAF = ErrSubStep.DVF, ErrSubStep.DAF
+    DVF, DAF, ATF = ErrSubStep.DVF, ErrSubStep.DAF, ErrSubStep.ATF
 
     def raw(layout, group, sub, **f):
         return lambda cst: encode(layout, group, sub, cst=cst, **f)
@@ -100,9 +101,12 @@ async def descriptor_errors_and_recovery(dut):
         ("invalid AKey", raw(dsc.DSC_DMAB_COPY, OpGroup.DMABASE, DmaBaseOp.COPY,
                              size=63, addr0=src.addr, addr1=dst.addr, akey0=7),
          ErrStep.AKEY, DVF, ErrClass.AKEY_INVALID, 0),
-        ("AKey with pv = 1", raw(dsc.DSC_DMAB_COPY, OpGroup.DMABASE, DmaBaseOp.COPY,
-                                 size=63, addr0=src.addr, addr1=dst.addr, akey1=8),
+        ("AKey for another function", raw(dsc.DSC_DMAB_COPY, OpGroup.DMABASE, DmaBaseOp.COPY,
+                                          size=63, addr0=src.addr, addr1=dst.addr, akey1=8),
          ErrStep.AKEY, DVF, ErrClass.AKEY_UNSUPPORTED, 1),
+        ("pv = 1 with no PASID table", raw(dsc.DSC_DMAB_COPY, OpGroup.DMABASE, DmaBaseOp.COPY,
+                                           size=63, addr0=src.addr, addr1=dst.addr, akey1=10),
+         ErrStep.DATA_BUFFER, ATF, ErrClass.ATF_NO_PASID, 1),
         ("interrupt AKey with iv = 0", raw(dsc.DSC_INTR, OpGroup.INTR, IntrOp.INTR, akey=9),
          ErrStep.AKEY, DVF, ErrClass.AKEY_INVALID, 0),
     ]

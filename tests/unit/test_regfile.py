@@ -53,6 +53,13 @@ SPEC = {
     "IMPL_MSIX_RAISE": (0x30020, 0, 0, 0, 0x7FF),
     # descriptors decoded 31:0, decoder clocks 63:32
     "IMPL_PERF_DECODE": (0x30028, 0, ALL, 0, 0),
+    # en 0, sz 5:1, ptr 63:12
+    "IMPL_PASID_TABLE": (0x30030, 0xFFFF_FFFF_FFFF_F03F, 0, 0, 0),
+    "IMPL_TLB_INV_ADDR": (0x30038, ALL, 0, 0, 0),
+    # kind 1:0 and pasid 27:8 (WO), busy 63 (RO)
+    "IMPL_TLB_INV": (0x30040, 0, 1 << 63, 0, 0x0FFF_FF03),
+    "IMPL_PERF_TLB": (0x30048, 0, ALL, 0, 0),
+    "IMPL_PERF_WALK": (0x30050, 0, 0xFFFF_FFFF, 0, 0),
 }
 STORED = [n for n, s in SPEC.items() if s[1] | s[3]]
 READ_ONLY = [n for n, s in SPEC.items() if s[2]]
