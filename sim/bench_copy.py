@@ -20,9 +20,7 @@ import argparse
 import sys
 
 import cocotb
-from cocotb.utils import get_sim_time
 
-CLOCK_NS = 4.0
 COPY_BOUND = {False: 512 / 11, True: 512 / 9.5}   # B/clk, AXI side: RQ beats per 512 B copied
 LINK_COPY_CEILING = 49.8
 SMALL_BOUND = {"copy 64 B": 0.37, "fill 64 B": 0.60}
@@ -34,31 +32,15 @@ async def bench(dut):
     from hdl.sdxi import descriptors as dsc
     from hdl.sdxi.descriptors import DmaBaseOp, OpGroup, VendorOp
     from hdl.sdxi.regmap import REGISTERS_BY_NAME as REG
-    from sim.tb import SdxiTb
+    from sim.benchmark import doorbell_to_completion, started_card
     from sw.context import Completion, encode
 
-    tb = SdxiTb(dut)
-    card = await tb.card()
-    await tb.set_device_control(mps=256, mrrs=512, ext_tag=True)
-    await card.start()
-    cxt = await card.create_context()
+    tb, card, cxt = await started_card(dut)
     t = card.transport
     straddle = tb.metadata["pcie"]["straddle"]["rq"]
 
     async def timed(descriptors, last_cst):
-        """Clocks from the doorbell to ``last_cst``'s signal write at the root complex."""
-        arrived = []
-        tb.rc.on_write = lambda tlp: arrived.append(get_sim_time("ns")) if (
-            tlp.address == last_cst.addr) else None
-        first = cxt.reserve(len(descriptors))
-        for i, raw in enumerate(descriptors):
-            cxt.place(first + i, raw)
-        start = get_sim_time("ns")
-        await cxt.ring_doorbell()
-        await cxt.wait_read_index(first + len(descriptors), timeout_ns=20_000_000)
-        tb.rc.on_write = None
-        assert last_cst.done() and not last_cst.error()
-        return (arrived[-1] - start) / CLOCK_NS
+        return await doorbell_to_completion(tb, cxt, descriptors, last_cst)
 
     results = []
     size = 1 << 20
@@ -119,14 +101,12 @@ async def bench(dut):
 
 def main(argv=None):
     from hdl.config import VARIANTS
-    from sim.runner import run
+    from sim.benchmark import run_quietly
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="default", choices=sorted(VARIANTS))
     args = parser.parse_args(argv)
-    env = {"COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING",
-           "PYTHONWARNINGS": "ignore::DeprecationWarning"}
-    run("sim.bench_copy", variant=args.variant, extra_env=env)
+    run_quietly("sim.bench_copy", args.variant)
     return 0
 
 

@@ -82,16 +82,13 @@ async def bench(dut):
 
 def main(argv=None):
     from hdl.config import VARIANTS
-    from sim.runner import run
+    from sim.benchmark import run_quietly
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="default", choices=sorted(VARIANTS))
     parser.add_argument("--mib", type=float, default=1.0)
     args = parser.parse_args(argv)
-    env = {"SDXI_BENCH_BYTES": str(int(args.mib * (1 << 20))),
-           "COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING",
-           "PYTHONWARNINGS": "ignore::DeprecationWarning"}
-    run("sim.bench_dma", variant=args.variant, extra_env=env)
+    run_quietly("sim.bench_dma", args.variant, SDXI_BENCH_BYTES=str(int(args.mib * (1 << 20))))
     return 0
 
 

@@ -178,7 +178,8 @@ class VirtualBuffer:
             length -= n
 
     def read(self, offset, length):
-        return b"".join(self.space.read_physical(pa, n) for _, pa, n in self._pieces(offset, length))
+        return b"".join(self.space.read_physical(pa, n)
+                        for _, pa, n in self._pieces(offset, length))
 
     def write(self, offset, data):
         for off, pa, n in self._pieces(offset, len(data)):

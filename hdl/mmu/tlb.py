@@ -55,9 +55,10 @@ class Tlb(wiring.Component):
     so every entry is indexed the same way, by the low bits of the virtual page number.
     A hit costs no throughput: the set is read in the clock a lookup is taken and judged in
     the next, while the next lookup's set is read. Replacement is round-robin per set.
-    Faults are not cached: an access a translation refuses walks again (and the new walk
-    replaces the entry), and a walk's fault is not kept, so a page the host has just made
-    present or writable is seen without an invalidation.
+    Faults are not cached: an access a translation refuses walks again from memory (and the
+    new walk replaces the entry), a walk's fault is not kept, and a refusal from a walk that
+    used the walker's cached paths or table lines is checked by a walk from memory, so a page
+    the host has just made present or writable is seen without an invalidation.
 
     Invalidations (``invalidate``) wait for the lookup in flight; ALL takes one clock, PASID
     two clocks per set, PAGE two clocks. Entries are never changed by anything else: a page the
@@ -143,7 +144,10 @@ class Tlb(wiring.Component):
         inv = Signal(Invalidate())
         sweep = Signal(set_bits + 1)
         walking = Signal()
-        m.d.comb += [self.walk.payload.pasid.eq(b.pasid), self.walk.payload.vaddr.eq(b.vaddr)]
+        fresh = Signal()                 # the walk must not use cached table data
+        filled_way = Signal(range(max(ways, 2)))
+        m.d.comb += [self.walk.payload.pasid.eq(b.pasid), self.walk.payload.vaddr.eq(b.vaddr),
+                     self.walk.payload.fresh.eq(fresh)]
         with m.If(walking):
             m.d.sync += self.walk_cycles.eq(self.walk_cycles + 1)
 
@@ -159,7 +163,7 @@ class Tlb(wiring.Component):
                             m.d.sync += [b_full.eq(0), self.hits.eq(self.hits + 1)]
                     with m.Else():
                         m.d.sync += [self.misses.eq(self.misses + 1), refill_hit.eq(hit),
-                                     refill_way.eq(hit_way)]
+                                     refill_way.eq(hit_way), fresh.eq(hit)]
                         m.next = "WALK"
                 with m.Else():
                     m.d.comb += take.eq(1)
@@ -207,7 +211,7 @@ class Tlb(wiring.Component):
                     if victim is not None:
                         m.d.comb += [v_wr.addr.eq(b_set), v_wr.en.eq(~refill_hit),
                                      v_wr.data.eq(Mux(way == ways - 1, 0, way + 1))]
-                    m.d.sync += walk_res.frame.eq(big)
+                    m.d.sync += [walk_res.frame.eq(big), filled_way.eq(way)]
                 with m.Elif(refill_hit):
                     # The entry that refused no longer translates: drop it.
                     for w in range(ways):
@@ -215,15 +219,25 @@ class Tlb(wiring.Component):
                             m.d.sync += valid[w].bit_select(b_set, 1).eq(0)
                 m.next = "RESPOND"
             with m.State("RESPOND"):
-                m.d.comb += self.result.valid.eq(1)
+                refused = (walk_res.fault != Fault.NONE) | ~permitted(walk_res.rw, walk_res.us)
+                with m.If(refused & walk_res.cached):
+                    # Refuse only on what memory holds now: walk again from memory, replacing
+                    # the entry just filled.
+                    m.d.sync += [fresh.eq(1),
+                                 refill_hit.eq(refill_hit | (walk_res.fault == Fault.NONE)),
+                                 refill_way.eq(Mux(walk_res.fault == Fault.NONE, filled_way,
+                                                   refill_way))]
+                    m.next = "WALK"
+                with m.Else():
+                    m.d.comb += self.result.valid.eq(1)
+                    with m.If(self.result.ready):
+                        m.d.sync += b_full.eq(0)
+                        m.next = "RUN"
                 with m.If(walk_res.fault == Fault.NONE):
                     m.d.comb += judge(walk_res.rw, walk_res.us, walk_res.frame, walk_res.level)
                 with m.Else():
                     m.d.comb += [self.result.payload.fault.eq(walk_res.fault),
                                  self.result.payload.level.eq(walk_res.level)]
-                with m.If(self.result.ready):
-                    m.d.sync += b_full.eq(0)
-                    m.next = "RUN"
 
             with m.State("INVALIDATE"):
                 m.d.comb += self.invalidating.eq(1)

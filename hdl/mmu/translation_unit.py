@@ -74,6 +74,8 @@ class TranslationUnit(wiring.Component):
             reader.ram_snoop.row.eq(self.ram_snoop.row),
             reader.ram_snoop.data.eq(self.ram_snoop.data),
             reader.ram_snoop.en.eq(self.ram_snoop.en),
+            walker.flush.eq(tlb.invalidating),
+            reader.flush.eq(walker.drop_cached),
             walker.pasid_table.eq(self.pasid_table),
             walker.pasid_count.eq(self.pasid_count),
             self.hits.eq(tlb.hits),

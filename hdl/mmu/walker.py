@@ -14,8 +14,10 @@ PASID_BITS = 20
 
 
 class WalkRequest(data.StructLayout):
+    """``fresh``: read every entry from memory (no cached path, no cached table line)."""
+
     def __init__(self):
-        super().__init__({"pasid": PASID_BITS, "vaddr": 64})
+        super().__init__({"pasid": PASID_BITS, "vaddr": 64, "fresh": 1})
 
 
 class WalkResult(data.StructLayout):
@@ -24,18 +26,20 @@ class WalkResult(data.StructLayout):
     ``frame`` is the page's physical address bits 51:12 (the bits below the page size are 0),
     ``level`` the leaf's level (1: 4 KiB, 2: 2 MiB, 3: 1 GiB) or, on a fault, the level of the
     entry that caused it (0 for the PASID table). ``rw`` and ``us`` are the AND of the bits of
-    every entry on the path: whether writes and user accesses are allowed.
+    every entry on the path: whether writes and user accesses are allowed. ``cached``: some
+    entry came from a cache rather than from memory just now.
     """
 
     def __init__(self):
-        super().__init__({"fault": 3, "level": 3, "frame": 40, "rw": 1, "us": 1})
+        super().__init__({"fault": 3, "level": 3, "frame": 40, "rw": 1, "us": 1, "cached": 1})
 
 
 class TableRead(data.StructLayout):
-    """One qword of a table: its value, or ``error`` if the bus read failed."""
+    """One qword of a table: its value, or ``error`` if the bus read failed; ``cached`` if it
+    was served from a copy read earlier."""
 
     def __init__(self):
-        super().__init__({"data": 64, "error": 1})
+        super().__init__({"data": 64, "error": 1, "cached": 1})
 
 
 def _field(value, name, layout=PTE):
@@ -54,6 +58,11 @@ class PageWalker(wiring.Component):
     walker does not judge permissions (the TLB does, per access, from ``rw`` and ``us``) and
     neither checks nor sets the accessed and dirty bits.
 
+    The last ``PATHS`` paths down to a page table (level 1) are kept, tagged with the PASID and
+    address bits 47:21, so a walk near a recent one reads only its PTE; a ``fresh`` request
+    ignores them and asks the reader to drop its cached lines (``drop_cached``), as does
+    ``flush``, which also forgets the paths (any invalidation).
+
     Ports
     -----
     request : In(stream.Signature(WalkRequest))
@@ -62,7 +71,10 @@ class PageWalker(wiring.Component):
     read_data : In(stream.Signature(TableRead)), its value, in request order
     pasid_table : In(64)
     pasid_count : In(PASID_BITS + 1)
+    flush : In(1), drop_cached : Out(1)
     """
+
+    PATHS = 2
 
     def __init__(self):
         super().__init__({
@@ -72,6 +84,8 @@ class PageWalker(wiring.Component):
             "read_data": In(stream.Signature(TableRead())),
             "pasid_table": In(64),
             "pasid_count": In(PASID_BITS + 1),
+            "flush": In(1),
+            "drop_cached": Out(1),
         })
 
     def elaborate(self, platform):
@@ -95,6 +109,22 @@ class PageWalker(wiring.Component):
             m.d.sync += [res.fault.eq(fault), res.level.eq(at_level)]
             m.next = "RESULT"
 
+        # Recent paths to a page table: PASID, address bits 47:21, the table, rw and us so far.
+        tag_bits = VA_BITS - 21
+        p_valid = Signal(self.PATHS)
+        p_pasid = [Signal(PASID_BITS, name=f"path_pasid{i}") for i in range(self.PATHS)]
+        p_tag = [Signal(tag_bits, name=f"path_tag{i}") for i in range(self.PATHS)]
+        p_table = [Signal(52, name=f"path_table{i}") for i in range(self.PATHS)]
+        p_rw = Signal(self.PATHS)
+        p_us = Signal(self.PATHS)
+        p_next = Signal(range(self.PATHS))
+        tag = req.vaddr[21:VA_BITS]
+        with m.If(self.flush):
+            m.d.sync += p_valid.eq(0)
+        m.d.comb += self.drop_cached.eq(self.flush |
+                                        (self.request.valid & self.request.ready &
+                                         self.request.payload.fresh))
+
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.request.ready.eq(1)
@@ -109,6 +139,13 @@ class PageWalker(wiring.Component):
                     finish(Fault.NO_PASID, 0)
                 with m.Else():
                     m.next = "PASID"
+                    for i in range(self.PATHS):
+                        with m.If(p_valid[i] & (p_pasid[i] == req.pasid) & (p_tag[i] == tag) &
+                                  ~req.fresh & ~self.flush):
+                            m.d.sync += [table.eq(p_table[i]), level.eq(Level.PT),
+                                         res.rw.eq(p_rw[i]), res.us.eq(p_us[i]),
+                                         res.cached.eq(1)]
+                            m.next = "READ"
             with m.State("PASID"):
                 m.d.comb += [self.read_addr.valid.eq(1),
                              self.read_addr.payload.eq(self.pasid_table +
@@ -118,6 +155,7 @@ class PageWalker(wiring.Component):
             with m.State("PASID_WAIT"):
                 m.d.comb += self.read_data.ready.eq(1)
                 with m.If(self.read_data.valid):
+                    m.d.sync += res.cached.eq(res.cached | self.read_data.payload.cached)
                     with m.If(self.read_data.payload.error):
                         finish(Fault.READ_ERROR, 0)
                     with m.Elif(~_field(entry, "p", PASID_ENT)):
@@ -136,7 +174,8 @@ class PageWalker(wiring.Component):
                 ps = _field(entry, "ps")
                 with m.If(self.read_data.valid):
                     m.d.sync += [res.rw.eq(res.rw & _field(entry, "rw")),
-                                 res.us.eq(res.us & _field(entry, "us"))]
+                                 res.us.eq(res.us & _field(entry, "us")),
+                                 res.cached.eq(res.cached | self.read_data.payload.cached)]
                     with m.If(self.read_data.payload.error):
                         finish(Fault.READ_ERROR, level)
                     with m.Elif(~_field(entry, "p")):
@@ -152,8 +191,17 @@ class PageWalker(wiring.Component):
                         m.d.sync += res.frame.eq(Cat(frame[:18] & ~low, frame[18:]))
                         finish(Fault.NONE, level)
                     with m.Else():
-                        m.d.sync += [table.eq(Cat(Const(0, 12), _field(entry, "addr"))),
-                                     level.eq(level - 1)]
+                        next_table = Cat(Const(0, 12), _field(entry, "addr"))
+                        m.d.sync += [table.eq(next_table), level.eq(level - 1)]
+                        with m.If((level == Level.PD) & ~self.flush):
+                            # Keep the path down to this page table.
+                            for i in range(self.PATHS):
+                                with m.If(p_next == i):
+                                    m.d.sync += [p_valid[i].eq(1), p_pasid[i].eq(req.pasid),
+                                                 p_tag[i].eq(tag), p_table[i].eq(next_table),
+                                                 p_rw[i].eq(res.rw & _field(entry, "rw")),
+                                                 p_us[i].eq(res.us & _field(entry, "us"))]
+                            m.d.sync += p_next.eq(Mux(p_next == self.PATHS - 1, 0, p_next + 1))
                         m.next = "READ"
             with m.State("RESULT"):
                 m.d.comb += self.result.valid.eq(1)

@@ -83,7 +83,9 @@ class DataMover(wiring.Component):
     one of its pages; a COPY source (read) and destination (write) are looked up as such. A
     fault ends the command where it is: the chunks already cut (permitted pages) still run,
     nothing more is cut, and the result carries the fault's class (``ErrClass.for_fault``) and
-    buffer. A REPCOPY block read through a translation must lie in one page (a block that does
+    buffer. While a page is being cut, the next page of each translated buffer is looked up
+    ahead (a fault found ahead is not reported until the cutter reaches that page and asks
+    again). A REPCOPY block read through a translation must lie in one page (a block that does
     not ends with BAD_PARAMETER before anything moves). Translations are held for the command
     being cut only.
 
@@ -189,24 +191,94 @@ class DataMover(wiring.Component):
         dst_here = Signal(64)
         m.d.comb += [src_here.eq(p.src + pos), dst_here.eq(p.dst + pos)]
 
-        # The page translations held for the command being cut.
+        # ---- translations of pv = 1 buffers: the page being cut and the next one --------------
         page_bits = (PAGE - 1).bit_length()
-        src_held, dst_held = Signal(), Signal()
-        src_vpn, src_pfn = Signal(64 - page_bits), Signal(64 - page_bits)
-        dst_vpn, dst_pfn = Signal(64 - page_bits), Signal(64 - page_bits)
-        need_src, need_dst = Signal(), Signal()
+        vpn_bits = 64 - page_bits
+        names = ("src", "dst")
+        here = (src_here, dst_here)
+        used = (p.src_space.pv & (p.op != MoverOp.FROM_RAM), p.dst_space.pv)
+        last_page = [Signal(vpn_bits, name=f"{n}_last_page") for n in names]
         m.d.comb += [
-            need_src.eq(p.src_space.pv & (p.op != MoverOp.FROM_RAM) &
-                        ~(src_held & (src_vpn == src_here[page_bits:]))),
-            need_dst.eq(p.dst_space.pv & ~(dst_held & (dst_vpn == dst_here[page_bits:]))),
+            last_page[0].eq(Mux(p.op == MoverOp.REPCOPY, p.src + IMAGE - 1,
+                                p.src + p.last)[page_bits:]),
+            last_page[1].eq((p.dst + p.last)[page_bits:]),
         ]
+        held = [Signal(name=f"{n}_held") for n in names]
+        vpn = [Signal(vpn_bits, name=f"{n}_vpn") for n in names]
+        pfn = [Signal(vpn_bits, name=f"{n}_pfn") for n in names]
+        ahead = [Signal(name=f"{n}_ahead") for n in names]          # the page after vpn
+        ahead_pfn = [Signal(vpn_bits, name=f"{n}_ahead_pfn") for n in names]
+        need = [Signal(name=f"need_{n}") for n in names]
+        demand = [Signal(name=f"demand_{n}") for n in names]
+        want_ahead = [Signal(name=f"want_ahead_{n}") for n in names]
+        for b in range(2):
+            page = here[b][page_bits:]
+            promote = held[b] & ahead[b] & (page == vpn[b] + 1)
+            m.d.comb += [
+                need[b].eq(used[b] & ~(held[b] & (vpn[b] == page))),
+                demand[b].eq(need[b] & ~promote),
+                want_ahead[b].eq(used[b] & held[b] & ~ahead[b] & (vpn[b] != last_page[b])),
+            ]
+            with m.If(need[b] & promote):
+                m.d.sync += [vpn[b].eq(vpn[b] + 1), pfn[b].eq(ahead_pfn[b]), ahead[b].eq(0)]
+        need_src, need_dst = need
         src_phys, dst_phys = Signal(64), Signal(64)
         m.d.comb += [
-            src_phys.eq(Mux(p.src_space.pv, Cat(src_here[:page_bits], src_pfn), src_here)),
-            dst_phys.eq(Mux(p.dst_space.pv, Cat(dst_here[:page_bits], dst_pfn), dst_here)),
+            src_phys.eq(Mux(p.src_space.pv, Cat(src_here[:page_bits], pfn[0]), src_here)),
+            dst_phys.eq(Mux(p.dst_space.pv, Cat(dst_here[:page_bits], pfn[1]), dst_here)),
         ]
+
+        # One lookup at a time: the page the cutter waits for, else the page after a held one.
+        cutting = Signal()                  # the cutter is in a state that waits on ``need``
+        t_busy, t_buf, t_ahead, t_stale = Signal(), Signal(), Signal(), Signal()
+        t_vpn = Signal(vpn_bits)
+        fault_pending = Signal()
+        fault_class = Signal(8)
+        fault_buf = Signal()
+        ask_buf, ask_ahead = Signal(), Signal()
+        ask_vpn = Signal(vpn_bits)
+        with m.If(demand[0] | demand[1]):
+            m.d.comb += [ask_buf.eq(~demand[0]), ask_ahead.eq(0)]
+        with m.Else():
+            m.d.comb += [ask_buf.eq(~want_ahead[0]), ask_ahead.eq(1)]
+        m.d.comb += ask_vpn.eq(Mux(ask_ahead, Mux(ask_buf, vpn[1], vpn[0]) + 1,
+                                   Mux(ask_buf, dst_here, src_here)[page_bits:]))
+        asking = Mux(ask_ahead, want_ahead[0] | want_ahead[1],
+                     cutting & (demand[0] | demand[1]))
+        m.d.comb += [
+            self.translate.valid.eq(self.cmd.valid & asking & ~t_busy & ~fault_pending),
+            self.translate.payload.pasid.eq(Mux(ask_buf, p.dst_space.pasid, p.src_space.pasid)),
+            self.translate.payload.vaddr.eq(Cat(Const(0, page_bits), ask_vpn)),
+            self.translate.payload.write.eq(ask_buf),
+            self.translate.payload.user.eq(Mux(ask_buf, p.dst_space.user, p.src_space.user)),
+            self.translated.ready.eq(1),
+        ]
+        with m.If(self.translate.valid & self.translate.ready):
+            m.d.sync += [t_busy.eq(1), t_buf.eq(ask_buf), t_ahead.eq(ask_ahead), t_vpn.eq(ask_vpn)]
+        t = self.translated.payload
+        with m.If(self.translated.valid):
+            m.d.sync += [t_busy.eq(0), t_stale.eq(0)]
+            with m.If(t_stale):
+                pass                            # asked for a command that has ended
+            with m.Elif(t_ahead):
+                with m.If(t.fault == Fault.NONE):   # a fault ahead is asked again when reached
+                    for b in range(2):
+                        with m.If(t_buf == b):
+                            m.d.sync += [ahead[b].eq(1), ahead_pfn[b].eq(t.paddr[page_bits:])]
+            with m.Elif(t.fault != Fault.NONE):
+                m.d.sync += [fault_pending.eq(1), fault_class.eq(ErrClass.for_fault(t.fault)),
+                             fault_buf.eq(t_buf & (p.op != MoverOp.FROM_RAM))]
+            with m.Else():
+                for b in range(2):
+                    with m.If(t_buf == b):
+                        m.d.sync += [held[b].eq(1), vpn[b].eq(t_vpn),
+                                     pfn[b].eq(t.paddr[page_bits:]), ahead[b].eq(0)]
         with m.If(self.cmd.valid & self.cmd.ready):
-            m.d.sync += [src_held.eq(0), dst_held.eq(0)]
+            # Translations are held for one command.
+            m.d.sync += [held[0].eq(0), held[1].eq(0), ahead[0].eq(0), ahead[1].eq(0),
+                         fault_pending.eq(0)]
+            with m.If(t_busy & ~self.translated.valid):
+                m.d.sync += t_stale.eq(1)
 
         def shortest(*lengths):
             out = lengths[0]
@@ -230,38 +302,24 @@ class DataMover(wiring.Component):
         rep_seq = Signal(seq_bits)
         aborting = Signal()
         m.d.comb += aborting.eq(self.abort)
-        looking_up = Signal()        # 0: the source page, 1: the destination page
-        m.d.comb += [self.translate.payload.pasid.eq(Mux(looking_up, p.dst_space.pasid,
-                                                         p.src_space.pasid)),
-                     self.translate.payload.vaddr.eq(Mux(looking_up, dst_here, src_here)),
-                     self.translate.payload.write.eq(looking_up),
-                     self.translate.payload.user.eq(Mux(looking_up, p.dst_space.user,
-                                                        p.src_space.user))]
-
-        looking_up_q = Signal()
-        back_to_rep = Signal()       # the lookup came from REP_WRITE
-
         def end_command():
             m.d.comb += self.cmd.ready.eq(1)
             m.d.sync += pos.eq(0)
 
-        def look_up(buffer, state):
-            """Ask for the page of ``buffer`` (0 source, 1 destination); come back to ``state``."""
-            m.d.comb += [self.translate.valid.eq(1), looking_up.eq(buffer)]
-            with m.If(self.translate.ready):
-                m.d.sync += [looking_up_q.eq(buffer), back_to_rep.eq(state == "REP_WRITE")]
-                m.next = "TRANSLATED"
-
         with m.FSM(init="CUT"):
             with m.State("CUT"):
+                m.d.comb += cutting.eq(1)
                 with m.If(self.cmd.valid & room):
                     with m.If(aborting):
                         new_chunk(length=0, dst=0, ram=0, last=1, write=0, done=1, abort=1)
                         end_command()
-                    with m.Elif(need_src):
-                        look_up(0, "CUT")
-                    with m.Elif(need_dst):
-                        look_up(1, "CUT")
+                    with m.Elif(fault_pending):
+                        # Nothing more of this command moves; what was cut still runs.
+                        new_chunk(length=0, dst=0, ram=0, last=1, write=0, done=1,
+                                  err=fault_class, buf=fault_buf)
+                        end_command()
+                    with m.Elif(need_src | need_dst):
+                        pass                    # waiting for a translation
                     with m.Elif(p.op == MoverOp.COPY):
                         with m.If(have_slot):
                             ram_of_slot = Signal(self._ram_bits)
@@ -291,30 +349,6 @@ class DataMover(wiring.Component):
                     with m.Else():
                         m.next = "REP_DRAIN"
 
-            with m.State("TRANSLATED"):
-                m.d.comb += self.translated.ready.eq(1)
-                t = self.translated.payload
-                with m.If(self.translated.valid):
-                    with m.If(t.fault != Fault.NONE):
-                        # Nothing more of this command moves; what was cut still runs.
-                        new_chunk(length=0, dst=0, ram=0, last=1, write=0, done=1,
-                                  err=ErrClass.for_fault(t.fault),
-                                  buf=looking_up_q & (p.op != MoverOp.FROM_RAM),
-                                  release=back_to_rep)
-                        end_command()
-                        m.next = "CUT"
-                    with m.Else():
-                        with m.If(looking_up_q):
-                            m.d.sync += [dst_held.eq(1), dst_vpn.eq(dst_here[page_bits:]),
-                                         dst_pfn.eq(t.paddr[page_bits:])]
-                        with m.Else():
-                            m.d.sync += [src_held.eq(1), src_vpn.eq(src_here[page_bits:]),
-                                         src_pfn.eq(t.paddr[page_bits:])]
-                        with m.If(back_to_rep):
-                            m.next = "REP_WRITE"
-                        with m.Else():
-                            m.next = "CUT"
-
             with m.State("REP_DRAIN"):
                 # The block needs the first slots: wait until nothing is in flight.
                 with m.If((head == tail) & (slot_busy == 0)):
@@ -340,15 +374,17 @@ class DataMover(wiring.Component):
                     with m.Else():
                         m.next = "REP_WRITE"
             with m.State("REP_WRITE"):
+                m.d.comb += cutting.eq(1)
                 with m.If(room):
                     last = image_len == left
-                    with m.If(aborting):
+                    with m.If(aborting | fault_pending):
                         new_chunk(length=0, dst=0, ram=0, last=1, write=0, done=1, release=1,
-                                  abort=1)
+                                  abort=aborting, err=Mux(aborting, 0, fault_class),
+                                  buf=fault_buf)
                         end_command()
                         m.next = "CUT"
                     with m.Elif(need_dst):
-                        look_up(1, "REP_WRITE")
+                        pass                    # waiting for a translation
                     with m.Else():
                         new_chunk(length=image_len, dst=dst_phys, ram=rep_ram + image_off,
                                   last=last, release=last)

@@ -52,6 +52,12 @@ async def copy_and_check(cxt, dst_space, dst_buf, dst_off, src_space, src_buf, s
 
 @cocotb.test(timeout_time=2000, timeout_unit="us")
 async def copies_within_and_across_spaces(dut):
+    await run_copies(dut)
+
+
+async def run_copies(dut):
+    """The copies, fill and REPCOPYs below (also run on the 256-bit datapath, whose table
+    lines hold 4 entries instead of 8)."""
     tb, card, cxt = await started(dut)
     t = card.transport
     a = await card.create_address_space(3)

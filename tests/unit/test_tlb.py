@@ -37,6 +37,7 @@ class Bench:
         self.m.submodules.tlb, self.m.submodules.walker = self.tlb, self.walker
         wiring.connect(self.m, self.tlb.walk, self.walker.request)
         wiring.connect(self.m, self.walker.result, self.tlb.walked)
+        self.m.d.comb += self.walker.flush.eq(self.tlb.invalidating)    # as TranslationUnit
         self.mem, self.table, self.rng = mem, table, rng
         self.fail_addr = [None]
 
@@ -222,5 +223,17 @@ def test_invalidation_and_remapping():
         assert (await one(ctx))[0] == Fault.NONE, "still cached (no invalidation)"
         await b.invalidate(ctx, InvalidateKind.PAGE, 1, va)
         assert (await one(ctx))[0] == Fault.NOT_PRESENT
+        # The page table itself replaced (its PD entry rewritten): after an invalidation the
+        # walker's recent path to the old table is not used either.
+        neighbour = va + 4096
+        assert (await one(ctx, address=neighbour))[0] == Fault.NONE     # path to the old PT
+        pd, i = space.entry(va, Level.PD)
+        new_pt = mem.alloc(4096)
+        new_pt.write_u64(8 * ((neighbour >> 12) & 511), AddressSpace.leaf(spare.addr, Level.PT))
+        pd.write_u64(8 * i, (pd.read_u64(8 * i) & 0xFFF) | new_pt.addr)
+        space._tables[new_pt.addr] = new_pt
+        await b.invalidate(ctx, InvalidateKind.PASID, 1)
+        assert await one(ctx, address=neighbour) == (Fault.NONE, spare.addr), \
+            "a new page table not seen after an invalidation"
 
     b.run(body)
