@@ -42,7 +42,6 @@ class TableReader(wiring.Component):
         self._row_bytes = row_bytes
         self._width = data_width
         self._landing = landing
-        self._ram_bits = ram_addr_bits
         super().__init__({
             "read_addr": In(stream.Signature(64)),
             "read_data": Out(stream.Signature(TableRead())),

@@ -43,7 +43,6 @@ class RamLayout:
         self.desc = self.fill + IMAGE              # BUFFERS batches of BATCH descriptors
         self.struct = self.desc + 64 * BATCH * BUFFERS   # one structure read (L2, L1, ...)
         self.stage = self.struct + 128             # what the engine writes to the host
-        self.bytes = self.stage + 0x100
         # Inside the staging area:
         self.zero = self.stage + 0x00         # 8 zero bytes: CST signal = 0
         self.flags_ok = self.stage + 0x08     # CST flags dword with er = 0

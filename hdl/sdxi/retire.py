@@ -1,6 +1,6 @@
 """Retire unit: completes issued descriptors in ring order (CST, interrupt, read index)."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -133,6 +133,16 @@ async def run_copies(dut):
     assert b_large.read(0, 16 * KIB) == before
     await recover(card, cxt, first)
 
+    # A supervisor page of B: a user AKey may not write it (translation_faults), one with
+    # pr = 1 (privileged) may.
+    b.protect(b_small.vaddr + 3 * 4 * KIB, 4 * KIB, writable=True, user=False)
+    await card.invalidate_tlb(pasid=b.pasid, vaddr=b_small.vaddr + 3 * 4 * KIB)
+    before = b_small.read(0, b_small.size)
+    await cxt.mem_copy(b_small.vaddr + 3 * 4 * KIB + 8, a_small.vaddr, 1000,
+                       src_akey=cxt.akey_for(a), dst_akey=cxt.akey_for(b, privileged=True))
+    assert b_small.read(0, b_small.size) == (before[:0x3008] + a_small.read(0, 1000) +
+                                             before[0x3008 + 1000:])
+
     hits, misses, walk_cycles = await card.tlb_counters()
     dut._log.info("TLB: %d hits, %d misses, %d walk cycles", hits, misses, walk_cycles)
     assert misses > 0 and hits > 0

@@ -10,8 +10,7 @@ in the datapath, then every destination and its guards are checked.
 import cocotb
 
 from hdl.sdxi import descriptors as dsc
-from hdl.sdxi.descriptors import OpGroup, VendorOp
-from sw.context import encode
+from sw.context import fill_descriptor
 
 from .cocotb_contexts import check_guarded, copy, data, guarded, started
 from .sampling import cross_product, pairwise
@@ -31,12 +30,6 @@ def fills(lengths):
     return {"pattern": dsc.FILL_PATTERN_SIZES, "length": lengths, "dst": PAGE_OFFSETS}
 
 
-def fill(dst, pattern, n):
-    return encode(dsc.DSC_VENDOR_FILL, OpGroup.VENDOR, VendorOp.FILL, size=n - 1,
-                  psz=dsc.FILL_PATTERN_SIZES.index(len(pattern)), addr0=dst,
-                  pattern=int.from_bytes(pattern, "little"))
-
-
 async def run_cases(dut, copies, fills):
     tb, card, t = await started(dut)
     cxt = await card.create_context(ring_entries=1024)
@@ -51,7 +44,7 @@ async def run_cases(dut, copies, fills):
     for i, c in enumerate(fills):
         pattern = data(c["pattern"], i)
         buf, addr = guarded(t, c["length"], c["dst"] - 64)
-        descriptors.append(fill(addr, pattern, c["length"]))
+        descriptors.append(fill_descriptor(addr, pattern, c["length"]))
         checks.append((c, buf, (pattern * (c["length"] // len(pattern) + 1))[:c["length"]]))
     dut._log.info("%d copies and %d fills in one stream", len(copies), len(fills))
 

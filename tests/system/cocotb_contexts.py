@@ -14,7 +14,7 @@ from hdl.sdxi.descriptors import DmaBaseOp, OpGroup
 from hdl.sdxi.regmap import GSR, GSV
 from hdl.sdxi.structures import CxtState
 from sim.tb import SdxiTb
-from sw.context import Completion, encode
+from sw.context import Completion, copy_descriptor, encode
 
 VARIANTS = ("default", "w256")
 GUARD = 0x5A
@@ -45,8 +45,8 @@ def nop(cst=None, fe=0):
 
 
 def copy(src, dst, n, cst=None, fe=0):
-    return encode(dsc.DSC_DMAB_COPY, OpGroup.DMABASE, DmaBaseOp.COPY, cst=cst, fe=fe,
-                  size=n - 1, addr0=src, addr1=dst)
+    """The driver's COPY descriptor, source first as the descriptor lists its buffers."""
+    return copy_descriptor(dst, src, n, cst=cst, fe=fe)
 
 
 async def started(dut, **card_kwargs):

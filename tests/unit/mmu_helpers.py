@@ -1,7 +1,7 @@
 """Host memory, address spaces and a table-reading memory model for the MMU unit tests."""
 
-from hdl.mmu.page_tables import Level
-from sw.address_space import AddressSpace, PasidTable
+from hdl.mmu.page_tables import Fault, Level
+from sw.address_space import AddressSpace, PageFault, PasidTable
 from sw.transport import DmaBuffer
 
 BASE = 0x4000_0000            # host memory at 1 GiB, so one 1 GiB page can map it all
@@ -39,6 +39,17 @@ class _Buffer(DmaBuffer):
     def write(self, offset, data):
         off = self.addr - self._mem.base + offset
         self._mem.bytes[off:off + len(data)] = data
+
+
+def reference_walk(space, va, *, write=False, user=False):
+    """(fault, level, physical address) of an access to ``va`` by the driver's reference
+    walk; ``space`` None is a PASID without an address space."""
+    if space is None:
+        return Fault.NO_PASID, 0, None
+    try:
+        return Fault.NONE, None, space.translate(va, write=write, user=user)
+    except PageFault as e:
+        return e.fault, e.level, None
 
 
 def build(mem, rng):

@@ -13,18 +13,14 @@ from amaranth.sim import Simulator
 from hdl.mmu.page_tables import Fault, Level
 from hdl.mmu.tlb import InvalidateKind, Tlb
 from hdl.mmu.walker import PageWalker
-from sw.address_space import AddressSpace, PageFault, PasidTable
+from sw.address_space import AddressSpace, PasidTable
 
-from .mmu_helpers import FlatMemory, build, run_bounded, table_memory
+from .mmu_helpers import FlatMemory, build, reference_walk, run_bounded, table_memory
 
 
 def reference(space, va, write, user):
-    if space is None:
-        return Fault.NO_PASID, None
-    try:
-        return Fault.NONE, space.translate(va, write=write, user=user)
-    except PageFault as e:
-        return e.fault, None
+    fault, _, pa = reference_walk(space, va, write=write, user=user)
+    return fault, pa
 
 
 class Bench:
