@@ -7,6 +7,8 @@ from amaranth.lib.wiring import In, Out
 from .config import EngineConfig
 from .common.packet_arbiter import PacketArbiter
 from .common.regfile import RegisterFile
+from .common.transaction_arbiter import TransactionArbiter
+from .mmu.tlb import Lookup, Translation
 from .mmu.translation_unit import TranslationUnit
 from .pcie.cfg_mgmt import DeviceControlMonitor
 from .pcie.completer import MmioCompleter
@@ -272,8 +274,16 @@ class SdxiEngine(wiring.Component):
         mover_writers = len(write_clients) + 1 - WRITE_CLIENTS
         m.d.comb += mover.wr_released.eq(wr.released[mover_writers:])
         wiring.connect(m, ce.mover_cmd, mover.cmd)
-        wiring.connect(m, mover.translate, tu.lookup)
-        wiring.connect(m, tu.result, mover.translated)
+        # The TLB serves the mover's buffer pages and a pv = 1 context's own structures.
+        m.submodules.lookup_arbiter = lookups = TransactionArbiter(Lookup(), Translation(),
+                                                                   clients=3)
+        for i, (ask, answer) in enumerate([(mover.translate, mover.translated),
+                                           (ce.translate, ce.translated),
+                                           (ce.ring_translate, ce.ring_translated)]):
+            wiring.connect(m, ask, lookups.requests[i])
+            wiring.connect(m, lookups.responses[i], answer)
+        wiring.connect(m, lookups.request, tu.lookup)
+        wiring.connect(m, tu.result, lookups.response)
         m.d.comb += [tu.ram_snoop.row.eq(rd.ram.row), tu.ram_snoop.data.eq(rd.ram.data),
                      tu.ram_snoop.en.eq(rd.ram.en), tu.flush.eq(ce.tlb_flush)]
         wiring.connect(m, mover.result, retire.results)

@@ -3,6 +3,7 @@ tables in host memory, built as an operating system builds them, and the PASID t
 locates them. Formats: ``hdl/mmu/page_tables.py``; choices: docs/spec-choices.md.
 """
 
+from sw.transport import DmaBuffer
 from hdl.mmu.page_tables import (ENTRY_BYTES, LEVELS, PAGE_SIZES, PASID_ENT, PTE, VA_BITS, Fault,
                                  Level, table_index)
 
@@ -10,6 +11,7 @@ from hdl.mmu.page_tables import (ENTRY_BYTES, LEVELS, PAGE_SIZES, PASID_ENT, PTE
 __all__ = ["AddressSpace", "PasidTable", "PageFault", "VirtualBuffer"]
 
 TABLE_BYTES = 4096
+HEAP_BASE = 0x7E00_0000_0000    #: where ``AddressSpace.allocate`` places its buffers
 
 
 class PageFault(Exception):
@@ -35,6 +37,7 @@ class AddressSpace:
         self._memory = memory
         self.root = alloc(TABLE_BYTES, TABLE_BYTES)
         self._tables = {self.root.addr: self.root}
+        self._heap = HEAP_BASE
 
     # ---- building ----------------------------------------------------------------------------
 
@@ -59,6 +62,15 @@ class AddressSpace:
             frame = self._alloc(page_size, page_size)
             self.map(page, frame.addr, page_size, page_size=page_size, writable=writable,
                      user=user)
+        return VirtualBuffer(self, vaddr, size)
+
+    def allocate(self, size, *, writable=True, user=True):
+        """``size`` bytes of new memory on pages of their own (so that their permissions can
+        be changed alone) at the next free address from ``HEAP_BASE``, as ``map_buffer``
+        backs them."""
+        pages = -(-size // TABLE_BYTES) * TABLE_BYTES
+        vaddr, self._heap = self._heap, self._heap + pages
+        self.map_buffer(vaddr, pages, writable=writable, user=user)
         return VirtualBuffer(self, vaddr, size)
 
     def unmap(self, vaddr, size, *, page_size=4096):
@@ -160,12 +172,14 @@ class PasidTable:
             raise ValueError(f"PASID {pasid} is outside a table of {self.count}")
 
 
-class VirtualBuffer:
+class VirtualBuffer(DmaBuffer):
     """``size`` bytes at ``vaddr`` of an address space, read and written as the host sees them
-    (through the page tables, whatever the pages' permissions)."""
+    (through the page tables, whatever the pages' permissions); ``addr`` is ``vaddr``, the
+    address the engine is given."""
 
     def __init__(self, space, vaddr, size):
         self.space, self.vaddr, self.size = space, vaddr, size
+        self.addr = vaddr
 
     def _pieces(self, offset, length):
         if offset < 0 or offset + length > self.size:

@@ -54,12 +54,28 @@ class ContextMemory:
     cxt_ctl: object
     akey_table: object
     entries: int
+    space: object = None        #: the AddressSpace of ring, CXT_STS, write index and CSTs
+    privileged: bool = False    #: the engine reaches them as a supervisor (L1 pr)
 
     @classmethod
-    def allocate(cls, alloc, entries, akey_sz=0, akey_table=None):
-        return cls(ring=alloc(entries * 64, 64), cxt_sts=alloc(16, 16), write_index=alloc(8, 8),
-                   cxt_ctl=alloc(64, 64),
-                   akey_table=akey_table or alloc(4096 << akey_sz), entries=entries)
+    def allocate(cls, alloc, entries, akey_sz=0, akey_table=None, space=None, privileged=False):
+        """With ``space``, the ring, CXT_STS and write index are virtual memory of that
+        address space (L1 pv = 1); CXT_CTL and the AKey table stay the driver's
+        (docs/spec-choices.md, "Address spaces")."""
+        if space is None:
+            ring, cxt_sts, write_index = alloc(entries * 64, 64), alloc(16, 16), alloc(8, 8)
+        else:
+            ring, cxt_sts, write_index = (space.allocate(n, user=not privileged)
+                                          for n in (entries * 64, 16, 8))
+        return cls(ring=ring, cxt_sts=cxt_sts, write_index=write_index, cxt_ctl=alloc(64, 64),
+                   akey_table=akey_table or alloc(4096 << akey_sz), entries=entries,
+                   space=space, privileged=privileged)
+
+    def completion_buffer(self, alloc):
+        """Memory for one CST where this context's engine side will look for it."""
+        if self.space is None:
+            return alloc(CST_BYTES, CST_BYTES)
+        return self.space.allocate(CST_BYTES, user=not self.privileged)
 
     def cxt_ctl_bytes(self, qos=0):
         return CXT_CTL.encode(vl=1, qos=qos, se=1, csa=1, ds_ring_ptr=self.ring.addr >> 6,
@@ -67,17 +83,19 @@ class ContextMemory:
                               write_index_ptr=self.write_index.addr >> 3)
 
     def l1_entry(self, max_buffer, opb, akey_sz=0):
+        space = {} if self.space is None else dict(pv=1, cxt_pasid=self.space.pasid,
+                                                   pr=int(self.privileged))
         return CXT_L1_ENT.encode(vl=1, ka=1, cxt_ctl_ptr=self.cxt_ctl.addr >> 6,
                                  akey_sz=akey_sz, akey_ptr=self.akey_table.addr >> 12,
-                                 max_buffer=max_buffer, opb_000_enb=opb)
+                                 max_buffer=max_buffer, opb_000_enb=opb, **space)
 
 
 class Completion:
     """A completion status block: ``signal`` 1 until the function completes it."""
 
-    def __init__(self, card):
+    def __init__(self, card, buffer=None):
         self.card = card
-        self.buf = card.transport.alloc_dma(CST_BYTES, CST_BYTES)
+        self.buf = buffer or card.transport.alloc_dma(CST_BYTES, CST_BYTES)
         self.buf.write(0, CST_BLK.encode(signal=1))
 
     @property
@@ -115,6 +133,10 @@ class Context:
         self._space_keys = {}
 
     # ---- ring ---------------------------------------------------------------------------------
+
+    def completion(self):
+        """A new CST for a descriptor of this context (in its address space, if it has one)."""
+        return Completion(self.card, self.mem.completion_buffer(self.card.transport.alloc_dma))
 
     def read_index(self):
         return CXT_STS.decode(self.mem.cxt_sts.read(0, 16))["read_index"]
@@ -170,7 +192,7 @@ class Context:
     # ---- operations (libsdxi-style) ------------------------------------------------------------
 
     async def _run(self, what, make, nbytes=0):
-        cst = Completion(self.card)
+        cst = self.completion()
         await self.submit([make(cst)])
         await cst.wait(what, self.card.timing.completion_timeout(nbytes))
 

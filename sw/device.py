@@ -214,14 +214,17 @@ class SdxiCard:
     # ---- contexts (sdxi-spec.md 7, steps 11-17) -------------------------------------------------
 
     async def create_context(self, cxt_id=None, *, ring_entries=1024, qos=0, vector=None,
-                             opb=None, start_index=0, max_buffer=None, akey_table=None):
+                             opb=None, start_index=0, max_buffer=None, akey_table=None,
+                             space=None, privileged=False):
         """Allocate, describe and start a client context; return it (libsdxi's create).
 
         AKey entry ``BUFFER_AKEY`` covers buffers in the default address space; with ``vector``,
         entry 1 raises that MSI-X vector (for ``Context.interrupt``). ``opb`` limits the
         operation groups (default: all the function has) and ``max_buffer`` the buffer size
         (default: the function's); ``start_index`` is the read and write index the ring
-        starts at; ``akey_table`` a 4 KiB buffer to use as the AKey table.
+        starts at; ``akey_table`` a 4 KiB buffer to use as the AKey table. With ``space`` (an
+        ``AddressSpace``), the ring, CXT_STS, write index and CSTs are virtual memory of that
+        space, reached as a user unless ``privileged`` (L1 pv = 1, pr).
         """
         if cxt_id is None:
             free = [i for i in range(1, self.caps.max_cxt + 1) if i not in self.contexts]
@@ -233,7 +236,7 @@ class SdxiCard:
         if cxt_id >= 128:
             raise ValueError("this driver uses one L1 table: context ids 1 to 127")
         mem = ContextMemory.allocate(self.transport.alloc_dma, ring_entries,
-                                     akey_table=akey_table)
+                                     akey_table=akey_table, space=space, privileged=privileged)
         mem.cxt_sts.write(0, CXT_STS.encode(state=CxtState.STOP_SW, read_index=start_index))
         mem.write_index.write_u64(0, start_index)
         cxt = Context(self, cxt_id, mem)

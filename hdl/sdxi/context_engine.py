@@ -8,7 +8,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..common.fsm import goto, request_states
-from ..common.priority import lowest_set, round_robin
+from ..common.priority import lowest_set, round_robin, select
+from ..mmu.tlb import Lookup, Translation
 from ..pcie.dma_ram import RamReadPairSignature, RamWriteSignature
 from ..pcie.dma_read import ReadRequest, ReadStatus
 from ..pcie.dma_write import WriteRequest, WriteStatus
@@ -73,7 +74,10 @@ class _CxtEntry(data.StructLayout):
         super().__init__({
             "ring": 64, "ring_sz": 32, "sts": 64, "wi_ptr": 64, "akey": 64, "akey_sz": 4,
             "max_buffer": 4, "opb": 32, "qos": 2, "read_index": 64, "slot": 32, "state": 4,
-            "pasid": 20,        # L1 cxt_pasid: kept for the address-space manager (pv = 1)
+            # L1 pv, cxt_pasid and ~pr: the space of the ring, CXT_STS, write index and CSTs;
+            # sts and wi_ptr hold bus addresses, translated when the context is loaded.
+            "pv": 1, "pasid": 20, "user": 1,
+            "wi_fault": 3,      # the write index's translation failed (a Fault): step 6
         })
 
 
@@ -91,6 +95,9 @@ class ContextEngine(wiring.Component):
     rd_req, rd_status : control read client (tables, write index, AKeys)
     fetch_req, fetch_status : ring read clients (FETCHERS)
     wr_req, wr_status : control write client (CXT_STS.state, CSTs of failed descriptors)
+    translate, translated : the TLB, for the structures of a context whose L1 entry has pv = 1
+        (CXT_STS and write index when it is loaded, each CST before its descriptor runs)
+    ring_translate, ring_translated : the TLB, for the pages of such a context's ring
     mover_cmd, mover_idle, mover_abort : the data mover
     tlb_flush : Out(1), a SYNC invalidates the TLB
     records : Out(stream.Signature(RetireRecord)), to the retire unit (buffered here)
@@ -118,6 +125,10 @@ class ContextEngine(wiring.Component):
             "fetch_status": In(stream.Signature(ReadStatus())).array(FETCHERS),
             "wr_req": Out(stream.Signature(WriteRequest(ram_addr_bits))),
             "wr_status": In(stream.Signature(WriteStatus())),
+            "translate": Out(stream.Signature(Lookup())),
+            "translated": In(stream.Signature(Translation())),
+            "ring_translate": Out(stream.Signature(Lookup())),
+            "ring_translated": In(stream.Signature(Translation())),
             "mover_cmd": Out(stream.Signature(MoverCommand(ram_addr_bits))),
             "mover_idle": In(1),
             "mover_abort": Out(1),
@@ -215,6 +226,27 @@ class ContextEngine(wiring.Component):
 
             request_states(m, state, self.wr_req, self.wr_status, written)
 
+        # ---- translations of a pv = 1 context's structures (docs/spec-choices.md) ----------------
+        xq = Signal(Lookup())
+        m.d.comb += [self.translate.payload.eq(xq), self.translated.ready.eq(1)]
+
+        def start_translate(state, vaddr, *, write):
+            m.d.sync += [xq.pasid.eq(cx.pasid), xq.vaddr.eq(vaddr), xq.write.eq(write),
+                         xq.user.eq(cx.user)]
+            m.next = state
+
+        def translate_states(state, ok, fault):
+            """Offer ``xq`` and wait; then ``ok(paddr)`` or ``fault(fault)`` (a ``Fault``)."""
+            result = self.translated.payload
+
+            def answered():
+                with m.If(result.fault == 0):
+                    ok(result.paddr)
+                with m.Else():
+                    fault(result.fault)
+
+            request_states(m, state, self.translate, self.translated, answered)
+
         # The structure just read, shifted down to its first byte.
         struct_off = Signal(range(row))
         with m.If(self.rd_req.valid & self.rd_req.ready):
@@ -267,7 +299,7 @@ class ContextEngine(wiring.Component):
         fetch_busy = Signal()
         fetch_ring = Signal(64)                 # the turn's ring, kept apart from ``cx``, which
         fetch_ring_sz = Signal(32)              # admin operations reuse for their targets
-        fetch_error = Signal(3)
+        buf_class = [Signal(8, name=f"buf_class{b}") for b in range(BUFFERS)]   # its ErrClass
 
         # The fetcher: buffer b is filled by fetch client b mod FETCHERS, in ring order; buffers
         # may land out of order, the decoder takes them in order.
@@ -276,17 +308,53 @@ class ContextEngine(wiring.Component):
         f_buf = [Signal(range(max(BUFFERS, 2)), name=f"f_buf{f}") for f in range(FETCHERS)]
         fq = [Signal(ReadRequest(self._ram_bits), name=f"fq{f}") for f in range(FETCHERS)]
         f_sent = Signal(FETCHERS)
-        m.d.comb += fetch_busy.eq(f_busy.any())
+        # A pv = 1 context's ring is read a page at a time, through the translation of that
+        # page (``ring_frame``, or ``ring_fault``), looked up once per page and turn.
+        fetch_space = Signal(BufferSpace())
+        ring_asking = Signal()
+        ring_known = Signal()
+        ring_vpn = Signal(52)
+        ring_frame = Signal(52)
+        ring_fault = Signal(3)
+        ring_failed = Signal()                  # a buffer holds a ring translation fault
+        m.d.comb += fetch_busy.eq(f_busy.any() | ring_asking)
+        fetch_addr = Signal(64)
         avail = Signal(64)
         to_end = Signal(32)
-        m.d.comb += [avail.eq(write_index - fetch_pos), to_end.eq(fetch_ring_sz - fetch_slot)]
-        count = Mux((avail < BATCH) & (avail < to_end), avail, Mux(to_end < BATCH, to_end, BATCH))
+        to_page = Signal(7)
+        m.d.comb += [fetch_addr.eq(fetch_ring + (fetch_slot << 6)),
+                     avail.eq(write_index - fetch_pos), to_end.eq(fetch_ring_sz - fetch_slot),
+                     to_page.eq(64 - fetch_addr[6:12])]
+        in_ring = Mux((avail < BATCH) & (avail < to_end), avail, Mux(to_end < BATCH, to_end, BATCH))
+        count = Mux(fetch_space.pv & (to_page < in_ring), to_page, in_ring)
         f_next = Signal(range(max(FETCHERS, 2)))
         m.d.comb += f_next.eq(fb % FETCHERS if FETCHERS > 1 else 0)
-        can_fetch = (turn_on & (fetch_pos < write_index) & ~buf_full.bit_select(fb, 1) &
-                     ~buf_fetching.bit_select(fb, 1) & ~f_busy.bit_select(f_next, 1))
+        page_known = ring_known & (ring_vpn == fetch_addr[12:])
+        wanted = turn_on & (fetch_pos < write_index) & ~ring_failed
+        slot_free = (~buf_full.bit_select(fb, 1) & ~buf_fetching.bit_select(fb, 1) &
+                     ~f_busy.bit_select(f_next, 1))
+        can_fetch = wanted & slot_free & (~fetch_space.pv | (page_known & (ring_fault == 0)))
+        m.d.comb += [self.ring_translate.valid.eq(wanted & fetch_space.pv & ~page_known &
+                                                  ~ring_asking),
+                     self.ring_translate.payload.pasid.eq(fetch_space.pasid),
+                     self.ring_translate.payload.vaddr.eq(fetch_addr),
+                     self.ring_translate.payload.user.eq(fetch_space.user),
+                     self.ring_translated.ready.eq(1)]
+        with m.If(self.ring_translate.valid & self.ring_translate.ready):
+            m.d.sync += [ring_asking.eq(1), ring_known.eq(0), ring_vpn.eq(fetch_addr[12:])]
+        with m.If(self.ring_translated.valid):
+            m.d.sync += [ring_asking.eq(0), ring_known.eq(1),
+                         ring_fault.eq(self.ring_translated.payload.fault),
+                         ring_frame.eq(self.ring_translated.payload.paddr[12:])]
+        with m.If(wanted & slot_free & fetch_space.pv & page_known & (ring_fault != 0)):
+            # The page is refused: the batch that would start there fails instead.
+            m.d.sync += [ring_failed.eq(1), buf_full.bit_select(fb, 1).eq(1),
+                         buf_err.bit_select(fb, 1).eq(1)]
+            for b in range(BUFFERS):
+                with m.If(fb == b):
+                    m.d.sync += buf_class[b].eq(ErrClass.for_fault(ring_fault))
         with m.If(can_fetch):
-            addr = fetch_ring + (fetch_slot << 6)
+            addr = Mux(fetch_space.pv, Cat(fetch_addr[:12], ring_frame), fetch_addr)
             for f in range(FETCHERS):
                 with m.If(f_next == f):
                     m.d.sync += [fq[f].addr.eq(addr), fq[f].length.eq(count << 6),
@@ -306,8 +374,9 @@ class ContextEngine(wiring.Component):
             with m.If(req.valid & req.ready):
                 m.d.sync += f_sent[f].eq(1)
             with m.If(st.valid):
-                with m.If(st.payload.error != 0):
-                    m.d.sync += fetch_error.eq(st.payload.error)
+                for b in range(BUFFERS):
+                    with m.If(f_buf[f] == b):
+                        m.d.sync += buf_class[b].eq(ErrClass.READ_UR - 1 + st.payload.error)
                 m.d.sync += [f_busy[f].eq(0), buf_fetching.bit_select(f_buf[f], 1).eq(0),
                              buf_full.bit_select(f_buf[f], 1).eq(1),
                              buf_err.bit_select(f_buf[f], 1).eq(st.payload.error != 0)]
@@ -376,13 +445,14 @@ class ContextEngine(wiring.Component):
         fill_row = Signal(range(IMAGE // row + 1))
         has_cst = Signal()
         csb = Signal(64)
+        csb_ready = Signal()                    # ``csb`` holds the translated CST address
         vector = Signal(11)
 
         def make_record(*, mover_op, intr=0, vec=0, src=now):
             return [record.cxt.eq(cur), record.sts.eq(cx.sts), record.index.eq(cx.read_index),
                     record.mover.eq(mover_op),
                     record.cst.eq(~g(gen, "np", src)),
-                    record.csb.eq(Cat(Const(0, 5), g(gen, "csb_ptr", src))),
+                    record.csb.eq(Mux(csb_ready, csb, Cat(Const(0, 5), g(gen, "csb_ptr", src)))),
                     record.intr.eq(intr), record.vector.eq(vec)]
 
         others_waiting = Signal()
@@ -406,7 +476,7 @@ class ContextEngine(wiring.Component):
         def advance():
             """The descriptor is issued: on to the next, reading it from the RAM now."""
             last_slot = cx.slot + 1 == cx.ring_sz
-            m.d.sync += [cx.read_index.eq(cx.read_index + 1),
+            m.d.sync += [cx.read_index.eq(cx.read_index + 1), csb_ready.eq(0),
                          cx.slot.eq(Mux(last_slot, 0, cx.slot + 1)),
                          k.eq(k + 1), turn_left.eq(Mux(turn_left == 0, 0, turn_left - 1))]
             count_decoded()
@@ -495,8 +565,7 @@ class ContextEngine(wiring.Component):
                 l1 = landed
                 with m.If(~_field(l1, CXT_L1_ENT, "vl")):
                     table_error(ErrStep.CXT_L1, ErrSubStep.DVF, ErrClass.INVALID_ENTRY)
-                with m.Elif(_field(l1, CXT_L1_ENT, "pv") |
-                            (_field(l1, CXT_L1_ENT, "akey_sz") > ctl2_max_akey_sz) |
+                with m.Elif((_field(l1, CXT_L1_ENT, "akey_sz") > ctl2_max_akey_sz) |
                             (_field(l1, CXT_L1_ENT, "akey_sz") > cfg.max_akey_sz)):
                     table_error(ErrStep.CXT_L1, ErrSubStep.DVF, ErrClass.BAD_FIELD)
                 with m.Else():
@@ -505,7 +574,9 @@ class ContextEngine(wiring.Component):
                         cx.akey_sz.eq(_field(l1, CXT_L1_ENT, "akey_sz")),
                         cx.max_buffer.eq(_field(l1, CXT_L1_ENT, "max_buffer")),
                         cx.opb.eq(_field(l1, CXT_L1_ENT, "opb_000_enb")),
+                        cx.pv.eq(_field(l1, CXT_L1_ENT, "pv")),
                         cx.pasid.eq(_field(l1, CXT_L1_ENT, "cxt_pasid")),
+                        cx.user.eq(~_field(l1, CXT_L1_ENT, "pr")),
                     ]
                     start_read("FETCH_CTL_RD",
                                Cat(Const(0, 6), _field(l1, CXT_L1_ENT, "cxt_ctl_ptr")), 64)
@@ -524,13 +595,38 @@ class ContextEngine(wiring.Component):
                         cx.sts.eq(Cat(Const(0, 4), _field(c, CXT_CTL, "cxt_sts_ptr"))),
                         cx.wi_ptr.eq(Cat(Const(0, 3), _field(c, CXT_CTL, "write_index_ptr"))),
                         cx.qos.eq(_field(c, CXT_CTL, "qos")),
+                        cx.wi_fault.eq(0),
                     ]
-                    with m.If(mode == MODE_REFRESH):
-                        m.d.sync += stale.bit_select(cur, 1).eq(0)
-                        m.next = "TAKE"
+                    sts = Cat(Const(0, 4), _field(c, CXT_CTL, "cxt_sts_ptr"))
+                    with m.If(cx.pv):
+                        start_translate("XLATE_STS", sts, write=1)
                     with m.Else():
-                        start_read("FETCH_STS_RD",
-                                   Cat(Const(0, 4), _field(c, CXT_CTL, "cxt_sts_ptr")), 16)
+                        ctl_done(sts)
+
+            def ctl_done(sts):
+                with m.If(mode == MODE_REFRESH):
+                    m.d.sync += stale.bit_select(cur, 1).eq(0)
+                    m.next = "TAKE"
+                with m.Else():
+                    start_read("FETCH_STS_RD", sts, 16)
+
+            def sts_translated(paddr):
+                m.d.sync += cx.sts.eq(paddr)
+                start_translate("XLATE_WI", cx.wi_ptr, write=0)
+
+            def wi_translated(paddr):
+                m.d.sync += cx.wi_ptr.eq(paddr)
+                ctl_done(cx.sts)
+
+            def wi_refused(fault):
+                # Reported when the context next reads its write index, as a read error is.
+                m.d.sync += cx.wi_fault.eq(fault)
+                ctl_done(cx.sts)
+
+            translate_states("XLATE_STS", sts_translated,
+                             lambda f: table_error(ErrStep.CXT_STS, ErrSubStep.ATF,
+                                                   ErrClass.for_fault(f)))
+            translate_states("XLATE_WI", wi_translated, wi_refused)
 
             def check_sts():
                 m.d.sync += [cx.read_index.eq(_field(landed, CXT_STS, "read_index")),
@@ -588,18 +684,24 @@ class ContextEngine(wiring.Component):
                     m.next = "FETCH_L2"
                 with m.Else():
                     m.next = "TAKE"
+            def context_error(step, sub_step, err_class, *, buf=None, index=True):
+                report(step, sub_step, err_class, buf=buf, index=index)
+
             with m.State("TAKE"):
                 m.d.comb += [self.take_valid.eq(1), self.take_cxt.eq(cur)]
                 m.d.sync += [turn_left.eq((cx.qos + 1) * BATCH), ak_valid.eq(0)]
-                start_read("WI_RD", cx.wi_ptr, 8)
-
-            def context_error(step, sub_step, err_class, *, buf=None, index=True):
-                report(step, sub_step, err_class, buf=buf, index=index)
+                with m.If(cx.wi_fault != 0):
+                    context_error(ErrStep.WRITE_INDEX, ErrSubStep.ATF,
+                                  ErrClass.for_fault(cx.wi_fault), index=False)
+                with m.Else():
+                    start_read("WI_RD", cx.wi_ptr, 8)
 
             def start_turn():
                 m.d.sync += [write_index.eq(landed[:64]), fetch_pos.eq(cx.read_index),
                              fetch_slot.eq(cx.slot), fetch_ring.eq(cx.ring),
-                             fetch_ring_sz.eq(cx.ring_sz), turn_on.eq(1), k.eq(0)]
+                             fetch_ring_sz.eq(cx.ring_sz), turn_on.eq(1), k.eq(0),
+                             fetch_space.pv.eq(cx.pv), fetch_space.pasid.eq(cx.pasid),
+                             fetch_space.user.eq(cx.user), ring_known.eq(0), ring_failed.eq(0)]
                 m.next = "BATCH"
 
             read_states("WI_RD", start_turn,
@@ -608,13 +710,16 @@ class ContextEngine(wiring.Component):
 
             with m.State("BATCH"):
                 # Wait for the next batch of the ring, or end the turn.
+                m.d.sync += csb_ready.eq(0)
                 with m.If(lost | stopping):
                     m.next = "END_TURN"
                 with m.Elif(buf_full.bit_select(db, 1)):
                     with m.If(buf_err.bit_select(db, 1)):
                         m.d.sync += has_cst.eq(0)
-                        context_error(ErrStep.DESCRIPTOR, ErrSubStep.DAF,
-                                      ErrClass.READ_UR - 1 + fetch_error)
+                        cls = select(db, buf_class)
+                        context_error(ErrStep.DESCRIPTOR,
+                                      Mux(ErrClass.is_translation(cls), ErrSubStep.ATF,
+                                          ErrSubStep.DAF), cls)
                     with m.Elif((turn_left == 0) & others_waiting):
                         m.d.sync += work.bit_select(cur, 1).eq(1)
                         m.next = "END_TURN"
@@ -669,8 +774,9 @@ class ContextEngine(wiring.Component):
 
             with m.State("DECODE"):
                 m.d.comb += in_decode.eq(1)
-                m.d.sync += [csb.eq(Cat(Const(0, 5), g(gen, "csb_ptr"))),
-                             has_cst.eq(~g(gen, "np")),
+                with m.If(~csb_ready):
+                    m.d.sync += csb.eq(Cat(Const(0, 5), g(gen, "csb_ptr")))
+                m.d.sync += [has_cst.eq(~g(gen, "np")),
                              decode_cycles.eq(decode_cycles + 1)]
                 implemented = ((typ == OpGroup.DMABASE) | (typ == OpGroup.ADMIN) |
                                (typ == OpGroup.INTR) | (typ == OpGroup.VENDOR))
@@ -706,6 +812,8 @@ class ContextEngine(wiring.Component):
                     # Not yet written: wait for the next doorbell (sdxi-spec.md 5.1).
                     m.d.sync += work.bit_select(cur, 1).eq(0)
                     m.next = "END_TURN"
+                with m.Elif(cx.pv & ~g(gen, "np") & ~csb_ready):
+                    start_translate("CST_XLATE", Cat(Const(0, 5), g(gen, "csb_ptr")), write=1)
                 with m.Elif(g(gen, "fe") & ~drained):
                     pass                             # fence: wait for everything earlier
                 with m.Elif(~implemented):
@@ -780,6 +888,17 @@ class ContextEngine(wiring.Component):
                     with m.Else():
                         m.d.sync += d.eq(now)
                         m.next = "ADMIN_CHECK"
+
+            def cst_translated(paddr):
+                m.d.sync += [csb.eq(paddr), csb_ready.eq(1)]
+                m.d.comb += [self.ram_rd.en.eq(1), self.ram_rd.row.eq(desc_row(db, k))]
+                m.next = "DECODE"
+
+            def cst_refused(fault):
+                m.d.sync += has_cst.eq(0)           # nowhere to write its er
+                context_error(ErrStep.CST_BLK, ErrSubStep.ATF, ErrClass.for_fault(fault))
+
+            translate_states("CST_XLATE", cst_translated, cst_refused)
 
             # ---- admin operations over a context range (the pipeline is empty) ----------------------
             with m.State("ADMIN_CHECK"):

@@ -47,6 +47,7 @@ CXT_L1_ENT = Structure("CXT_L1_ENT", 32, spec="Table 3-3", fields=(
     Field("vl", 0, 1, RW),
     Field("ka", 1, 1, RW),
     Field("pv", 2, 1, RW),
+    Field("pr", 5, 1, RW),                 # privileged access to the context's structures
     Field("cxt_ctl_ptr", 6, 58, RW),       # CXT_CTL address bits 63:6
     Field("akey_sz", 64, 4, RW),
     Field("akey_ptr", 76, 52, RW),         # AKey table address bits 63:12

@@ -19,7 +19,7 @@ from .cocotb_contexts import check_guarded, copy, data, guarded, nop
 async def expect_error(card, cxt, make, step, sub_step, err_class, *, buf=None):
     """Submit ``make(cst)``; check the failure, the log entry and the recovery."""
     t = card.transport
-    cst = Completion(card)
+    cst = cxt.completion()
     t.clear_interrupt(0)
     first = await cxt.submit([make(cst)])
     try:
