@@ -38,14 +38,19 @@ async def main(card):
 
     # Two processes' address spaces: a buffer in one copied into the other's, both virtual,
     # over pages scattered in physical memory; the engine walks both sets of page tables.
+    # The sender submits through a context of its own, whose ring, status, write index and
+    # completions are in its address space too.
     sender = await card.create_address_space(pasid=10)
     receiver = await card.create_address_space(pasid=11)
+    user_cxt = await card.create_context(space=sender)
+    print(f"[demo] context {user_cxt.id} created with its ring at PASID {sender.pasid} virtual "
+          f"{user_cxt.mem.ring.addr:#x}")
     n = 40_000
     outbox = sender.map_buffer(0x7F12_3400_0000, 12 * 4096)
     inbox = receiver.map_buffer(0x5600_0000_0000, 12 * 4096)
     message = random.Random(2).randbytes(n)
     outbox.write(100, message)
-    await cxt.copy_between(receiver, inbox.vaddr + 7, sender, outbox.vaddr + 100, n)
+    await user_cxt.copy_between(receiver, inbox.vaddr + 7, sender, outbox.vaddr + 100, n)
     ok = inbox.read(7, n) == message
     failures += [] if ok else ["copy between address spaces"]
     hits, walks, _ = await card.tlb_counters()
@@ -57,8 +62,9 @@ async def main(card):
     failures += [] if ok else ["interrupt"]
     print(f"[demo] INTR descriptor on vector 1: {'delivered' if ok else 'NOT delivered'}")
 
-    await card.destroy_context(cxt)
-    print(f"[demo] context {cxt.id} stopped and destroyed")
+    for c in (user_cxt, cxt):
+        await card.destroy_context(c)
+        print(f"[demo] context {c.id} stopped and destroyed")
     await card.stop()
     print(f"[demo] function stopped: {(await card.state()).name}")
     if failures:

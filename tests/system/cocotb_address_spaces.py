@@ -177,6 +177,8 @@ def fault_cases(sample):
 
 async def run_fault_cases(dut, cases):
     tb, card, cxt = await started(dut)
+    t = card.transport
+    bystander = await card.create_context()       # runs a copy beside every faulting one
     a = await card.create_address_space(1)
     b = await card.create_address_space(2)
     expected_class = {"not present": ErrClass.ATF_NOT_PRESENT, "read-only": ErrClass.ATF_WRITE,
@@ -205,9 +207,16 @@ async def run_fault_cases(dut, cases):
             table, index = space.entry(va, Level.PD)
             table.write_u64(8 * index, 0)
         cst = Completion(card)
+        side_src, side_dst = t.alloc_dma(16 * KIB), t.alloc_dma(16 * KIB)
+        side_src.write(0, data(16 * KIB, 1000 + i))
+        side_cst = Completion(card)
+        await bystander.submit([copy_descriptor(side_dst.addr, side_src.addr, 16 * KIB,
+                                                cst=side_cst)])
         first = await cxt.submit([copy_descriptor(
             dst.vaddr, src.vaddr + 0x10, PAGES * 4 * KIB - 0x20, cst=cst,
             src_akey=cxt.akey_for(a), dst_akey=cxt.akey_for(b))])
+        await side_cst.wait("the other context's copy", card.timing.completion_timeout(16 * KIB))
+        assert side_dst.read(0, 16 * KIB) == side_src.read(0, 16 * KIB)
         try:
             await cst.wait(f"{kind} on the {buffer}", card.timing.completion_timeout(16 * KIB))
         except SdxiOpError as e:
@@ -217,7 +226,7 @@ async def run_fault_cases(dut, cases):
         assert len(log) == 1, log
         check_entry(log[0], ErrStep.DATA_BUFFER, ErrSubStep.ATF, expected_class[kind], cxt,
                     index=first, buf=0 if buffer == "src" else 1)
-        assert cst.error and cxt.state() == CxtState.ERR_FN
+        assert cst.error() and cxt.state() == CxtState.ERR_FN
         assert cxt.read_index() == first
         # Nothing was written at or after the faulting page (on either side, the copy's
         # source and destination pages correspond, the source 16 bytes ahead).
