@@ -3,9 +3,10 @@ tables in host memory, built as an operating system builds them, and the PASID t
 locates them. Formats: ``hdl/mmu/page_tables.py``; choices: docs/spec-choices.md.
 """
 
-from sw.transport import DmaBuffer
 from hdl.mmu.page_tables import (ENTRY_BYTES, LEVELS, PAGE_SIZES, PASID_ENT, PTE, VA_BITS, Fault,
                                  Level, table_index)
+
+from .transport import DmaBuffer
 
 
 __all__ = ["AddressSpace", "PasidTable", "PageFault", "VirtualBuffer"]

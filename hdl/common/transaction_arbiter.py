@@ -1,6 +1,6 @@
 """Shares one request/response server among several clients, one transaction at a time."""
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -15,8 +15,9 @@ class TransactionArbiter(wiring.Component):
     exactly one response, in order.
 
     One transaction is in flight at a time: a granted request passes straight through in the
-    clock it is offered, and its response goes back to the client that asked; the next
-    request is taken once that response has been taken. Clients with requests are served
+    clock it is offered (and keeps the grant until the server takes it, unless its client
+    withdraws it), and its response goes back to the client that asked; the next request is
+    taken once that response has been taken. Clients with requests are served
     round-robin, so none waits for more than ``clients - 1`` others.
 
     Members
@@ -41,9 +42,18 @@ class TransactionArbiter(wiring.Component):
         waiting = Signal(n)
         m.d.comb += waiting.eq(Cat(self.requests[i].valid for i in range(n)))
         last = Signal(range(max(n, 2)))
-        granted, any_waiting = round_robin(m, waiting, last, name="grant")
+        chosen, any_waiting = round_robin(m, waiting, last, name="grant")
         busy = Signal()
         owner = Signal(range(max(n, 2)))
+        # A request offered and not taken keeps the grant while it is offered, so that what
+        # the server sees does not change under it.
+        held = Signal()
+        held_client = Signal(range(max(n, 2)))
+        granted = Signal(range(max(n, 2)))
+        m.d.comb += granted.eq(Mux(held & waiting.bit_select(held_client, 1), held_client,
+                                   chosen))
+        with m.If(~busy & any_waiting & ~self.request.ready):
+            m.d.sync += [held.eq(1), held_client.eq(granted)]
 
         for i in range(n):
             mine = ~busy & (granted == i)
@@ -57,7 +67,7 @@ class TransactionArbiter(wiring.Component):
                 m.d.comb += self.response.ready.eq(self.responses[i].ready)
 
         with m.If(~busy & any_waiting & self.request.ready):
-            m.d.sync += [busy.eq(1), owner.eq(granted), last.eq(granted)]
+            m.d.sync += [busy.eq(1), owner.eq(granted), last.eq(granted), held.eq(0)]
         with m.If(busy & self.response.valid & self.response.ready):
             m.d.sync += busy.eq(0)
         return m

@@ -228,6 +228,7 @@ class ContextEngine(wiring.Component):
 
         # ---- translations of a pv = 1 context's structures (docs/spec-choices.md) ----------------
         xq = Signal(Lookup())
+        wi_virtual = Signal(64)
         m.d.comb += [self.translate.payload.eq(xq), self.translated.ready.eq(1)]
 
         def start_translate(state, vaddr, *, write):
@@ -334,14 +335,17 @@ class ContextEngine(wiring.Component):
         slot_free = (~buf_full.bit_select(fb, 1) & ~buf_fetching.bit_select(fb, 1) &
                      ~f_busy.bit_select(f_next, 1))
         can_fetch = wanted & slot_free & (~fetch_space.pv | (page_known & (ring_fault == 0)))
-        m.d.comb += [self.ring_translate.valid.eq(wanted & fetch_space.pv & ~page_known &
-                                                  ~ring_asking),
+        ring_offered = Signal()                 # the lookup is offered and not yet taken
+        m.d.comb += [self.ring_translate.valid.eq(ring_offered),
                      self.ring_translate.payload.pasid.eq(fetch_space.pasid),
-                     self.ring_translate.payload.vaddr.eq(fetch_addr),
+                     self.ring_translate.payload.vaddr.eq(Cat(Const(0, 12), ring_vpn)),
                      self.ring_translate.payload.user.eq(fetch_space.user),
                      self.ring_translated.ready.eq(1)]
-        with m.If(self.ring_translate.valid & self.ring_translate.ready):
-            m.d.sync += [ring_asking.eq(1), ring_known.eq(0), ring_vpn.eq(fetch_addr[12:])]
+        with m.If(wanted & fetch_space.pv & ~page_known & ~ring_asking):
+            m.d.sync += [ring_asking.eq(1), ring_offered.eq(1), ring_known.eq(0),
+                         ring_vpn.eq(fetch_addr[12:])]
+        with m.If(self.ring_translate.ready):
+            m.d.sync += ring_offered.eq(0)
         with m.If(self.ring_translated.valid):
             m.d.sync += [ring_asking.eq(0), ring_known.eq(1),
                          ring_fault.eq(self.ring_translated.payload.fault),
@@ -592,15 +596,18 @@ class ContextEngine(wiring.Component):
                     m.d.sync += [
                         cx.ring.eq(Cat(Const(0, 6), _field(c, CXT_CTL, "ds_ring_ptr"))),
                         cx.ring_sz.eq(ring_sz),
-                        cx.sts.eq(Cat(Const(0, 4), _field(c, CXT_CTL, "cxt_sts_ptr"))),
-                        cx.wi_ptr.eq(Cat(Const(0, 3), _field(c, CXT_CTL, "write_index_ptr"))),
                         cx.qos.eq(_field(c, CXT_CTL, "qos")),
                         cx.wi_fault.eq(0),
                     ]
                     sts = Cat(Const(0, 4), _field(c, CXT_CTL, "cxt_sts_ptr"))
+                    wi = Cat(Const(0, 3), _field(c, CXT_CTL, "write_index_ptr"))
+                    # ``cx`` only ever holds bus addresses of CXT_STS and the write index: a
+                    # virtual one would be written to as it is if the translation failed.
                     with m.If(cx.pv):
+                        m.d.sync += wi_virtual.eq(wi)
                         start_translate("XLATE_STS", sts, write=1)
                     with m.Else():
+                        m.d.sync += [cx.sts.eq(sts), cx.wi_ptr.eq(wi)]
                         ctl_done(sts)
 
             def ctl_done(sts):
@@ -612,7 +619,7 @@ class ContextEngine(wiring.Component):
 
             def sts_translated(paddr):
                 m.d.sync += cx.sts.eq(paddr)
-                start_translate("XLATE_WI", cx.wi_ptr, write=0)
+                start_translate("XLATE_WI", wi_virtual, write=0)
 
             def wi_translated(paddr):
                 m.d.sync += cx.wi_ptr.eq(paddr)

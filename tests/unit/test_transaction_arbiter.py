@@ -1,4 +1,5 @@
-"""TransactionArbiter: every client gets the response to its own request, in turn."""
+"""TransactionArbiter: every client gets the response to its own request, in turn, and an
+offered request stays put until the server takes it."""
 
 import random
 
@@ -8,27 +9,33 @@ from hdl.common.transaction_arbiter import TransactionArbiter
 
 
 CLIENTS = 3
+PER_CLIENT = 40
 
 
-def test_each_client_gets_its_own_answer_in_turn():
+async def clock_until(ctx, signal, *others):
+    """Wait for the clock edge at which ``signal`` is high; return ``others`` sampled there."""
+    while True:
+        _, _, high, *values = await ctx.tick().sample(signal, *others)
+        if high:
+            return values
+
+
+def run_clients(max_gap):
+    """Three clients each ask ``PER_CLIENT`` times, idle for 0 to ``max_gap`` clocks before
+    each request; a server takes a request after 0 to 2 clocks and answers value + 1000 after
+    0 to 3. Return what each client was answered and the order the server served clients in;
+    fail if what the server is offered changes before it takes it."""
     dut = TransactionArbiter(16, 16, clients=CLIENTS)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     rng = random.Random(5)
-    per_client = 40
     answered = {i: [] for i in range(CLIENTS)}
     served = []
 
-    async def clock_until(ctx, signal, *others):
-        """Wait for the clock edge at which ``signal`` is high; return ``others`` sampled there."""
-        while True:
-            _, _, high, *values = await ctx.tick().sample(signal, *others)
-            if high:
-                return values
-
     async def server(ctx):
-        # Answers a request with its value + 1000, after 0 to 3 idle clocks.
         while True:
+            for _ in range(rng.randrange(3)):
+                await ctx.tick()
             ctx.set(dut.request.ready, 1)
             value, = await clock_until(ctx, dut.request.valid, dut.request.payload)
             served.append(value >> 8)
@@ -41,8 +48,12 @@ def test_each_client_gets_its_own_answer_in_turn():
             ctx.set(dut.response.valid, 0)
 
     def client(i):
+        gaps = random.Random(10 + i)
+
         async def run(ctx):
-            for k in range(per_client):
+            for k in range(PER_CLIENT):
+                for _ in range(gaps.randrange(max_gap + 1)):
+                    await ctx.tick()
                 ctx.set(dut.requests[i].payload, (i << 8) | k)
                 ctx.set(dut.requests[i].valid, 1)
                 await clock_until(ctx, dut.requests[i].ready)
@@ -54,15 +65,36 @@ def test_each_client_gets_its_own_answer_in_turn():
                 ctx.set(dut.responses[i].ready, 0)
         return run
 
+    async def monitor(ctx):
+        waiting = None
+        while True:
+            _, _, valid, ready, payload = await ctx.tick().sample(
+                dut.request.valid, dut.request.ready, dut.request.payload)
+            if waiting is not None:
+                assert valid and payload == waiting, \
+                    "the offered request changed before it was taken"
+            waiting = payload if valid and not ready else None
+
     sim.add_process(server)
+    sim.add_process(monitor)
     for i in range(CLIENTS):
         sim.add_process(client(i))
-
-    sim.run_until(1e-4)          # 10 000 clocks: far more than 120 transactions need
-
+    sim.run_until(5e-5)          # 5 000 clocks: several times what 120 transactions need
     for i in range(CLIENTS):
-        assert answered[i] == [((i << 8) | k) + 1000 for k in range(per_client)]
-    # While all three keep asking, none is served twice before the others have had a turn.
-    busy_stretch = served[:3 * (per_client - 1)]
-    for start in range(0, len(busy_stretch) - CLIENTS + 1):
-        assert len(set(busy_stretch[start:start + CLIENTS])) == CLIENTS, busy_stretch
+        assert answered[i] == [((i << 8) | k) + 1000 for k in range(PER_CLIENT)], \
+            f"client {i} got other answers than its own (or not all of them)"
+    return served
+
+
+def test_clients_that_keep_asking_are_served_in_turn():
+    served = run_clients(max_gap=0)
+    # None is served twice before the others have had a turn.
+    stretch = served[:CLIENTS * (PER_CLIENT - 1)]
+    for start in range(len(stretch) - CLIENTS + 1):
+        assert len(set(stretch[start:start + CLIENTS])) == CLIENTS, stretch
+
+
+def test_a_request_waiting_for_the_server_keeps_the_grant():
+    # Clients that come and go: one nearer in the round-robin order asks while another's
+    # request waits for the server; the waiting one stays offered.
+    run_clients(max_gap=12)
