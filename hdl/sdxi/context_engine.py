@@ -630,9 +630,13 @@ class ContextEngine(wiring.Component):
                 m.d.sync += cx.wi_fault.eq(fault)
                 ctl_done(cx.sts)
 
-            translate_states("XLATE_STS", sts_translated,
-                             lambda f: table_error(ErrStep.CXT_STS, ErrSubStep.ATF,
-                                                   ErrClass.for_fault(f)))
+            def sts_refused(fault):
+                # The function stops; this context is not stopped through a CXT_STS the engine
+                # may no longer write.
+                m.d.sync += [running.bit_select(cur, 1).eq(0), work.bit_select(cur, 1).eq(0)]
+                table_error(ErrStep.CXT_STS, ErrSubStep.ATF, ErrClass.for_fault(fault))
+
+            translate_states("XLATE_STS", sts_translated, sts_refused)
             translate_states("XLATE_WI", wi_translated, wi_refused)
 
             def check_sts():

@@ -9,7 +9,8 @@ from hdl.sdxi import descriptors as dsc
 from hdl.sdxi.descriptors import AdminOp, ErrClass, ErrStep, ErrSubStep, OpGroup
 from hdl.sdxi.regmap import GSV
 from hdl.sdxi.structures import CxtState
-from sw.context import encode
+from sw.address_space import HEAP_BASE
+from sw.context import admin_update, encode
 
 from .cocotb_context_errors import check_entry
 from .cocotb_contexts import check_guarded, copy, data, guarded, started
@@ -178,3 +179,27 @@ async def faults_on_context_structures(dut):
     assert [(e.step, e.sub_step, e.err_class, e.re, e.cxt_num) for e in log] == [
         (ErrStep.CXT_STS, ErrSubStep.ATF, ErrClass.ATF_WRITE, 2, cxt.id)], [str(e) for e in log]
     assert cxt.state() == CxtState.STOP_SW, "the read-only CXT_STS was written"
+
+    # ---- the same on the refresh after CXT_UPD of a running context ------------------------------
+    # The function then stops every running context (STOP_FN to its CXT_STS): nothing may go
+    # to the virtual address as if it were a bus address.
+    await card.start()
+    cxt = await card.create_context(space=home)
+    (src, dst, dst_addr), = copies(t, 1, seed=500)
+    await cxt.mem_copy(dst_addr, src.addr, src.size)
+    stray = []
+    tb.rc.on_write = lambda tlp: stray.append(tlp.address) if tlp.address >= HEAP_BASE else None
+    sts = cxt.mem.cxt_sts.addr
+    home.protect(sts & -PAGE, PAGE, writable=False, user=True)
+    await card.invalidate_tlb(home.pasid, sts)
+    done = card.admin.completion()
+    await card.admin.submit([admin_update(cxt.id, cxt.id, done)])
+    await done.wait("CXT_UPD", card.timing.completion_timeout())
+    await cxt.submit([copy(src.addr, dst_addr, src.size)])
+    await card.wait_state({GSV.ERROR}, "CXT_STS on a read-only page at a refresh")
+    log = await card.read_error_log()
+    assert [(e.step, e.sub_step, e.err_class, e.re, e.cxt_num) for e in log] == [
+        (ErrStep.CXT_STS, ErrSubStep.ATF, ErrClass.ATF_WRITE, 2, cxt.id)], [str(e) for e in log]
+    await t.sleep_ns(5000)
+    assert stray == [], f"writes to virtual addresses taken as bus addresses: {stray}"
+    assert cxt.state() == CxtState.RUN, "the read-only CXT_STS was written"
