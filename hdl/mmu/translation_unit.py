@@ -19,8 +19,9 @@ class TranslationUnit(wiring.Component):
 
     A ``Tlb`` in front of a ``PageWalker`` whose table reads go out on one DMA read client
     (``TableReader``); the walker's recent paths and the reader's table lines are dropped
-    with every invalidation the TLB carries out. Invalidations come from the host (``inv_request`` with ``inv_kind``,
-    ``inv_pasid`` and ``inv_vaddr``, held until taken) and from SYNC (``flush``: everything);
+    with every invalidation the TLB carries out. Invalidations come from the host
+    (``inv_request`` with ``inv_kind``, ``inv_pasid`` and ``inv_vaddr``, held until taken)
+    and from SYNC (``flush``: everything);
     a request arriving while one is pending is merged into it as ALL, so none is lost.
     ``inv_busy`` stays high from a request until the TLB has finished it.
 

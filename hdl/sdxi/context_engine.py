@@ -8,7 +8,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..common.fsm import goto, request_states
-from ..common.priority import lowest_set, round_robin, select
+from ..common.priority import lowest_set, round_robin
 from ..mmu.tlb import Lookup, Translation
 from ..pcie.dma_ram import RamReadPairSignature, RamWriteSignature
 from ..pcie.dma_read import ReadRequest, ReadStatus
@@ -300,7 +300,7 @@ class ContextEngine(wiring.Component):
         fetch_busy = Signal()
         fetch_ring = Signal(64)                 # the turn's ring, kept apart from ``cx``, which
         fetch_ring_sz = Signal(32)              # admin operations reuse for their targets
-        buf_class = [Signal(8, name=f"buf_class{b}") for b in range(BUFFERS)]   # its ErrClass
+        buf_class = Signal(8 * BUFFERS)         # a failed buffer's ErrClass, 8 bits each
 
         # The fetcher: buffer b is filled by fetch client b mod FETCHERS, in ring order; buffers
         # may land out of order, the decoder takes them in order.
@@ -353,10 +353,8 @@ class ContextEngine(wiring.Component):
         with m.If(wanted & slot_free & fetch_space.pv & page_known & (ring_fault != 0)):
             # The page is refused: the batch that would start there fails instead.
             m.d.sync += [ring_failed.eq(1), buf_full.bit_select(fb, 1).eq(1),
-                         buf_err.bit_select(fb, 1).eq(1)]
-            for b in range(BUFFERS):
-                with m.If(fb == b):
-                    m.d.sync += buf_class[b].eq(ErrClass.for_fault(ring_fault))
+                         buf_err.bit_select(fb, 1).eq(1),
+                         buf_class.word_select(fb, 8).eq(ErrClass.for_fault(ring_fault))]
         with m.If(can_fetch):
             addr = Mux(fetch_space.pv, Cat(fetch_addr[:12], ring_frame), fetch_addr)
             for f in range(FETCHERS):
@@ -378,10 +376,9 @@ class ContextEngine(wiring.Component):
             with m.If(req.valid & req.ready):
                 m.d.sync += f_sent[f].eq(1)
             with m.If(st.valid):
-                for b in range(BUFFERS):
-                    with m.If(f_buf[f] == b):
-                        m.d.sync += buf_class[b].eq(ErrClass.READ_UR - 1 + st.payload.error)
-                m.d.sync += [f_busy[f].eq(0), buf_fetching.bit_select(f_buf[f], 1).eq(0),
+                m.d.sync += [buf_class.word_select(f_buf[f], 8).eq(
+                                 ErrClass.READ_UR - 1 + st.payload.error),
+                             f_busy[f].eq(0), buf_fetching.bit_select(f_buf[f], 1).eq(0),
                              buf_full.bit_select(f_buf[f], 1).eq(1),
                              buf_err.bit_select(f_buf[f], 1).eq(st.payload.error != 0)]
 
@@ -727,7 +724,7 @@ class ContextEngine(wiring.Component):
                 with m.Elif(buf_full.bit_select(db, 1)):
                     with m.If(buf_err.bit_select(db, 1)):
                         m.d.sync += has_cst.eq(0)
-                        cls = select(db, buf_class)
+                        cls = buf_class.word_select(db, 8)
                         context_error(ErrStep.DESCRIPTOR,
                                       Mux(ErrClass.is_translation(cls), ErrSubStep.ATF,
                                           ErrSubStep.DAF), cls)
