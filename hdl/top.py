@@ -225,6 +225,7 @@ class SdxiEngine(wiring.Component):
             rd.timeout.eq(exerciser.timeout),
             rd.read_size.eq(exerciser.read_size),
             wr.max_payload.eq(self.cfg_max_payload),
+            wr.timeout.eq(exerciser.timeout),
             wr.bus_master.eq(bus_master),
             wr.seq_num0.eq(self.pcie_rq_seq_num0),
             wr.seq_num_vld0.eq(self.pcie_rq_seq_num_vld0),
@@ -324,7 +325,8 @@ class SdxiEngine(wiring.Component):
             function.activate_ok.eq(ce.activate_ok),
             ce.soft_stop.eq(function.soft_stop),
             ce.hard_stop.eq(function.hard_stop),
-            function.quiesced.eq(ce.quiesced),
+            # STOP is reported only once nothing is in flight on either DMA engine either.
+            function.quiesced.eq(ce.quiesced & rd.idle & wr.idle),
             function.fatal.eq(ce.fatal),
             ce.ctl2.eq(stored.CTL2),
             ce.cxt_l2.eq(stored.CXT_L2),
@@ -402,7 +404,9 @@ class SdxiEngine(wiring.Component):
             msix.raise_vectors.eq(self_test | error_vector | retire.raise_vectors |
                                   errlog.raise_vector0),
             msix.msix_enable.eq(self.cfg_interrupt_msix_enable[0]),
-            msix.msix_function_mask.eq(self.cfg_interrupt_msix_mask[0]),
+            # An MSI-X message is a memory write: none goes out while bus mastering is off;
+            # vectors raised meanwhile stay pending, as under the Function Mask.
+            msix.msix_function_mask.eq(self.cfg_interrupt_msix_mask[0] | ~bus_master),
             self.cfg_interrupt_msix_address.eq(msix.msix_address),
             self.cfg_interrupt_msix_data.eq(msix.msix_data),
             self.cfg_interrupt_msix_int.eq(msix.msix_int),

@@ -47,8 +47,10 @@ class DmaReadEngine(wiring.Component):
     and headers outstanding stay within ``credit_bytes`` and ``credit_headers``. Clients with
     work take turns, one read per turn. Completion chunks are written to the RAM as they come,
     in any order; a request's status follows the last of its data. A read still outstanding
-    after ``timeout`` clocks ends its request with TIMEOUT and its tag is retired until reset,
-    so a late completion can never land in a reused tag's buffer.
+    after ``timeout`` clocks ends its request with TIMEOUT and its tag is retired for another
+    ``timeout`` clocks: a late completion in that time is dropped, never taken for a reused
+    tag's. Then the tag is used again, so reads that are never answered (the hard block drops
+    them while bus mastering is off) cannot use up the tags.
 
     Members
     -------
@@ -71,6 +73,8 @@ class DmaReadEngine(wiring.Component):
         Completion time-out in clocks.
     outstanding_bytes : Out(16)
         Completion bytes requested and not yet received (for monitoring).
+    idle : Out(1)
+        No request is in the engine and no read is outstanding.
     """
 
     def __init__(self, *, data_width, ram_rows, clients, tags=256, credit_bytes=28672,
@@ -100,6 +104,7 @@ class DmaReadEngine(wiring.Component):
             "bus_master": In(1),
             "timeout": In(32),
             "outstanding_bytes": Out(16),
+            "idle": Out(1),
         })
 
     def elaborate(self, platform):
@@ -125,7 +130,7 @@ class DmaReadEngine(wiring.Component):
 
         # ---- tags and credits ---------------------------------------------------------------
         busy = Signal(self._tags)          # read outstanding
-        retired = Signal(self._tags)       # timed out: never reused
+        retired = Signal(self._tags)       # timed out: not reused for another time-out
         usable = Signal(self._tags)
         m.d.comb += usable.eq(~busy & ~retired & Mux(self.ext_tag, (1 << self._tags) - 1,
                                                      (1 << 32) - 1))
@@ -291,14 +296,19 @@ class DmaReadEngine(wiring.Component):
         scan = Signal(tag_bits)
         m.d.sync += scan.eq(scan + 1)
         m.d.comb += t_scan.addr.eq(scan)
+        age = Signal(32)
+        m.d.comb += age.eq(now - t_scan.data.start)
         expired = (busy.bit_select(scan, 1) & ~finished_mask.bit_select(scan, 1) &
-                   (now - t_scan.data.start > self.timeout))
+                   (age > self.timeout))
         expired_mask = Signal(self._tags)
         m.d.comb += expired_mask.eq(Mux(expired, 1 << scan, 0))
+        reusable = retired.bit_select(scan, 1) & (age > Cat(Const(0, 1), self.timeout))
+        reusable_mask = Signal(self._tags)
+        m.d.comb += reusable_mask.eq(Mux(reusable, 1 << scan, 0))
 
         m.d.sync += [
             busy.eq((busy | issued_mask) & ~finished_mask & ~expired_mask),
-            retired.eq(retired | expired_mask),
+            retired.eq((retired | expired_mask) & ~reusable_mask),
         ]
 
         # Credits: taken at issue, given back when a read finishes or times out.
@@ -343,4 +353,5 @@ class DmaReadEngine(wiring.Component):
             # Done: everything requested and nothing outstanding (no read finishing now).
             with m.If(active[i] & (left[i] == 0) & (reads[i] == 0) & ~inc):
                 m.d.sync += [active[i].eq(0), status_valid[i].eq(1)]
+        m.d.comb += self.idle.eq(~active.any() & ~busy.any() & ~status_valid.any())
         return m

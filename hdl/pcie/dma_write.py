@@ -17,6 +17,7 @@ __all__ = ["DmaWriteEngine", "WriteRequest", "WriteStatus", "WriteError"]
 class WriteError:
     OK = 0
     BUS_MASTER_OFF = 1   #: nothing was sent: the host has bus mastering disabled
+    TIMEOUT = 2          #: sent, but the hard block never confirmed it (``timeout``)
 
 
 class WriteRequest(data.StructLayout):
@@ -44,6 +45,13 @@ class DmaWriteEngine(wiring.Component):
     32 and up (docs/dma.md). Each client has its own status stream and at most one request in
     the engine.
 
+    A hard block may discard TLPs it has accepted without reporting them (the UltraScale+
+    model does when bus mastering is cleared). When writes are outstanding and no report has
+    come for ``timeout`` clocks, every write TLP that has left the engine is taken as lost: the
+    requests waiting for them end with TIMEOUT, and the count of reports is brought up to the
+    TLPs sent, so later requests are confirmed by their own reports. Reports beyond the TLPs
+    sent (a lost one reported late) are ignored.
+
     Members
     -------
     req : In(stream.Signature(WriteRequest)).array(clients)
@@ -60,6 +68,10 @@ class DmaWriteEngine(wiring.Component):
         Bus Master Enable of the function.
     seq_num0, seq_num_vld0, seq_num1, seq_num_vld1 : In
         The hard block's reports of requester TLPs sent (``pcie_rq_seq_num*``), in order.
+    timeout : In(32)
+        Confirmation time-out in clocks (the read engine's completion time-out).
+    idle : Out(1)
+        No request is in the engine: nothing is being sent or waits for its report.
     """
 
     def __init__(self, *, data_width, ram_rows, clients):
@@ -83,6 +95,8 @@ class DmaWriteEngine(wiring.Component):
             "seq_num_vld0": In(1),
             "seq_num1": In(6),
             "seq_num_vld1": In(1),
+            "timeout": In(32),
+            "idle": Out(1),
         })
 
     def elaborate(self, platform):
@@ -268,16 +282,33 @@ class DmaWriteEngine(wiring.Component):
             w.end.eq(r_end),
         ]
 
-        # Write TLPs are counted as built and as reported sent; reports of reads (sequence
-        # numbers 32 and up) do not count. A client's status goes out once the report of its
-        # request's last TLP has come back.
+        # Write TLPs are counted as built, as sent (their last beat has left) and as reported
+        # sent; reports of reads (sequence numbers 32 and up) do not count. A client's status
+        # goes out once the report of its request's last TLP has come back, or with TIMEOUT
+        # once the reports have stalled (see the class docstring).
         built = Signal(16)
+        left_engine = Signal(16)
         sent = Signal(16)
         with m.If(last_issue):
             m.d.sync += built.eq(built + 1)
-        reports = ((self.seq_num_vld0 & ~self.seq_num0[5]).as_unsigned() +
-                   (self.seq_num_vld1 & ~self.seq_num1[5]).as_unsigned())
-        m.d.sync += sent.eq(sent + reports)
+        with m.If(fifo.r_rdy & fifo.r_en & out.beat.last):
+            m.d.sync += left_engine.eq(left_engine + 1)
+        reports = Signal(2)
+        m.d.comb += reports.eq((self.seq_num_vld0 & ~self.seq_num0[5]).as_unsigned() +
+                               (self.seq_num_vld1 & ~self.seq_num1[5]).as_unsigned())
+        unreported = Signal(16)
+        m.d.comb += unreported.eq(left_engine - sent)
+        stalled = Signal(32)                 # clocks without a report while writes wait
+        lost = Signal()
+        m.d.comb += lost.eq(awaiting.any() & (stalled > self.timeout))
+        with m.If(lost):
+            m.d.sync += [sent.eq(left_engine), stalled.eq(0)]
+        with m.Else():
+            m.d.sync += sent.eq(sent + Mux(reports > unreported, unreported, reports))
+            with m.If(awaiting.any() & (reports == 0)):
+                m.d.sync += stalled.eq(stalled + 1)
+            with m.Else():
+                m.d.sync += stalled.eq(0)
         last_tlp = [Signal(16, name=f"last_tlp{i}") for i in range(n)]
         for i in range(n):
             with m.If(last_issue & ends_request & (client == i)):
@@ -286,6 +317,9 @@ class DmaWriteEngine(wiring.Component):
             with m.If(ending[i]):
                 m.d.sync += [done[i].eq(0), awaiting[i].eq(1)]
             confirmed = ~(sent - last_tlp[i] - 1)[15]      # sent > last_tlp, modulo 2^16
-            with m.If(awaiting[i] & confirmed):
+            with m.If(awaiting[i] & (confirmed | lost)):
                 m.d.sync += [awaiting[i].eq(0), status_valid[i].eq(1)]
+                with m.If(~confirmed):
+                    m.d.sync += status_err[i].eq(WriteError.TIMEOUT)
+        m.d.comb += self.idle.eq(~(active | done | awaiting | status_valid).any())
         return m

@@ -25,7 +25,8 @@ def _job(prefix, offset):
 
 #: Registers at offsets from the exerciser's base (placed by hdl/sdxi/regmap.py).
 EXERCISER_REGISTERS = _job("DMA_RD", 0x00) + _job("DMA_WR", 0x28) + (
-    Register("DMA_TIMEOUT", 0x50, fields=(Field("clocks", 0, 32, RW, "read completion time-out; 0: 2^24"),)),
+    Register("DMA_TIMEOUT", 0x50, fields=(Field("clocks", 0, 32, RW, "DMA time-out: read "
+                                                "completions and write confirmations; 0: 2^24"),)),
     Register("DMA_RD_SPLIT", 0x60, fields=(Field("log2", 0, 4, RW, "cut reads at 1 << log2 bytes too (2-12; 0: MRRS only)"),)),
     Register("DMA_INFO", 0x58, fields=(
         Field("ext_tag", 0, 1, RO, "Extended Tag Field Enable seen through cfg_mgmt"),

@@ -14,7 +14,7 @@ from ..pcie.dma_ram import RamReadPairSignature, RamWriteSignature
 from ..pcie.dma_read import ReadRequest, ReadStatus
 from ..pcie.dma_write import WriteRequest, WriteStatus
 from . import descriptors as dsc
-from .data_mover import IMAGE, BufferSpace, MoverCommand, MoverOp, ram_bytes
+from .data_mover import IMAGE, BufferSpace, MoverCommand, MoverOp, ram_bytes, write_error_class
 from .descriptors import (AdminOp, DmaBaseOp, ErrClass, ErrReaction, ErrStep, ErrSubStep,
                           IntrOp, OpGroup, SyncFilter, VendorOp)
 from .retire import ContextFailure, RetireRecord
@@ -222,7 +222,7 @@ class ContextEngine(wiring.Component):
                     with m.If(self.wr_status.payload.error == 0):
                         ok()
                     with m.Else():
-                        fail(ErrClass.BUS_MASTER_OFF)
+                        fail(write_error_class(self.wr_status.payload.error))
 
             request_states(m, state, self.wr_req, self.wr_status, written)
 

@@ -13,12 +13,13 @@ from ..common.priority import lowest_set
 from ..mmu.page_tables import Fault
 from ..mmu.tlb import Lookup, Translation
 from ..pcie.dma_read import ReadRequest, ReadStatus
-from ..pcie.dma_write import WriteRequest, WriteStatus
+from ..pcie.dma_write import WriteError, WriteRequest, WriteStatus
 from .descriptors import ErrClass
 
 
 __all__ = ["DataMover", "MoverOp", "MoverCommand", "MoverResult", "BufferSpace", "READ_SLOTS",
-           "WRITE_CLIENTS", "CHUNK", "IMAGE", "PAGE", "SLOT_BYTES", "ram_bytes"]
+           "WRITE_CLIENTS", "CHUNK", "IMAGE", "PAGE", "SLOT_BYTES", "ram_bytes",
+           "write_error_class"]
 
 CHUNK = 256               #: bytes per COPY read (and its write)
 IMAGE = 4096              #: bytes of a FROM_RAM image: a fill's pattern run, a REPCOPY block
@@ -28,6 +29,11 @@ SLOT_BYTES = CHUNK + 64   #: a chunk at any offset within a row
 CHUNKS = 32               #: chunks tracked in flight (a power of two)
 REPCOPY_SLOTS = (IMAGE + 64 + SLOT_BYTES - 1) // SLOT_BYTES
 PAGE = 4096               #: translation granule: no chunk of a pv = 1 buffer crosses one
+
+
+def write_error_class(error):
+    """The ErrClass of a failed write's ``WriteError`` (an Amaranth value)."""
+    return Mux(error == WriteError.TIMEOUT, ErrClass.WRITE_TIMEOUT, ErrClass.BUS_MASTER_OFF)
 
 
 def ram_bytes():
@@ -466,8 +472,10 @@ class DataMover(wiring.Component):
                     with m.If(w_seq[c] == k):
                         m.d.sync += c_done[k].eq(1)
                         with m.If(st.payload.error != 0):
-                            # Nothing was sent (bus mastering off), so nothing was released.
-                            m.d.sync += [c_err[k].eq(ErrClass.BUS_MASTER_OFF), c_buf[k].eq(1)]
+                            m.d.sync += [c_err[k].eq(write_error_class(st.payload.error)),
+                                         c_buf[k].eq(1)]
+                        with m.If(st.payload.error == WriteError.BUS_MASTER_OFF):
+                            # Nothing was sent, so nothing was released.
                             free_slots(k)
 
         # ---- results, in command order -----------------------------------------------------------

@@ -225,7 +225,8 @@ class ErrClass(enum.IntEnum):
     READ_POISONED = 0x33
     READ_TIMEOUT = 0x34
     READ_MALFORMED = 0x35
-    BUS_MASTER_OFF = 0x36
+    BUS_MASTER_OFF = 0x36      #: nothing was sent: bus mastering disabled
+    WRITE_TIMEOUT = 0x37       #: a write was sent but the hard block never confirmed it
     ATF_NO_PASID = 0x41        #: address translation failures: 0x40 + hdl.mmu Fault
     ATF_NOT_PRESENT = 0x42
     ATF_WRITE = 0x43

@@ -30,10 +30,15 @@ class FunctionStateMachine(wiring.Component):
     STOPG_SF   STOP_HD, RESET                 STOPG_HD
     STOPG_SF   engine quiesced                STOP
     STOPG_HD   engine quiesced                STOP
-    ERROR      RESET                          STOP
+    ERROR      RESET                          STOPG_HD
     any but    fatal function error           ERROR
     STOP/ERROR
     ========== ============================== ==============================================
+
+    Every way into STOP passes through STOPG_SF or STOPG_HD and waits there for ``quiesced``:
+    RESET out of ERROR too, since the engine may still be stopping its contexts when the host
+    reacts to the error. So STOP is reported only once nothing is in flight and nothing more
+    will be written.
 
     Members
     -------
@@ -126,6 +131,6 @@ class FunctionStateMachine(wiring.Component):
                 # Work is abandoned in the error state, as in a hard stop.
                 m.d.comb += [self.gsv.eq(GSV.ERROR), self.hard_stop.eq(1)]
                 with m.If(self.request & (self.gsr == GSR.RESET)):
-                    m.next = "STOP"
+                    m.next = "STOPG_HD"
 
         return m

@@ -266,10 +266,31 @@ def test_errors_end_the_request_and_the_engine_goes_on(fault, expected):
         got = await bench.ram_bytes(ctx, 0, 1000)
         assert got == bytes(host_byte(0x20000 + k) for k in range(1000))
         if fault == "drop":
-            # The timed-out tag is never used again.
+            # The timed-out tag is not used again within the next time-out.
             assert victim[0] not in [t for t, a, _ in bench.host.requests if a >= 0x20000]
 
     bench.simulate(tb, f"dma_read_fault_{fault}")
+
+
+def test_timed_out_tags_come_back_after_a_second_time_out():
+    """Every one of the 32 tags times out (the host never answers, as when the hard block drops
+    reads with bus mastering off); after another time-out they serve reads again."""
+    bench = Bench(seed=13, credit_bytes=60000, credit_headers=1000)
+    bench.host.fault = lambda tag, addr, nbytes: "drop"
+
+    async def tb(ctx):
+        bench.setup(ctx, mrrs=0, ext_tag=0, timeout=400)     # 128-byte reads, 32 tags
+        await bench.read(ctx, 0, 0x40000, 128 * 40, 0, ident=1)
+        assert await bench.status(ctx, 0) == (1, ReadError.TIMEOUT)
+        dropped = {t for t, _, _ in bench.host.requests}
+        assert len(dropped) == 32, f"{len(dropped)} tags used"
+        bench.host.fault = None
+        await bench.read(ctx, 0, 0x20000, 1000, 0, ident=2)
+        assert await bench.status(ctx, 0) == (2, ReadError.OK)
+        got = await bench.ram_bytes(ctx, 0, 1000)
+        assert got == bytes(host_byte(0x20000 + k) for k in range(1000))
+
+    bench.simulate(tb, "dma_read_tags_come_back")
 
 
 def test_tags_32_until_extended_then_more():

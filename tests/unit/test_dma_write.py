@@ -50,6 +50,7 @@ class Bench:
         self.cycle = 0
         self.reports = []         # sequence numbers of sent TLPs, reported in order
         self.hold_reports = False
+        self.timeout = 20_000     # confirmation time-out, clocks
 
     async def fill_ram(self, ctx):
         wr = self.dut.fill
@@ -67,6 +68,7 @@ class Bench:
         tlp = self.dut.engine.tlp
         current = None
         eng = self.dut.engine
+        ctx.set(eng.timeout, self.timeout)
         while True:
             ready = self.rng.random() >= self.stall
             ctx.set(tlp.ready, ready)
@@ -240,6 +242,52 @@ def test_status_waits_for_the_hard_blocks_report():
     sim.add_testbench(b.sink, background=True)
     sim.add_testbench(tb)
     run(sim, "dma_write_confirm")
+
+
+def test_lost_reports_end_in_a_timeout_and_the_engine_goes_on():
+    """A hard block that drops sent TLPs without reporting them (as the model does when bus
+    mastering is cleared): the waiting requests end with TIMEOUT after ``timeout`` clocks
+    without a report, a late report of a lost TLP is ignored, and later requests are confirmed
+    by their own reports."""
+    b = Bench(512, clients=2, stall=0.3)
+    b.timeout = 300
+
+    async def tb(ctx):
+        eng = b.dut.engine
+        ctx.set(eng.max_payload, 0)
+        ctx.set(eng.bus_master, 1)
+        await b.fill_ram(ctx)
+        b.hold_reports = True
+        await b.request(ctx, 0, 0x1000, 512, 0, ident=1)
+        await b.request(ctx, 1, 0x9000, 200, 64, ident=2)
+        await wait_for(ctx, lambda: len(b.writes) == 6, max_cycles=2_000, what="TLPs sent")
+        sent = b.cycle
+        assert not ctx.get(eng.idle)
+        lost = b.reports[:]
+        b.reports.clear()                # dropped: never reported
+        assert await b.wait_status(ctx, 0) == (1, WriteError.TIMEOUT)
+        # The time-out runs from the first request waiting for its report.
+        assert sent + b.timeout - 100 < b.cycle < sent + b.timeout + 50, (sent, b.cycle)
+        assert await b.wait_status(ctx, 1) == (2, WriteError.TIMEOUT)
+        assert ctx.get(eng.idle), "nothing left in the engine"
+        # A late report of a lost TLP, with nothing outstanding: ignored.
+        b.reports.append(lost[-1])
+        b.hold_reports = False
+        await ctx.tick().repeat(20)
+        assert not b.reports
+        # The next request waits for its own report, then completes.
+        b.hold_reports = True
+        await b.request(ctx, 0, 0x4000, 64, 0, ident=3)
+        for _ in range(b.timeout // 2):
+            await ctx.tick()
+            assert not ctx.get(eng.status[0].valid), "confirmed by a stale report"
+        b.hold_reports = False
+        assert await b.wait_status(ctx, 0) == (3, WriteError.OK)
+
+    sim = new_sim(b.dut)
+    sim.add_testbench(b.sink, background=True)
+    sim.add_testbench(tb)
+    run(sim, "dma_write_lost_reports")
 
 
 def test_two_clients_round_robin_and_bus_master_off():

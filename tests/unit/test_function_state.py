@@ -46,7 +46,7 @@ TABLE = {
     (S.STOPG_SF, "fatal"): S.ERROR,
     (S.STOPG_HD, "quiesced"): S.STOP,
     (S.STOPG_HD, "fatal"): S.ERROR,
-    (S.ERROR, "req RESET"): S.STOP,
+    (S.ERROR, "req RESET"): S.STOPG_HD,     # STOP only once the engine has quiesced
 }
 
 
@@ -110,6 +110,7 @@ class Bench:
         s = self.state(ctx)
         if s == S.ERROR:
             await self.request(ctx, GSR.RESET)
+            await self.apply(ctx, quiesced=1)
         elif s in (S.INIT, S.ACTIVE):
             await self.request(ctx, GSR.STOP_HD)
             await self.apply(ctx, quiesced=1)
@@ -213,8 +214,13 @@ def test_activation_failure_and_recovery():
         assert b.state(ctx) == S.ERROR
         await ctx.tick().repeat(5)
         assert b.errors == 1, f"entered_error pulsed {b.errors} times"
-        # RESET, then a successful activation.
+        # RESET: a hard stop that reports STOP only once the engine has quiesced.
         await b.request(ctx, GSR.RESET)
+        for _ in range(5):
+            assert b.state(ctx) == S.STOPG_HD
+            assert ctx.get(b.dut.hard_stop) == 1
+            await ctx.tick()
+        await b.apply(ctx, quiesced=1)
         assert b.state(ctx) == S.STOP
         await b.request(ctx, GSR.ACTIVE)
         await b.apply(ctx, activate_done=1, activate_ok=1)
