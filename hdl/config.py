@@ -110,6 +110,13 @@ class EngineConfig:
                         max_akey_sz=self.max_akey_sz, max_cxt=self.max_cxt,
                         opb_000_cap=self.opb_000_cap)
 
+    def capability_limits(self):
+        """The values of CAP0's and CAP1's fields by "REGISTER.field" name: what the bounds of
+        the control registers (``Field.at_most``, ``Field.within``) refer to."""
+        return {f"{name}.{field}": value
+                for name, raw in (("CAP0", self.cap0), ("CAP1", self.cap1))
+                for field, value in regmap.REGISTERS_BY_NAME[name].decode(raw).items()}
+
     @property
     def version(self):
         return regmap.REGISTERS_BY_NAME["VERSION"].encode(major=1, minor=0)

@@ -166,7 +166,8 @@ class SdxiEngine(wiring.Component):
             cc_user_width=cfg.tuser_widths["cc"], bar0_log2_size=regmap.BAR0_LOG2_SIZE,
             bar2_log2_size=cfg.bar2_log2_size)
         m.submodules.registers = registers = RegisterFile(
-            regmap.BAR0_REGISTERS, addr_width=regmap.BAR0_LOG2_SIZE - 3, loadable=("ERR_WRT",))
+            regmap.BAR0_REGISTERS, addr_width=regmap.BAR0_LOG2_SIZE - 3, loadable=("ERR_WRT",),
+            limits=cfg.capability_limits())
         m.submodules.function = function = FunctionStateMachine()
         m.submodules.doorbells = doorbells = DoorbellArray(
             contexts=cfg.contexts, db_stride=cfg.db_stride, bar_log2_size=cfg.bar2_log2_size)
@@ -377,7 +378,7 @@ class SdxiEngine(wiring.Component):
         m.d.comb += [
             tu.pasid_table.eq(Cat(Const(0, 12), field("IMPL_PASID_TABLE", "ptr", pasid_table))),
             tu.pasid_count.eq(Mux(field("IMPL_PASID_TABLE", "en", pasid_table),
-                                  Const(1, 21) << Mux(pasid_sz > 20, 20, pasid_sz), 0)),
+                                  Const(1, 21) << pasid_sz, 0)),
             tu.inv_request.eq(registers.written.IMPL_TLB_INV),
             tu.inv_kind.eq(field("IMPL_TLB_INV", "kind", registers.write_data)),
             tu.inv_pasid.eq(field("IMPL_TLB_INV", "pasid", registers.write_data)),

@@ -20,11 +20,20 @@ class Access(enum.Enum):
 
 @dataclass(frozen=True)
 class Field:
+    """A register or structure field.
+
+    ``at_most`` and ``within`` bound what an ``RW`` field stores, for values that must stay
+    inside what a capability advertises: a number, or a "REGISTER.field" name (a read-only field
+    of the same map). A write of a larger value than ``at_most`` stores ``at_most``; bits written
+    outside ``within`` (a bit set) store 0. So the register reads back the value in force.
+    """
     name: str
     lsb: int
     width: int
     access: Access
     doc: str = ""
+    at_most: object = None
+    within: object = None
 
     @property
     def mask(self):
@@ -32,6 +41,17 @@ class Field:
 
     def get(self, value):
         return (value >> self.lsb) & ((1 << self.width) - 1)
+
+    def bounded(self, value, limit_of):
+        """What the field stores when ``value`` is written; ``limit_of(name)`` gives the value
+        of a "REGISTER.field" bound."""
+        def resolve(bound):
+            return limit_of(bound) if isinstance(bound, str) else bound
+        if self.at_most is not None:
+            value = min(value, resolve(self.at_most))
+        if self.within is not None:
+            value &= resolve(self.within)
+        return value
 
     def put(self, value):
         if not 0 <= value < (1 << self.width):

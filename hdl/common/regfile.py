@@ -1,6 +1,6 @@
 """A register file built from a table of ``regdef.Register`` definitions."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -17,6 +17,8 @@ class RegisterFile(wiring.Component):
     Reads return stored (``RW``, ``RW1C``) bits and the ``ro`` inputs' ``RO`` bits; reserved and
     ``WO`` bits read 0. Writes update enabled byte lanes of ``RW`` bits and clear ``RW1C`` bits
     written 1; a ``set`` input bit wins over a clear in the same clock, so no event is lost.
+    A field with a bound (``Field.at_most``, ``Field.within``) stores the written value clamped
+    to it; ``limits`` gives the values of the "REGISTER.field" names bounds refer to.
 
     Members
     -------
@@ -37,9 +39,10 @@ class RegisterFile(wiring.Component):
         Data and byte enables of that write.
     """
 
-    def __init__(self, registers, *, addr_width, loadable=()):
+    def __init__(self, registers, *, addr_width, loadable=(), limits=None):
         self._registers = tuple(registers)
         self._loadable = tuple(loadable)
+        self._limits = dict(limits or {})
         for r in self._registers:
             if r.offset >> 3 >= 1 << addr_width:
                 raise ValueError(f"{r.name} at {r.offset:#x} is outside a {addr_width}-bit "
@@ -59,6 +62,28 @@ class RegisterFile(wiring.Component):
             "write_data": Out(64),
             "write_be": Out(8),
         })
+
+    def _limit(self, name):
+        if name not in self._limits:
+            raise ValueError(f"a register bound names {name}, which ``limits`` does not give")
+        return self._limits[name]
+
+    def _bound(self, m, register, update):
+        """``update`` with each bounded field of ``register`` clamped to its bound."""
+        bounded = [f for f in register.fields if f.at_most is not None or f.within is not None]
+        if not bounded:
+            return update
+        out = Signal(64, name=f"bounded_{register.name}")
+        m.d.comb += out.eq(update)
+        for f in bounded:
+            value = update[f.lsb:f.lsb + f.width]
+            if f.at_most is not None:
+                top = f.bounded((1 << f.width) - 1, self._limit)
+                value = Mux(value > top, top, value)
+            if f.within is not None:
+                value = value & f.bounded((1 << f.width) - 1, self._limit)
+            m.d.comb += out[f.lsb:f.lsb + f.width].eq(value)
+        return out
 
     def elaborate(self, platform):
         m = Module()
@@ -88,6 +113,7 @@ class RegisterFile(wiring.Component):
                     update = (update & ~(lane_mask & rw)) | (bus.w_data & lane_mask & rw)
                 if rw1c:
                     update = update & ~(bus.w_data & lane_mask & rw1c)
+                update = self._bound(m, r, update)
                 sets = getattr(self.set, r.name) & rw1c if rw1c else 0
                 with m.If(hit & bus.w_stb):
                     m.d.sync += stored.eq(update | sets)

@@ -40,12 +40,24 @@ def render(config=EngineConfig()):
         "## Registers",
         "",
     ]
+    limits = config.capability_limits()
+
+    def bound(f):
+        """What a bounded field's write is clamped to, in words (docs/spec-choices.md)."""
+        if f.at_most is not None:
+            b = f.at_most
+            return f"; a larger value stores " + (f"{b} ({limits[b]})" if isinstance(b, str)
+                                                  else f"{b}")
+        if f.within is not None:
+            return f"; bits outside {f.within} ({limits[f.within]:#x}) store 0"
+        return ""
+
     for reg in regmap.BAR0_REGISTERS + regmap.DMA_EXERCISER_REGISTERS:
         lines += [f"### {reg.name} (0x{reg.offset:05X}, {reg.spec})", "",
                   "| bits | field | access | meaning |", "|---|---|---|---|"]
         for f in sorted(reg.fields, key=lambda f: f.lsb, reverse=True):
             bits = f"{f.lsb + f.width - 1}:{f.lsb}" if f.width > 1 else f"{f.lsb}"
-            lines.append(f"| {bits} | {f.name} | {f.access.name} | {f.doc} |")
+            lines.append(f"| {bits} | {f.name} | {f.access.name} | {f.doc}{bound(f)} |")
         lines.append("")
     lines += ["Bits not listed are reserved: they read 0 and ignore writes.", ""]
     return "\n".join(lines)

@@ -13,6 +13,8 @@ Access rule for every 64-bit register (docs/spec-choices.md, "Register access"):
   ``lo_hi_writeq`` does).
 * Reserved bits read 0 and ignore writes. ``RO`` fields ignore writes. ``RW1C`` fields clear
   the bits written as 1.
+* A field with a bound (``at_most``, ``within``: what CAP0/CAP1 advertise) stores the written
+  value clamped to it, and reads back the value in force.
 """
 
 import enum
@@ -58,6 +60,8 @@ MSIX_PBA_OFFSET = 0x3C000    # one bit per vector
 
 RO, RW, RW1C, WO = Access.RO, Access.RW, Access.RW1C, Access.WO
 
+PASID_TABLE_MAX_SZ = 20      # IMPL_PASID_TABLE.sz: at most 2^20 PASIDs
+
 BAR0_REGISTERS = (
     Register("CTL0", 0x00000, spec="Table 9-2", fields=(
         Field("fn_gsr", 0, 2, RW, "function state request (GSR)"),
@@ -67,10 +71,14 @@ BAR0_REGISTERS = (
         Field("fn_grp_id", 32, 32, RW, "function group ID"),
     )),
     Register("CTL2", 0x00010, spec="Table 9-4", fields=(
-        Field("max_buffer", 0, 4, RW, "software limit on data buffer size, 2^(n+21) bytes"),
-        Field("max_akey_sz", 12, 4, RW, "software limit on AKey table size"),
-        Field("max_cxt", 16, 16, RW, "software limit on the highest context ID"),
-        Field("opb_000_avl", 32, 32, RW, "operation groups made available"),
+        Field("max_buffer", 0, 4, RW, "software limit on data buffer size, 2^(n+21) bytes",
+              at_most="CAP1.max_buffer"),
+        Field("max_akey_sz", 12, 4, RW, "software limit on AKey table size",
+              at_most="CAP1.max_akey_sz"),
+        Field("max_cxt", 16, 16, RW, "software limit on the highest context ID",
+              at_most="CAP1.max_cxt"),
+        Field("opb_000_avl", 32, 32, RW, "operation groups made available",
+              within="CAP1.opb_000_cap"),
     )),
     Register("STS0", 0x00100, spec="Table 9-5", fields=(
         Field("fn_gsv", 0, 3, RO, "function state (GSV)"),
@@ -101,8 +109,9 @@ BAR0_REGISTERS = (
         Field("ptr", 12, 52, RW, "4 KiB-aligned context L2 table, address bits 63:12"),
     )),
     Register("RKEY", 0x10100, spec="Table 9-10", fields=(
-        Field("en", 0, 1, RW, "RKey table valid (inert: CAP1.rkey_cap = 0)"),
-        Field("sz", 1, 4, RW, "RKey table size"),
+        Field("en", 0, 1, RW, "RKey table valid (inert: CAP1.rkey_cap = 0)",
+              at_most="CAP1.rkey_cap"),
+        Field("sz", 1, 4, RW, "RKey table size", at_most="CAP0.max_rkey_sz"),
         Field("ptr", 12, 52, RW, "4 KiB-aligned RKey table, address bits 63:12"),
     )),
     Register("ERR_CTL", 0x20000, spec="Table 9-11", fields=(
@@ -115,7 +124,7 @@ BAR0_REGISTERS = (
     )),
     Register("ERR_CFG", 0x20010, spec="Table 9-13", fields=(
         Field("en", 0, 1, RW, "error log enabled"),
-        Field("sz", 1, 5, RW, "error log holds 32 << sz entries"),
+        Field("sz", 1, 5, RW, "error log holds 32 << sz entries", at_most="CAP1.max_errlog_sz"),
         Field("ptr", 12, 52, RW, "4 KiB-aligned error log ring, address bits 63:12"),
     )),
     Register("ERR_WRT", 0x20020, spec="section 3.4", fields=(
@@ -147,7 +156,8 @@ BAR0_REGISTERS = (
     )),
     Register("IMPL_PASID_TABLE", IMPL_BASE + 0x30, spec="implementation", fields=(
         Field("en", 0, 1, RW, "PASID table valid (else every pv = 1 access faults NO_PASID)"),
-        Field("sz", 1, 5, RW, "the table holds 1 << sz 8-byte entries (sz 0 to 20)"),
+        Field("sz", 1, 5, RW, "the table holds 1 << sz 8-byte entries (sz 0 to 20)",
+              at_most=PASID_TABLE_MAX_SZ),
         Field("ptr", 12, 52, RW, "4 KiB-aligned PASID table, address bits 63:12"),
     )),
     Register("IMPL_TLB_INV_ADDR", IMPL_BASE + 0x38, spec="implementation", fields=(

@@ -62,6 +62,15 @@ SPEC = {
     "IMPL_PERF_WALK": (0x30050, 0, 0xFFFF_FFFF, 0, 0),
 }
 STORED = [n for n, s in SPEC.items() if s[1] | s[3]]
+
+
+def stored(name, value):
+    """What ``name`` stores when ``value`` reaches its RW bits, the bounds above UNBOUNDED's
+    aside: IMPL_PASID_TABLE.sz (5:1) is at most 20 whatever the capabilities."""
+    value &= SPEC[name][1]
+    if name == "IMPL_PASID_TABLE" and (value >> 1) & 0x1F > 20:
+        value = (value & ~(0x1F << 1)) | 20 << 1
+    return value
 READ_ONLY = [n for n, s in SPEC.items() if s[2]]
 
 
@@ -70,9 +79,17 @@ def test_map_matches_spec_table():
     assert {r.name: r.offset for r in BAR0_REGISTERS} == {n: s[0] for n, s in SPEC.items()}
 
 
+# Bounds that clamp nothing, for the tests of plain storage; test_bounded_fields has its own.
+UNBOUNDED = {f"{reg}.{field}": ALL
+             for reg, field in (("CAP0", "max_rkey_sz"), ("CAP1", "max_buffer"),
+                                ("CAP1", "max_akey_sz"), ("CAP1", "max_cxt"),
+                                ("CAP1", "opb_000_cap"), ("CAP1", "rkey_cap"),
+                                ("CAP1", "max_errlog_sz"))}
+
+
 class Bench:
-    def __init__(self):
-        self.dut = RegisterFile(BAR0_REGISTERS, addr_width=ADDR_WIDTH)
+    def __init__(self, limits=UNBOUNDED):
+        self.dut = RegisterFile(BAR0_REGISTERS, addr_width=ADDR_WIDTH, limits=limits)
         self.written = {n: 0 for n in SPEC}
 
     async def count_written(self, ctx):
@@ -138,9 +155,10 @@ def test_write_all_ones_reads_back_rw_mask():
             # All ones: RW bits take it; reserved, RO and WO bits ignore it; RW1C bits
             # (clear) stay 0.
             await b.write(ctx, name, ALL)
-            assert await b.read(ctx, name) == rw, f"{name}: {await b.read(ctx, name):#x}"
+            want = stored(name, ALL) if rw else 0
+            assert await b.read(ctx, name) == want, f"{name}: {await b.read(ctx, name):#x}"
             if rw | rw1c:
-                assert ctx.get(getattr(b.dut.stored, name)) == rw, name
+                assert ctx.get(getattr(b.dut.stored, name)) == want, name
             # Zeros clear the RW bits again.
             await b.write(ctx, name, 0)
             assert await b.read(ctx, name) == 0, name
@@ -159,9 +177,8 @@ def test_rw_fields_store_random_values():
                 await b.write(ctx, n, v)
             # Written in one pass, read back in another: registers do not alias.
             for n, v in values.items():
-                rw = SPEC[n][1]
-                assert await b.read(ctx, n) == v & rw, n
-                assert ctx.get(getattr(b.dut.stored, n)) == v & rw, n
+                assert await b.read(ctx, n) == stored(n, v), n
+                assert ctx.get(getattr(b.dut.stored, n)) == stored(n, v), n
 
     b.run(tb, "regfile_random")
 
@@ -194,11 +211,10 @@ def test_byte_enables_touch_only_their_bytes(be, lanes):
 
     async def tb(ctx):
         for name in STORED:
-            rw = SPEC[name][1]
             # From a known pattern, a write of all ones with ``be`` changes only those bytes.
             await b.write(ctx, name, 0x5A5A_5A5A_5A5A_5A5A)
             await b.write(ctx, name, ALL, be)
-            want = ((0x5A5A_5A5A_5A5A_5A5A & ~lanes) | lanes) & rw
+            want = stored(name, (0x5A5A_5A5A_5A5A_5A5A & ~lanes) | lanes)
             assert await b.read(ctx, name) == want, f"{name} be={be:#x}"
             # No byte enabled: no change at all.
             await b.write(ctx, name, 0, 0x00)
@@ -286,3 +302,38 @@ def _w_hit_check(addresses):
 def test_w_hit_exactly_on_registers():
     # Every qword address of the 15-bit space: hit exactly on the register offsets.
     _w_hit_check(range(1 << ADDR_WIDTH))
+
+
+def test_bounded_fields_store_what_the_capabilities_allow():
+    """A control field above what CAP0/CAP1 advertise stores the advertised value (bits of an
+    operation-group set outside it store 0); a value within the bound is stored as written,
+    by 64-bit and by 32-bit writes (docs/spec-choices.md, "Register access")."""
+    caps = {"CAP0.max_rkey_sz": 3, "CAP1.max_buffer": 11, "CAP1.max_akey_sz": 2,
+            "CAP1.max_cxt": 127, "CAP1.opb_000_cap": 0x2B, "CAP1.rkey_cap": 0,
+            "CAP1.max_errlog_sz": 10}
+    b = Bench(caps)
+    ptr = 0xFFFF_FFFF_FFFF_F000
+    # Written from the spec's field positions: all ones stores each bound.
+    clamped = {
+        "CTL2": 11 | 2 << 12 | 127 << 16 | 0x2B << 32,
+        "RKEY": 0 | 3 << 1 | ptr,                      # en 0, sz 4:1, ptr
+        "ERR_CFG": 1 | 10 << 1 | ptr,                  # en 0, sz 5:1, ptr
+        "IMPL_PASID_TABLE": 1 | 20 << 1 | ptr,         # sz at most 20
+    }
+    within = {"CTL2": 9 | 1 << 12 | 5 << 16 | 0x0A << 32, "RKEY": 2 << 1 | 0x1000,
+              "ERR_CFG": 1 | 1 << 1 | 0x5000, "IMPL_PASID_TABLE": 1 | 20 << 1 | 0x2000}
+
+    async def tb(ctx):
+        for name, want in clamped.items():
+            await b.write(ctx, name, ALL)
+            assert await b.read(ctx, name) == want, f"{name}: {await b.read(ctx, name):#x}"
+            assert ctx.get(getattr(b.dut.stored, name)) == want, name
+            await b.write(ctx, name, within[name])
+            assert await b.read(ctx, name) == within[name], name
+        # A 32-bit write of the low dword clamps too and leaves the high dword alone.
+        await b.write(ctx, "ERR_CFG", 1 | 11 << 1, be=0x0F)
+        assert await b.read(ctx, "ERR_CFG") == 1 | 10 << 1
+        await b.write(ctx, "CTL2", ALL, be=0xF0)
+        assert await b.read(ctx, "CTL2") == (within["CTL2"] & 0xFFFF_FFFF) | 0x2B << 32
+
+    b.run(tb, "regfile_bounded")
