@@ -7,6 +7,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..common.address_range import runs_past_top
 from ..common.fsm import goto, request_states
 from ..common.priority import lowest_set, round_robin
 from ..mmu.tlb import Lookup, Translation
@@ -562,6 +563,15 @@ class ContextEngine(wiring.Component):
                                Cat(Const(0, 12), _field(landed, CXT_L2_ENT, "lv01_ptr")) +
                                (tgt[0:7] << 5), 32)
 
+            def akey_table_wraps(l1):
+                """The AKey table (16-byte entries, 256 << akey_sz of them, 4 KiB-aligned) runs
+                past 2^64 - 1; one of 4 KiB, all this build allows without max_akey_sz, cannot."""
+                if cfg.max_akey_sz == 0:
+                    return Const(0)
+                pages = Const(1, cfg.max_akey_sz + 1) << _field(l1, CXT_L1_ENT, "akey_sz")
+                return runs_past_top(Cat(Const(0, 12), _field(l1, CXT_L1_ENT, "akey_ptr")),
+                                     Cat(Const(0xFFF, 12), (pages - 1)[:cfg.max_akey_sz + 1]))
+
             def check_l1():
                 l1 = landed
                 with m.If(~_field(l1, CXT_L1_ENT, "vl")):
@@ -569,6 +579,8 @@ class ContextEngine(wiring.Component):
                 with m.Elif((_field(l1, CXT_L1_ENT, "akey_sz") > ctl2_max_akey_sz) |
                             (_field(l1, CXT_L1_ENT, "akey_sz") > cfg.max_akey_sz)):
                     table_error(ErrStep.CXT_L1, ErrSubStep.DVF, ErrClass.BAD_FIELD)
+                with m.Elif(akey_table_wraps(l1)):
+                    table_error(ErrStep.CXT_L1, ErrSubStep.DVF, ErrClass.ADDRESS_WRAP)
                 with m.Else():
                     m.d.sync += [
                         cx.akey.eq(Cat(Const(0, 12), _field(l1, CXT_L1_ENT, "akey_ptr"))),
@@ -589,6 +601,9 @@ class ContextEngine(wiring.Component):
                     table_error(ErrStep.CXT_CTL, ErrSubStep.DVF, ErrClass.INVALID_ENTRY)
                 with m.Elif((ring_sz < 1024) | (ring_sz > (1024 << cfg.max_ds_ring_sz))):
                     table_error(ErrStep.CXT_CTL, ErrSubStep.DVF, ErrClass.BAD_FIELD)
+                with m.Elif(runs_past_top(Cat(Const(0, 6), _field(c, CXT_CTL, "ds_ring_ptr")),
+                                          Cat(Const(0x3F, 6), (ring_sz - 1)[:32]))):
+                    table_error(ErrStep.CXT_CTL, ErrSubStep.DVF, ErrClass.ADDRESS_WRAP)
                 with m.Else():
                     m.d.sync += [
                         cx.ring.eq(Cat(Const(0, 6), _field(c, CXT_CTL, "ds_ring_ptr"))),
@@ -707,14 +722,25 @@ class ContextEngine(wiring.Component):
             def start_turn():
                 m.d.sync += [write_index.eq(landed[:64]), fetch_pos.eq(cx.read_index),
                              fetch_slot.eq(cx.slot), fetch_ring.eq(cx.ring),
-                             fetch_ring_sz.eq(cx.ring_sz), turn_on.eq(1), k.eq(0),
+                             fetch_ring_sz.eq(cx.ring_sz), k.eq(0),
                              fetch_space.pv.eq(cx.pv), fetch_space.pasid.eq(cx.pasid),
                              fetch_space.user.eq(cx.user), ring_known.eq(0), ring_failed.eq(0)]
-                m.next = "BATCH"
+                m.next = "WI_CHECK"
 
             read_states("WI_RD", start_turn,
                         lambda e: context_error(ErrStep.WRITE_INDEX, ErrSubStep.DAF, e,
                                                 index=False))
+
+            with m.State("WI_CHECK"):
+                # A producer is never more than a ring ahead of the consumer: a write index
+                # beyond that would run slots a second time (docs/spec-choices.md, "Errors").
+                with m.If((write_index > cx.read_index) &
+                          (write_index - cx.read_index > cx.ring_sz)):
+                    context_error(ErrStep.WRITE_INDEX, ErrSubStep.DVF,
+                                  ErrClass.WRITE_INDEX_AHEAD, index=False)
+                with m.Else():
+                    m.d.sync += turn_on.eq(1)
+                    m.next = "BATCH"
 
             with m.State("BATCH"):
                 # Wait for the next batch of the ring, or end the turn.
@@ -757,6 +783,11 @@ class ContextEngine(wiring.Component):
 
             def size_ok(size_minus_one):
                 return (size_minus_one >> (max_buffer + 21)) == 0
+
+            def wraps(buf):
+                """The operand runs past 2^64 - 1: nothing of it moves (buf 0 = addr0)."""
+                m.d.sync += d.eq(now)
+                context_error(ErrStep.DESCRIPTOR, ErrSubStep.DVF, ErrClass.ADDRESS_WRAP, buf=buf)
 
             def check_keys(count, first, second=0, intr=False):
                 m.d.sync += [d.eq(now), keys.eq((1 << count) - 1), key_idx.eq(first),
@@ -835,6 +866,10 @@ class ContextEngine(wiring.Component):
                         with m.Case(DmaBaseOp.COPY):
                             with m.If(~size_ok(g(c, "size"))):
                                 invalid(ErrClass.SIZE)
+                            with m.Elif(runs_past_top(g(c, "addr0"), g(c, "size"))):
+                                wraps(0)
+                            with m.Elif(runs_past_top(g(c, "addr1"), g(c, "size"))):
+                                wraps(1)
                             with m.Elif(ak_hit(g(c, "akey0")) & ak_hit(g(c, "akey1"))):
                                 issue_fast(copy_cmd, make_record(mover_op=1))
                             with m.Else():
@@ -844,6 +879,8 @@ class ContextEngine(wiring.Component):
                             s = dsc.DSC_DMAB_WRT_IMM
                             with m.If(g(s, "size") >= dsc.WRT_IMM_MAX):
                                 invalid(ErrClass.SIZE)
+                            with m.Elif(runs_past_top(g(s, "addr0"), g(s, "size")[:5])):
+                                wraps(0)
                             with m.Else():
                                 m.d.sync += [mover.op.eq(MoverOp.FROM_RAM),
                                              mover.dst.eq(g(s, "addr0")),
@@ -854,6 +891,12 @@ class ContextEngine(wiring.Component):
                             count_ = g(s, "count")
                             with m.If((count_ >> (max_buffer + 9)) != 0):
                                 invalid(ErrClass.SIZE)
+                            with m.Elif(runs_past_top(g(s, "addr0"),
+                                                      Const(dsc.REPCOPY_BLOCK - 1, 12))):
+                                wraps(0)
+                            with m.Elif(runs_past_top(g(s, "addr1"),
+                                                      Cat(Const(0xFFF, 12), count_))):
+                                wraps(1)       # count + 1 blocks of 4 KiB
                             with m.Else():
                                 m.d.sync += [mover.op.eq(MoverOp.REPCOPY),
                                              mover.src.eq(g(s, "addr0")),
@@ -869,6 +912,8 @@ class ContextEngine(wiring.Component):
                         invalid(ErrClass.BAD_PARAMETER)
                     with m.Elif(~size_ok(fill_size)):
                         invalid(ErrClass.SIZE)
+                    with m.Elif(runs_past_top(g(fl, "addr0"), fill_size)):
+                        wraps(0)
                     with m.Elif(ak_hit(g(fl, "akey0")) & image_ok &
                                 (image_psz == g(fl, "psz")) &
                                 (image_pattern == g(fl, "pattern")) &

@@ -212,11 +212,13 @@ class ErrClass(enum.IntEnum):
     """ERRLOG_HD_ENT.err_class: this implementation's error classes (docs/spec-choices.md)."""
     INVALID_ENTRY = 0x01       #: a table entry or structure with vl = 0
     BAD_FIELD = 0x02           #: a structure field out of range (ring size, AKey size, pv)
+    WRITE_INDEX_AHEAD = 0x03   #: the write index is more than a ring ahead of the read index
     UNKNOWN_OPCODE = 0x10
     GROUP_DISABLED = 0x11
     ADMIN_NOT_CXT0 = 0x12
     SIZE = 0x13                #: size above max_buffer or the operation's limit
     BAD_PARAMETER = 0x14       #: a context range, pattern size or vector out of range
+    ADDRESS_WRAP = 0x15        #: an operand's byte range (or the ring) runs past 2^64 - 1
     AKEY_RANGE = 0x20          #: AKey index past the context's table
     AKEY_INVALID = 0x21        #: AKey entry vl = 0 (or iv = 0 for INTR)
     AKEY_UNSUPPORTED = 0x22    #: AKey entry asks for what is not implemented (tgt_sfunc)

@@ -4,6 +4,7 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..common.address_range import runs_past_top
 from ..common.fsm import request_states
 from ..pcie.dma_ram import RamWriteSignature
 from ..pcie.dma_write import WriteRequest, WriteStatus
@@ -17,9 +18,10 @@ class ErrorLogWriter(wiring.Component):
 
     An entry goes to slot ERR_WRT mod (32 << ERR_CFG.sz): bytes 8-63 first, then bytes 0-7 (with
     vl), then ERR_WRT advances and ERR_STS.sts is set. With the log disabled or full
-    (ERR_WRT - ERR_RD >= entries) the entry is discarded and ERR_STS.ovf set; a failed write sets
-    ERR_STS.err. Vector 0 is raised when ERR_CTL.en is set and ERR_STS.sts was 0
-    (docs/spec-choices.md, "Errors"). ``req`` has two ports; port 0 wins.
+    (ERR_WRT - ERR_RD >= entries) the entry is discarded and ERR_STS.ovf set; a failed write, or
+    a log ring that would run past 2^64 - 1 (nothing is written then), sets ERR_STS.err.
+    Vector 0 is raised when ERR_CTL.en is set and ERR_STS.sts was 0 (docs/spec-choices.md,
+    "Errors"). ``req`` has two ports; port 0 wins.
 
     Members
     -------
@@ -65,6 +67,10 @@ class ErrorLogWriter(wiring.Component):
         m.d.comb += slot.eq(self.err_wrt & (entries - 1))
         base = Signal(64)
         m.d.comb += base.eq((self.err_cfg & ~Const(0xFFF, 64)) + (slot << 6))
+        # A log that would run past 2^64 - 1 is never written (docs/spec-choices.md, "Errors").
+        wraps = Signal()
+        m.d.comb += wraps.eq(runs_past_top(self.err_cfg & ~Const(0xFFF, 64),
+                                           ((entries << 6) - 1)[:64 - 12]))
         full = Signal()
         m.d.comb += full.eq((self.err_wrt - self.err_rd) >= entries)
 
@@ -82,6 +88,9 @@ class ErrorLogWriter(wiring.Component):
             with m.State("CHECK"):
                 with m.If(~self.err_cfg[0] | full):
                     m.d.comb += self.err_sts_set.eq(0b11)            # sts, ovf
+                    m.next = "RAISE"
+                with m.Elif(wraps):
+                    m.d.comb += self.err_sts_set.eq(0b1001)          # sts, err: nothing written
                     m.next = "RAISE"
                 with m.Else():
                     m.next = "STAGE"
