@@ -466,14 +466,15 @@ class DataMover(wiring.Component):
                 for k in range(CHUNKS):
                     with m.If(w_seq[c] == k):
                         free_slots(k)
+            failed_class = Signal(8, name=f"wr_failed_class{c}")
+            m.d.comb += failed_class.eq(write_error_class(st.payload.error))
             with m.If(st.valid):
                 m.d.sync += writing[c].eq(0)
                 for k in range(CHUNKS):
                     with m.If(w_seq[c] == k):
                         m.d.sync += c_done[k].eq(1)
                         with m.If(st.payload.error != 0):
-                            m.d.sync += [c_err[k].eq(write_error_class(st.payload.error)),
-                                         c_buf[k].eq(1)]
+                            m.d.sync += [c_err[k].eq(failed_class), c_buf[k].eq(1)]
                         with m.If(st.payload.error == WriteError.BUS_MASTER_OFF):
                             # Nothing was sent, so nothing was released.
                             free_slots(k)
