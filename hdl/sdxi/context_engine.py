@@ -107,7 +107,8 @@ class ContextEngine(wiring.Component):
     ram_wr, ram_wr_taken, ram_rd : the DMA RAM's side ports
     pending, take_valid, take_cxt : doorbells
     activate, activate_done, activate_ok, soft_stop, hard_stop, quiesced, fatal : function FSM
-    ctl2, cxt_l2 : In(64), register values
+    ctl2, cxt_l2 : In(64), register values; CTL2's limits are already bounded by CAP1 (the
+        register file clamps them), so the engine takes them as they are
     decode_cycles, decoded : Out(32), performance counters (clocks spent deciding on a
         descriptor that was in place, descriptors decided)
     """
@@ -404,7 +405,7 @@ class ContextEngine(wiring.Component):
         ctl2_max_cxt = self.ctl2[16:32]
         ctl2_opb = self.ctl2[32:64]
         enabled = Signal(32)
-        m.d.comb += enabled.eq(cx.opb & ctl2_opb & cfg.opb_000_cap)
+        m.d.comb += enabled.eq(cx.opb & ctl2_opb)
         max_buffer = Signal(4)
         m.d.comb += max_buffer.eq(Mux(cx.max_buffer < ctl2_max_buffer, cx.max_buffer,
                                       ctl2_max_buffer))
@@ -576,8 +577,7 @@ class ContextEngine(wiring.Component):
                 l1 = landed
                 with m.If(~_field(l1, CXT_L1_ENT, "vl")):
                     table_error(ErrStep.CXT_L1, ErrSubStep.DVF, ErrClass.INVALID_ENTRY)
-                with m.Elif((_field(l1, CXT_L1_ENT, "akey_sz") > ctl2_max_akey_sz) |
-                            (_field(l1, CXT_L1_ENT, "akey_sz") > cfg.max_akey_sz)):
+                with m.Elif(_field(l1, CXT_L1_ENT, "akey_sz") > ctl2_max_akey_sz):
                     table_error(ErrStep.CXT_L1, ErrSubStep.DVF, ErrClass.BAD_FIELD)
                 with m.Elif(akey_table_wraps(l1)):
                     table_error(ErrStep.CXT_L1, ErrSubStep.DVF, ErrClass.ADDRESS_WRAP)
@@ -777,17 +777,16 @@ class ContextEngine(wiring.Component):
                 m.next = "IDLE"
 
             # ---- decode: one descriptor per clock on the fast path ------------------------------------
-            def invalid(err_class):
+            def invalid(err_class, buf=None):
                 m.d.sync += d.eq(now)
-                context_error(ErrStep.DESCRIPTOR, ErrSubStep.DVF, err_class)
+                context_error(ErrStep.DESCRIPTOR, ErrSubStep.DVF, err_class, buf=buf)
 
             def size_ok(size_minus_one):
                 return (size_minus_one >> (max_buffer + 21)) == 0
 
             def wraps(buf):
-                """The operand runs past 2^64 - 1: nothing of it moves (buf 0 = addr0)."""
-                m.d.sync += d.eq(now)
-                context_error(ErrStep.DESCRIPTOR, ErrSubStep.DVF, ErrClass.ADDRESS_WRAP, buf=buf)
+                """The operand (buf 0 = addr0) runs past 2^64 - 1: nothing of it moves."""
+                invalid(ErrClass.ADDRESS_WRAP, buf=buf)
 
             def check_keys(count, first, second=0, intr=False):
                 m.d.sync += [d.eq(now), keys.eq((1 << count) - 1), key_idx.eq(first),
@@ -957,8 +956,7 @@ class ContextEngine(wiring.Component):
             with m.State("ADMIN_CHECK"):
                 s = dsc.DSC_CXT_STOP
                 first, last_ = g(s, "cxt_start"), g(s, "cxt_end")
-                range_ok = ((first >= 1) & (first <= last_) & (last_ <= ctl2_max_cxt) &
-                            (last_ <= cfg.max_cxt))
+                range_ok = (first >= 1) & (first <= last_) & (last_ <= ctl2_max_cxt)
                 with m.If(g(s, "vf")):
                     invalid(ErrClass.BAD_PARAMETER)
                 with m.Else():

@@ -65,12 +65,13 @@ class ErrorLogWriter(wiring.Component):
         m.d.comb += entries.eq(Const(32, 64) << self.err_cfg[1:6])
         slot = Signal(64)
         m.d.comb += slot.eq(self.err_wrt & (entries - 1))
+        ring = Signal(64)
+        m.d.comb += ring.eq(self.err_cfg & ~Const(0xFFF, 64))
         base = Signal(64)
-        m.d.comb += base.eq((self.err_cfg & ~Const(0xFFF, 64)) + (slot << 6))
+        m.d.comb += base.eq(ring + (slot << 6))
         # A log that would run past 2^64 - 1 is never written (docs/spec-choices.md, "Errors").
         wraps = Signal()
-        m.d.comb += wraps.eq(runs_past_top(self.err_cfg & ~Const(0xFFF, 64),
-                                           ((entries << 6) - 1)[:64 - 12]))
+        m.d.comb += wraps.eq(runs_past_top(ring, ((entries << 6) - 1)[:64 - 12]))
         full = Signal()
         m.d.comb += full.eq((self.err_wrt - self.err_rd) >= entries)
 
