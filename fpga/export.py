@@ -22,7 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def _sources_digest():
     h = hashlib.sha256(amaranth.__version__.encode())
-    for path in sorted((REPO_ROOT / "hdl").rglob("*.py")) + [Path(__file__)]:
+    sources = [p for package in ("hdl", "sdxi_defs") for p in (REPO_ROOT / package).rglob("*.py")]
+    for path in sorted(sources) + [Path(__file__)]:
         h.update(path.relative_to(REPO_ROOT).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
@@ -34,6 +35,7 @@ _SOURCES_DIGEST = _sources_digest()
 
 from hdl.config import DEFAULT_VARIANT, VARIANTS  # noqa: E402
 from hdl.top import SdxiEngine  # noqa: E402
+from sdxi_defs.metadata import validate  # noqa: E402
 
 
 def variant_dir(variant, build_root=None):
@@ -42,7 +44,8 @@ def variant_dir(variant, build_root=None):
 
 
 def _source_digest(variant):
-    """Hash of everything the export depends on: gateware sources, this file, the variant."""
+    """Hash of everything the export depends on: gateware and definitions, this file, the
+    variant."""
     return hashlib.sha256(f"{_SOURCES_DIGEST}/{variant}/{VARIANTS[variant]!r}".encode()).hexdigest()
 
 
@@ -67,7 +70,7 @@ def export(variant=DEFAULT_VARIANT, build_root=None, *, log=None):
     if log:
         log(f"exporting the {variant} variant to {v_path}")
     text = verilog.convert(SdxiEngine(config), name="sdxi_engine", emit_src=False)
-    metadata = json.dumps(config.metadata(), indent=2) + "\n"
+    metadata = json.dumps(validate(config.metadata()), indent=2) + "\n"
     for path, content in ((v_path, text), (j_path, metadata)):
         if not path.exists() or path.read_text() != content:
             path.write_text(content)

@@ -1,17 +1,18 @@
 """Build-time parameters of the engine and every value derived from them.
 
 One ``EngineConfig`` fixes a variant of the design. The capability register values, the BAR
-sizes, the MSI-X geometry and the metadata file (``sdxi_engine.json``, DESIGN.md section 2) are
-all computed here, so the hardware, the simulation harness, the Vivado scripts and the driver
-never retype them.
+sizes, the MSI-X geometry and the metadata file (``sdxi_engine.json``, DESIGN.md section 2; its
+schema is ``sdxi_defs.metadata``) are all computed here, so the hardware, the simulation
+harness and the Vivado scripts never retype them. The driver reads the same values from the
+card's capability registers.
 """
 
 import hashlib
 import json
 from dataclasses import dataclass, asdict
 
-from .sdxi import regmap
-from .sdxi.descriptors import OpGroup
+from sdxi_defs import regmap
+from sdxi_defs.descriptors import OpGroup
 
 
 __all__ = ["EngineConfig", "VARIANTS", "DEFAULT_VARIANT"]

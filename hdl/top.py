@@ -4,6 +4,9 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from sdxi_defs import regmap
+from sdxi_defs.ram_map import READ_SLOTS, RamLayout
+
 from .config import EngineConfig
 from .common.packet_arbiter import PacketArbiter
 from .common.regfile import RegisterFile
@@ -20,9 +23,8 @@ from .pcie.dma_write import DmaWriteEngine
 from .pcie.msix import MsixController
 from .pcie.rc_parser import RcParser
 from .pcie.rq_framer import RqFramer
-from .sdxi import regmap
-from .sdxi.context_engine import FETCHERS, ContextEngine, RamLayout
-from .sdxi.data_mover import READ_SLOTS, WRITE_CLIENTS, DataMover
+from .sdxi.context_engine import FETCHERS, ContextEngine
+from .sdxi.data_mover import WRITE_CLIENTS, DataMover
 from .sdxi.doorbells import DoorbellArray
 from .sdxi.error_log import ErrorLogWriter
 from .sdxi.retire import CST_WRITERS, Retire
@@ -201,9 +203,9 @@ class SdxiEngine(wiring.Component):
         m.submodules.rq_framer = framer = RqFramer(data_width=w, straddle=cfg.rq_straddle)
         m.submodules.rc_parser = parser = RcParser(data_width=w, straddle=cfg.rc_straddle)
         m.submodules.devctl = devctl = DeviceControlMonitor()
-        exerciser_regs = 0x100                       # bytes of register space it decodes
         m.submodules.exerciser = exerciser = DmaExerciser(
-            data_width=w, ram_rows=ram_rows, regs_addr_width=(exerciser_regs - 1).bit_length() - 3,
+            data_width=w, ram_rows=ram_rows,
+            regs_addr_width=(regmap.DMA_EXERCISER_BYTES - 1).bit_length() - 3,
             window_addr_width=(regmap.DMA_RAM_BYTES - 1).bit_length() - 3)
 
         wiring.connect(m, rd.tlp, arbiter.i[0])
@@ -242,7 +244,7 @@ class SdxiEngine(wiring.Component):
 
         _fan_out(m, completer.bar0, [
             registers.bus, msix.bus,
-            (exerciser.regs, regmap.DMA_EXERCISER_BASE, exerciser_regs),
+            (exerciser.regs, regmap.DMA_EXERCISER_BASE, regmap.DMA_EXERCISER_BYTES),
             (exerciser.window, regmap.DMA_RAM_WINDOW, regmap.DMA_RAM_BYTES),
         ])
         wiring.connect(m, completer.bar2, doorbells.bus)

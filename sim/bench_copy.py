@@ -29,11 +29,12 @@ TARGETS = {"copy 1 MiB": None, "copy 64 B": 0.25, "fill 64 B": 0.40, "decode": 2
 
 @cocotb.test(timeout_time=100, timeout_unit="ms")
 async def bench(dut):
-    from hdl.sdxi import descriptors as dsc
-    from hdl.sdxi.descriptors import DmaBaseOp, OpGroup, VendorOp
-    from hdl.sdxi.regmap import REGISTERS_BY_NAME as REG
+    from sdxi_defs import descriptors as dsc
+    from sdxi_defs.descriptors import DmaBaseOp, OpGroup, VendorOp
+    from sdxi_defs.regmap import REGISTERS_BY_NAME as REG
     from sim.benchmark import doorbell_to_completion, started_card
-    from sw.context import Completion, encode
+    from sw.context import Completion
+    from sw.descriptors import encode
 
     tb, card, cxt = await started_card(dut)
     t = card.transport

@@ -28,7 +28,8 @@ TARGETS = {"warm 256 KiB": 0.95, "cold 1 MiB": 0.90}
 @cocotb.test(timeout_time=200, timeout_unit="ms")
 async def bench(dut):
     from sim.benchmark import doorbell_to_completion, started_card
-    from sw.context import Completion, copy_descriptor
+    from sw.context import Completion
+    from sw.descriptors import copy_descriptor
 
     tb, card, cxt = await started_card(dut)
     t = card.transport

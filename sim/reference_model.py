@@ -3,14 +3,15 @@
 It executes one context's descriptors in ring order against a model of host memory and says
 what the function must leave behind: buffer contents, each CST (signal 0, er), the read index,
 the context state and the error class of a failed descriptor (docs/spec-choices.md, "Errors").
-It knows the descriptor formats from ``hdl.sdxi.descriptors`` and nothing of the gateware.
+It knows the descriptor formats from ``sdxi_defs.descriptors`` and nothing of the gateware.
 """
 
 from dataclasses import dataclass, field
 
-from hdl.sdxi import descriptors as dsc
-from hdl.sdxi.descriptors import DmaBaseOp, ErrClass, IntrOp, OpGroup, VendorOp
-from hdl.sdxi.structures import AKEY_ENT, CxtState
+from sdxi_defs import descriptors as dsc
+from sdxi_defs.descriptors import DmaBaseOp, IntrOp, OpGroup, VendorOp
+from sdxi_defs.errors import ErrClass
+from sdxi_defs.structures import AKEY_ENT, CxtState
 
 
 __all__ = ["HostMemory", "ContextModel", "Outcome"]

@@ -12,6 +12,7 @@ from cocotbext.axi import AxiStreamBus
 from cocotbext.pcie.core.caps import PciCapId
 from cocotbext.pcie.xilinx.us import UltraScalePlusPcieDevice
 
+from sdxi_defs.metadata import validate
 from sw.cocotb_transport import CocotbTransport
 from sw.device import SdxiCard, Timing
 
@@ -67,7 +68,7 @@ class SdxiTb:
         self.log.setLevel(logging.INFO)
         for name in _QUIET:
             logging.getLogger(name).setLevel(logging.ERROR)
-        self.metadata = json.loads(Path(os.environ["SDXI_METADATA"]).read_text())
+        self.metadata = validate(json.loads(Path(os.environ["SDXI_METADATA"]).read_text()))
         self.ports = module_ports(Path(os.environ["SDXI_VERILOG"]).read_text(),
                                   self.metadata["top"])
         meta, pcie, msix = self.metadata, self.metadata["pcie"], self.metadata["msix"]

@@ -4,7 +4,9 @@ Runs against any ``Transport``: the cocotb one (``sw.cocotb_transport``) drives 
 card; a VFIO/uio one would drive a real card with the same code.
 """
 
-from .device import SdxiCard, SdxiError, Timing
+from .device import SdxiCard, Timing
+from .errors import ErrorLogEntry, ErrorLogLoss, SdxiError, SdxiOpError
 from .transport import DmaBuffer, Transport
 
-__all__ = ["SdxiCard", "SdxiError", "Timing", "DmaBuffer", "Transport"]
+__all__ = ["SdxiCard", "Timing", "SdxiError", "SdxiOpError", "ErrorLogEntry", "ErrorLogLoss",
+           "DmaBuffer", "Transport"]

@@ -1,10 +1,10 @@
 """Address spaces the engine translates itself (AKey pv = 1): a PASID's x86-64 4-level page
 tables in host memory, built as an operating system builds them, and the PASID table that
-locates them. Formats: ``hdl/mmu/page_tables.py``; choices: docs/spec-choices.md.
+locates them. Formats: ``sdxi_defs/page_tables.py``; choices: docs/spec-choices.md.
 """
 
-from hdl.mmu.page_tables import (ENTRY_BYTES, LEVELS, PAGE_SIZES, PASID_ENT, PTE, VA_BITS, Fault,
-                                 Level, table_index)
+from sdxi_defs.page_tables import (ENTRY_BYTES, LEVELS, PAGE_SIZES, PASID_ENT, PTE, VA_BITS,
+                                   Fault, Level, table_index)
 
 from .transport import DmaBuffer
 

@@ -2,17 +2,15 @@
 
 from dataclasses import dataclass
 
-from hdl.sdxi.regmap import REGISTERS_BY_NAME
+from sdxi_defs.descriptors import OpGroup
+from sdxi_defs.regmap import REGISTERS_BY_NAME
 
 
-__all__ = ["Capabilities", "OP_GROUP_BITS"]
+__all__ = ["Capabilities"]
 
 CAP0 = REGISTERS_BY_NAME["CAP0"]
 CAP1 = REGISTERS_BY_NAME["CAP1"]
 VERSION = REGISTERS_BY_NAME["VERSION"]
-
-# CAP1.opb_000_cap bit of each operation group (docs/spec-choices.md, "Operation groups").
-OP_GROUP_BITS = {"DmaBaseGrp": 0, "AdminGrp": 1, "AtomicGrp": 2, "IntrGrp": 3, "VendorGrp": 5}
 
 
 @dataclass(frozen=True)
@@ -67,11 +65,11 @@ class Capabilities:
 
     @property
     def op_groups(self):
-        bits = CAP1["opb_000_cap"].get(self.cap1)
-        return [name for name, bit in OP_GROUP_BITS.items() if bits >> bit & 1]
+        """The operation groups CAP1.opb_000_cap advertises (``OpGroup``)."""
+        return OpGroup.in_mask(CAP1["opb_000_cap"].get(self.cap1))
 
     def describe(self):
-        groups = ", ".join(self.op_groups) or "none yet"
+        groups = ", ".join(g.spec_name for g in self.op_groups) or "none"
         return "\n".join([
             f"  SDXI version       {self.version_major}.{self.version_minor}",
             f"  CAP0 / CAP1        {self.cap0:#018x} / {self.cap1:#018x}",

@@ -3,26 +3,18 @@ users know from libsdxi (``mem_copy``, ``fill``, ``write_imm``, ``interrupt``)."
 
 from dataclasses import dataclass
 
-from hdl.sdxi import descriptors as dsc
-from hdl.sdxi.descriptors import AdminOp, DmaBaseOp, IntrOp, OpGroup, SyncFilter, VendorOp
-from hdl.sdxi.structures import AKEY_ENT, CST_BLK, CXT_CTL, CXT_L1_ENT, CXT_STS, CxtState
+from sdxi_defs.descriptors import REPCOPY_BLOCK
+from sdxi_defs.structures import AKEY_ENT, CST_BLK, CXT_CTL, CXT_L1_ENT, CXT_STS, CxtState
+
+from .descriptors import (BUFFER_AKEY, copy_descriptor, fill_descriptor, interrupt_descriptor,
+                          repcopy_descriptor, write_imm_descriptor)
+from .errors import SdxiError, SdxiOpError
 
 
-__all__ = ["Context", "ContextMemory", "Completion", "SdxiOpError", "encode", "BUFFER_AKEY",
-           "copy_descriptor", "fill_descriptor"]
+__all__ = ["Context", "ContextMemory", "Completion", "FIRST_SPACE_AKEY"]
 
-BUFFER_AKEY = 0          #: AKey entry every context gets for its buffers (vl = 1, pv = 0)
 FIRST_SPACE_AKEY = 2     #: entries from here on are handed out for address spaces (akey_for)
 CST_BYTES = 32
-
-
-class SdxiOpError(Exception):
-    """An operation completed with its CST error bit set; ``log`` holds the error-log entries
-    read when it was seen."""
-
-    def __init__(self, message, log=()):
-        super().__init__(message + "".join(f"\n  {e}" for e in log))
-        self.log = list(log)
 
 
 async def _poll(card, done, timeout_ns, failure):
@@ -31,18 +23,9 @@ async def _poll(card, done, timeout_ns, failure):
     waited = 0.0
     while not done():
         if waited >= timeout_ns:
-            from .device import SdxiError
             raise SdxiError(failure(waited))
         await card.transport.sleep_ns(card.timing.poll_ns)
         waited += card.timing.poll_ns
-
-
-def encode(layout, group, subtype, *, cst=None, fe=0, **fields):
-    """A descriptor's 64 bytes, valid, with a CST pointer or np = 1."""
-    if cst is None:
-        return layout.encode(vl=1, fe=fe, type=group, subtype=subtype, np=1, **fields)
-    return layout.encode(vl=1, fe=fe, type=group, subtype=subtype, csb_ptr=cst.addr >> 5,
-                         **fields)
 
 
 @dataclass
@@ -119,7 +102,8 @@ class Completion:
         """Poll until complete; raise ``SdxiOpError`` with the error log on er = 1,
         ``SdxiError`` on time-out."""
         if await self.settle(what, timeout_ns):
-            raise SdxiOpError(f"{what} failed", await self.card.read_error_log())
+            log = await self.card.read_error_log()
+            raise SdxiOpError(f"{what} failed", log, self.card.error_log_lost)
 
 
 class Context:
@@ -215,19 +199,14 @@ class Context:
 
     async def write_imm(self, dst, data):
         """Write up to 32 bytes of immediate data to ``dst``."""
-        if not 1 <= len(data) <= dsc.WRT_IMM_MAX:
-            raise ValueError(f"1 to {dsc.WRT_IMM_MAX} bytes of immediate data")
-        await self._run(f"write-immediate of {len(data)} bytes", lambda cst: encode(
-            dsc.DSC_DMAB_WRT_IMM, OpGroup.DMABASE, DmaBaseOp.WRT_IMM, cst=cst,
-            size=len(data) - 1, akey0=BUFFER_AKEY, addr0=dst,
-            data=int.from_bytes(data, "little")))
+        await self._run(f"write-immediate of {len(data)} bytes",
+                        lambda cst: write_imm_descriptor(dst, data, cst=cst))
 
     async def rep_copy(self, dst, src, blocks, *, src_akey=BUFFER_AKEY, dst_akey=BUFFER_AKEY):
         """Replicate the 4 KiB at ``src`` into ``blocks`` consecutive 4 KiB blocks at ``dst``."""
-        await self._run(f"replicate into {blocks} blocks", lambda cst: encode(
-            dsc.DSC_DMAB_REPCOPY, OpGroup.DMABASE, DmaBaseOp.REPCOPY, cst=cst,
-            count=blocks - 1, akey0=src_akey, akey1=dst_akey, addr0=src, addr1=dst),
-            blocks * dsc.REPCOPY_BLOCK)
+        await self._run(f"replicate into {blocks} blocks", lambda cst: repcopy_descriptor(
+            dst, src, blocks, cst=cst, src_akey=src_akey, dst_akey=dst_akey),
+            blocks * REPCOPY_BLOCK)
 
     async def interrupt(self, akey):
         """Raise the vector of AKey entry ``akey`` (fenced, as Linux does after a copy) and
@@ -235,7 +214,7 @@ class Context:
         vector = AKEY_ENT.decode(self.mem.akey_table.read(16 * akey, 16))["intr_num"]
         t = self.card.transport
         t.clear_interrupt(vector)
-        await self.submit([encode(dsc.DSC_INTR, OpGroup.INTR, IntrOp.INTR, fe=1, akey=akey)])
+        await self.submit([interrupt_descriptor(akey)])
         return await t.wait_interrupt(vector, self.card.timing.interrupt_timeout_ns)
 
     def set_akey(self, index, **fields):
@@ -256,40 +235,3 @@ class Context:
             self._space_keys[key] = index
         return self._space_keys[key]
 
-
-def copy_descriptor(dst, src, n, *, cst=None, fe=0, src_akey=BUFFER_AKEY, dst_akey=BUFFER_AKEY):
-    """DmaBase COPY of ``n`` bytes (SDXI 4.x, DSC_DMAB_COPY)."""
-    return encode(dsc.DSC_DMAB_COPY, OpGroup.DMABASE, DmaBaseOp.COPY, cst=cst, fe=fe,
-                  size=n - 1, akey0=src_akey, akey1=dst_akey, addr0=src, addr1=dst)
-
-
-def fill_descriptor(dst, pattern, n, *, cst=None, fe=0, akey=BUFFER_AKEY):
-    """Vendor FILL of ``n`` bytes with an 8-, 16- or 32-byte ``pattern`` (docs/spec-choices.md)."""
-    if len(pattern) not in dsc.FILL_PATTERN_SIZES:
-        raise ValueError(f"pattern must be one of {dsc.FILL_PATTERN_SIZES} bytes long")
-    return encode(dsc.DSC_VENDOR_FILL, OpGroup.VENDOR, VendorOp.FILL, cst=cst, fe=fe,
-                  size=n - 1, psz=dsc.FILL_PATTERN_SIZES.index(len(pattern)), akey0=akey,
-                  addr0=dst, pattern=int.from_bytes(pattern, "little"))
-
-
-def admin_start(cxt_id, cst):
-    return encode(dsc.DSC_CXT_START, OpGroup.ADMIN, AdminOp.CXT_START_NM, cst=cst, fe=1,
-                  cxt_start=cxt_id, cxt_end=cxt_id)
-
-
-def admin_stop(first, last, *, hard=False):
-    return encode(dsc.DSC_CXT_STOP, OpGroup.ADMIN, AdminOp.CXT_STOP, fe=1, hs=int(hard),
-                  cxt_start=first, cxt_end=last)
-
-
-def admin_sync(first, last, flt, cst):
-    return encode(dsc.DSC_SYNC, OpGroup.ADMIN, AdminOp.SYNC, cst=cst, flt=flt,
-                  cxt_start=first, cxt_end=last)
-
-
-def admin_update(first, last, cst=None):
-    return encode(dsc.DSC_CXT_UPD, OpGroup.ADMIN, AdminOp.CXT_UPD, cst=cst,
-                  cxt_start=first, cxt_end=last)
-
-
-__all__ += ["admin_start", "admin_stop", "admin_sync", "admin_update", "SyncFilter"]

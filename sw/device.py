@@ -2,29 +2,25 @@
 
 from dataclasses import dataclass
 
-from hdl.sdxi.descriptors import ERRLOG_TYPE, ErrClass, ErrReaction, ErrStep, ErrSubStep
-from hdl.sdxi.regmap import GSR, GSV, REGISTERS_BY_NAME, doorbell_offset
-from hdl.sdxi.structures import CXT_L2_ENT, CXT_STS, ERRLOG_HD_ENT, CxtState
-
-from hdl.mmu.tlb import InvalidateKind
+from sdxi_defs.descriptors import SyncFilter
+from sdxi_defs.errors import ERRLOG_TYPE
+from sdxi_defs.regmap import GSR, GSV, REGISTERS_BY_NAME, TlbInvalidateKind, doorbell_offset
+from sdxi_defs.structures import CXT_L2_ENT, CXT_STS, ERRLOG_HD_ENT, CxtState
 
 from .address_space import AddressSpace, PasidTable
 from .caps import Capabilities
-from .context import (BUFFER_AKEY, Completion, Context, ContextMemory, SyncFilter, admin_start,
-                      admin_stop, admin_sync)
+from .context import Completion, Context, ContextMemory
+from .descriptors import BUFFER_AKEY, admin_start, admin_stop, admin_sync
+from .errors import ErrorLogEntry, ErrorLogLoss, SdxiError
 
 
-__all__ = ["SdxiCard", "SdxiError", "Timing", "ErrorLogEntry"]
+__all__ = ["SdxiCard", "Timing", "BAR_REGS", "BAR_DOORBELLS"]
 
 REG = REGISTERS_BY_NAME
 BAR_REGS = 0
 BAR_DOORBELLS = 2
 ADMIN_RING_ENTRIES = 1024
 ERRLOG_ENTRIES = 64          # the spec minimum; ERR_CFG.sz = 1
-
-
-class SdxiError(Exception):
-    """The function did not do what the driver asked (state, time-out, version)."""
 
 
 @dataclass(frozen=True)
@@ -46,44 +42,12 @@ class Timing:
         return self.completion_timeout_ns + self.ns_per_byte * nbytes
 
 
-@dataclass(frozen=True)
-class ErrorLogEntry:
-    """One error-log header entry (sdxi-spec.md 3.10), decoded."""
-    index: int
-    fields: dict
-
-    def __getattr__(self, name):
-        try:
-            return self.fields[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __str__(self):
-        f = self.fields
-
-        def name(enum_type, value):
-            try:
-                return enum_type(value).name
-            except ValueError:
-                return f"{value:#x}"
-
-        parts = [f"error log #{self.index}: step {name(ErrStep, f['step'])}",
-                 name(ErrSubStep, f["sub_step"]), f"class {name(ErrClass, f['err_class'])}",
-                 f"reaction {name(ErrReaction, f['re'])}"]
-        if f["cv"]:
-            parts.append(f"context {f['cxt_num']}")
-        if f["div"]:
-            parts.append(f"descriptor {f['dsc_index']}")
-        if f["bv"]:
-            parts.append(f"buffer {f['buf']}")
-        return ", ".join(parts)
-
-
 class SdxiCard:
     """One SDXI function behind a ``Transport``.
 
     ``await card.start()`` performs the bring-up; ``describe()`` prints what a user wants to
-    see. Every wait is bounded by ``timing``.
+    see. Every wait is bounded by ``timing``. ``error_log_lost`` lists what ERR_STS said
+    about entries lost (``ErrorLogLoss``) at the last ``read_error_log()``.
     """
 
     def __init__(self, transport, timing=Timing()):
@@ -97,6 +61,7 @@ class SdxiCard:
         self.contexts = {}
         self._errlog_read = 0
         self.pasid_table = None
+        self.error_log_lost = []
 
     # ---- registers -----------------------------------------------------------------------------
 
@@ -297,9 +262,9 @@ class SdxiCard:
             if pasid is None:
                 raise ValueError("a page invalidation needs its PASID")
             await self.write_reg("IMPL_TLB_INV_ADDR", vaddr)
-            kind = InvalidateKind.PAGE
+            kind = TlbInvalidateKind.PAGE
         else:
-            kind = InvalidateKind.ALL if pasid is None else InvalidateKind.PASID
+            kind = TlbInvalidateKind.ALL if pasid is None else TlbInvalidateKind.PASID
         await self.write_reg("IMPL_TLB_INV", REG["IMPL_TLB_INV"].encode(kind=kind,
                                                                         pasid=pasid or 0))
         waited = 0.0
@@ -318,12 +283,18 @@ class SdxiCard:
     # ---- error log (sdxi-spec.md section 6, "Processing") ----------------------------------------
 
     async def read_error_log(self):
-        """Entries logged since the last call, decoded; advances ERR_RD."""
-        sts = await self.read_reg("ERR_STS")
-        if not sts & 1:
+        """The entries logged since the last call (``ErrorLogEntry``), oldest first; advances
+        ERR_RD and clears ERR_STS. What ERR_STS said about lost entries is left in
+        ``error_log_lost``."""
+        err_sts = REG["ERR_STS"]
+        raw = await self.read_reg("ERR_STS")
+        sts = err_sts.decode(raw)
+        self.error_log_lost = [loss for loss in ErrorLogLoss if sts[loss.field]]
+        if raw:
+            await self.write_reg("ERR_STS", raw)
+        if not sts["sts"]:
             return []
         rd = await self.read_reg("ERR_RD")
-        await self.write_reg("ERR_STS", sts)
         wrt = await self.read_reg("ERR_WRT")
         entries = []
         for index in range(rd, wrt):
@@ -333,10 +304,6 @@ class SdxiCard:
                 raise SdxiError(f"error log slot {index % ERRLOG_ENTRIES} is not a valid entry")
             entries.append(ErrorLogEntry(index, fields))
         await self.write_reg("ERR_RD", wrt)
-        if sts & 0b10:
-            entries.append("error log overflowed: entries were lost")
-        if sts & 0b1000:
-            entries.append("the function failed to write an error-log entry")
         return entries
 
     # ---- diagnostics ---------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Host side of the DMA exerciser: program reads and writes, reach the DMA RAM window."""
 
-from hdl.sdxi.regmap import DMA_EXERCISER_REGISTERS, DMA_RAM_BYTES, DMA_RAM_WINDOW
+from sdxi_defs.regmap import DMA_EXERCISER_REGISTERS, DMA_RAM_BYTES, DMA_RAM_WINDOW
 
-from .device import BAR_REGS, SdxiError
+from .device import BAR_REGS
+from .errors import SdxiError
 
 
 __all__ = ["DmaExerciser", "ExerciserResult"]

@@ -7,7 +7,20 @@ __all__ = ["Transport", "DmaBuffer", "PciIdentity"]
 
 
 class DmaBuffer(abc.ABC):
-    """Host memory the card can reach at bus address ``addr`` (zeroed at allocation)."""
+    """Host memory the card can reach at bus address ``addr`` (zeroed at allocation).
+
+    Store ordering, which the driver relies on to publish a descriptor or a table entry by
+    writing its valid qword last:
+
+    * ``write`` calls reach the card in the order they are made, across every buffer of one
+      transport: once the card sees a write's bytes, it sees every earlier write's. A host
+      that reorders stores to DMA memory (Arm, POWER) puts a write barrier (Linux's
+      ``dma_wmb``) ahead of each store; x86 with write-back memory needs none.
+    * An aligned ``write`` of 8 bytes or fewer is one store: the card sees all of it or none.
+      Within a longer ``write`` no order is promised.
+    * Every ``write`` is visible to the card before any later MMIO write (``wmb`` before a
+      doorbell, as ``writeq`` gives in Linux).
+    """
 
     addr: int
     size: int
@@ -18,7 +31,7 @@ class DmaBuffer(abc.ABC):
 
     @abc.abstractmethod
     def write(self, offset, data):
-        """Store ``data`` at ``offset``; visible to the card before any later MMIO write."""
+        """Store ``data`` at ``offset``, ordered after every earlier write (see the class)."""
 
     def read_u64(self, offset):
         return int.from_bytes(self.read(offset, 8), "little")
@@ -92,7 +105,12 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def host_memory(self):
         """A ``DmaBuffer`` over all the host memory ``alloc_dma`` hands out (``addr`` is its
-        bus address): what page-table walks and virtual buffers reach."""
+        bus address): what page-table walks and virtual buffers reach.
+
+        This assumes ``alloc_dma`` carves every buffer out of one region that is contiguous in
+        bus addresses, so that bus address ``host_memory().addr + n`` is byte ``n`` of it. A
+        VFIO transport maps one such IOVA range (hugepage-backed, say) and allocates from it.
+        """
 
     @abc.abstractmethod
     async def sleep_ns(self, ns):

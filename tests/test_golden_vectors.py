@@ -7,9 +7,9 @@ gateware and the driver fails these.
 
 import struct
 
-from hdl.sdxi import descriptors as dsc
-from hdl.sdxi.structures import AKEY_ENT, CST_BLK, CXT_CTL, CXT_L1_ENT, ERRLOG_HD_ENT
-from sw.context import encode
+from sdxi_defs import descriptors as dsc
+from sdxi_defs.structures import AKEY_ENT, CST_BLK, CXT_CTL, CXT_L1_ENT, ERRLOG_HD_ENT
+from sw.descriptors import encode
 
 
 class Cst:

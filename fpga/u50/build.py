@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sdxi_defs.metadata import validate
 from sim.verilog_ports import module_ports
 
 from ..export import REPO_ROOT, export
@@ -27,7 +28,7 @@ VARIANT = "default"       # Gen3 x16, 512-bit: what the U50 runs
 def generate(out=OUT):
     """Export the engine and write fpga_u50.v and the IP script beside a copy of it."""
     verilog = export(VARIANT)
-    meta = json.loads(verilog.with_suffix(".json").read_text())
+    meta = validate(json.loads(verilog.with_suffix(".json").read_text()))
     ports = module_ports(verilog.read_text(), meta["top"])
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(verilog, out / "sdxi_engine.v")

@@ -1,11 +1,12 @@
-"""A register file built from a table of ``regdef.Register`` definitions."""
+"""A register file built from a table of ``sdxi_defs.fields.Register`` definitions."""
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from sdxi_defs.fields import Access
+
 from .regbus import RegisterBus
-from .regdef import Access
 
 
 __all__ = ["RegisterFile"]

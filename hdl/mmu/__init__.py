@@ -1,3 +1,3 @@
-"""Address-space manager: the in-memory formats (``page_tables``), the page-table walker
-(``walker``) and the PASID-tagged TLB (``tlb``). Their registers and the datapath's use of
-translations come with the rest of their issue."""
+"""Address-space manager: the page-table walker (``walker``), the PASID-tagged TLB (``tlb``)
+and the translation unit that serves the context engine from them. The in-memory formats they
+read are the definitions' (``sdxi_defs.page_tables``)."""

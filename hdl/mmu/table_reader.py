@@ -4,8 +4,10 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from sdxi_defs.errors import ReadError
+
 from ..pcie.dma_ram import RamWriteSignature
-from ..pcie.dma_read import ReadError, ReadRequest, ReadStatus
+from ..pcie.dma_read import ReadRequest, ReadStatus
 from .walker import TableRead
 
 

@@ -5,11 +5,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .page_tables import Fault
+from sdxi_defs.page_tables import Fault
+from sdxi_defs.regmap import TlbInvalidateKind
+
 from .walker import PASID_BITS, WalkRequest, WalkResult
 
 
-__all__ = ["Tlb", "Lookup", "Translation", "Invalidate", "InvalidateKind"]
+__all__ = ["Tlb", "Lookup", "Translation", "Invalidate"]
 
 VPN_BITS = 36           #: virtual address bits 47:12
 FRAME_BITS = 40         #: physical address bits 51:12
@@ -28,12 +30,6 @@ class Translation(data.StructLayout):
 
     def __init__(self):
         super().__init__({"fault": 3, "level": 3, "paddr": 64})
-
-
-class InvalidateKind:
-    ALL = 0
-    PASID = 1           #: every entry of ``pasid``
-    PAGE = 2            #: the 4 KiB page at ``vaddr`` in ``pasid``
 
 
 class Invalidate(data.StructLayout):
@@ -241,28 +237,28 @@ class Tlb(wiring.Component):
 
             with m.State("INVALIDATE"):
                 m.d.comb += self.invalidating.eq(1)
-                with m.If(inv.kind == InvalidateKind.ALL):
+                with m.If(inv.kind == TlbInvalidateKind.ALL):
                     m.d.sync += [v.eq(0) for v in valid]
                     m.next = "RUN"
                 with m.Else():
                     # Read one set (the page's, or each in turn), then clear its matches.
                     page_set = set_of(inv.vaddr)
-                    m.d.comb += rd_set.eq(Mux(inv.kind == InvalidateKind.PAGE, page_set,
+                    m.d.comb += rd_set.eq(Mux(inv.kind == TlbInvalidateKind.PAGE, page_set,
                                               sweep[:set_bits]))
                     m.next = "INVALIDATE_SET"
             with m.State("INVALIDATE_SET"):
                 m.d.comb += self.invalidating.eq(1)
                 at = Signal(set_bits)
-                m.d.comb += at.eq(Mux(inv.kind == InvalidateKind.PAGE, set_of(inv.vaddr),
+                m.d.comb += at.eq(Mux(inv.kind == TlbInvalidateKind.PAGE, set_of(inv.vaddr),
                                       sweep[:set_bits]))
                 for w, (rd, _) in enumerate(arrays):
                     e = Signal(_Entry(), name=f"inv_e{w}")
                     m.d.comb += e.eq(rd.data)
-                    match = (e.pasid == inv.pasid) & ((inv.kind == InvalidateKind.PASID) |
+                    match = (e.pasid == inv.pasid) & ((inv.kind == TlbInvalidateKind.PASID) |
                                                        (e.vpn == inv.vaddr[12:12 + VPN_BITS]))
                     with m.If(match):
                         m.d.sync += valid[w].bit_select(at, 1).eq(0)
-                last = (inv.kind == InvalidateKind.PAGE) | (sweep == sets - 1)
+                last = (inv.kind == TlbInvalidateKind.PAGE) | (sweep == sets - 1)
                 with m.If(last):
                     m.next = "RUN"
                 with m.Else():

@@ -4,10 +4,12 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from sdxi_defs.regmap import TlbInvalidateKind
+
 from ..pcie.dma_ram import RamWriteSignature
 from ..pcie.dma_read import ReadRequest, ReadStatus
 from .table_reader import TableReader
-from .tlb import Invalidate, InvalidateKind, Lookup, Tlb, Translation
+from .tlb import Invalidate, Lookup, Tlb, Translation
 from .walker import PASID_BITS, PageWalker
 
 
@@ -88,13 +90,13 @@ class TranslationUnit(wiring.Component):
         pending = Signal()
         inv = Signal(Invalidate())
         merged = Signal(Invalidate())
-        m.d.comb += [merged.kind.eq(Mux(self.flush, InvalidateKind.ALL, self.inv_kind)),
+        m.d.comb += [merged.kind.eq(Mux(self.flush, TlbInvalidateKind.ALL, self.inv_kind)),
                      merged.pasid.eq(self.inv_pasid), merged.vaddr.eq(self.inv_vaddr)]
         m.d.comb += [tlb.invalidate.valid.eq(pending), tlb.invalidate.payload.eq(inv)]
         with m.If(self.inv_request | self.flush):
             m.d.sync += pending.eq(1)
             with m.If(pending & ~tlb.invalidate.ready):
-                m.d.sync += inv.kind.eq(InvalidateKind.ALL)
+                m.d.sync += inv.kind.eq(TlbInvalidateKind.ALL)
             with m.Else():
                 m.d.sync += inv.eq(merged)
         with m.Elif(tlb.invalidate.ready):

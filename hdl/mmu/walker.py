@@ -5,7 +5,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .page_tables import ENTRY_BYTES, PASID_ENT, PTE, VA_BITS, Fault, Level
+from sdxi_defs.page_tables import ENTRY_BYTES, PASID_ENT, PTE, VA_BITS, Fault, Level
 
 
 __all__ = ["PageWalker", "WalkRequest", "WalkResult", "TableRead"]

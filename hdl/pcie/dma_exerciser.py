@@ -5,12 +5,13 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from sdxi_defs.regmap import DMA_TIMEOUT_DEFAULT, EXERCISER_REGISTERS
+
 from ..common.regbus import RegisterBus
 from ..common.regfile import RegisterFile
 from .dma_ram import RamReadPairSignature, RamWriteSignature, ram_addr_bits
 from .dma_read import ReadRequest, ReadStatus
 from .dma_write import WriteRequest, WriteStatus
-from .exerciser_regs import DEFAULT_TIMEOUT, EXERCISER_REGISTERS
 
 
 __all__ = ["DmaExerciser"]
@@ -67,7 +68,7 @@ class DmaExerciser(wiring.Component):
 
         timeout = regs.stored.DMA_TIMEOUT[:32]
         m.d.comb += [
-            self.timeout.eq(Mux(timeout == 0, DEFAULT_TIMEOUT, timeout)),
+            self.timeout.eq(Mux(timeout == 0, DMA_TIMEOUT_DEFAULT, timeout)),
             self.read_size.eq(regs.stored.DMA_RD_SPLIT[:4]),
             regs.ro.DMA_INFO.eq(Cat(self.ext_tag, Signal(15), self.outstanding)),
         ]

@@ -5,23 +5,15 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from sdxi_defs.errors import ReadError
+
 from ..common.priority import lowest_set, round_robin, select
 from .dma_layouts import cpl_chunk_stream, rq_tlp_stream
 from .dma_ram import RamWriteSignature, ram_addr_bits
 from .layouts import CplStatus, RcErrorCode, ReqType
 
 
-__all__ = ["DmaReadEngine", "ReadRequest", "ReadStatus", "ReadError"]
-
-
-class ReadError:
-    OK = 0
-    UR = 1              #: a completion with Unsupported Request status
-    CA = 2              #: a completion with Completer Abort status
-    POISONED = 3        #: poisoned completion data (not written to the RAM)
-    TIMEOUT = 4         #: a completion never came
-    MALFORMED = 5       #: a completion that does not fit its request
-    BUS_MASTER_OFF = 6  #: bus mastering disabled: the rest of the request was not sent
+__all__ = ["DmaReadEngine", "ReadRequest", "ReadStatus"]
 
 
 class ReadRequest(data.StructLayout):

@@ -5,19 +5,15 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from sdxi_defs.errors import WriteError
+
 from ..common.priority import round_robin, select
 from .dma_layouts import RqTlpBeat, rq_tlp_stream
 from .dma_ram import RamReadPairSignature, ram_addr_bits
 from .layouts import ReqType
 
 
-__all__ = ["DmaWriteEngine", "WriteRequest", "WriteStatus", "WriteError"]
-
-
-class WriteError:
-    OK = 0
-    BUS_MASTER_OFF = 1   #: nothing was sent: the host has bus mastering disabled
-    TIMEOUT = 2          #: sent, but the hard block never confirmed it (``timeout``)
+__all__ = ["DmaWriteEngine", "WriteRequest", "WriteStatus"]
 
 
 class WriteRequest(data.StructLayout):

@@ -1,1 +1,3 @@
-"""SDXI function: register map, registers, function state machine, doorbells."""
+"""SDXI function: registers, function state machine, doorbells, the context engine (front end,
+data mover, retire, error log). The register map, structures and descriptors it implements are
+the definitions' (``sdxi_defs``)."""

@@ -7,6 +7,13 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from sdxi_defs import descriptors as dsc
+from sdxi_defs.descriptors import AdminOp, DmaBaseOp, IntrOp, OpGroup, SyncFilter, VendorOp
+from sdxi_defs.errors import ERRLOG_TYPE, ErrClass, ErrReaction, ErrStep, ErrSubStep
+from sdxi_defs.ram_map import BATCH, BUFFERS, IMAGE, RamLayout
+from sdxi_defs.structures import (AKEY_ENT, CXT_CTL, CXT_L1_ENT, CXT_L2_ENT, CXT_STS, CxtState,
+                                  ERRLOG_HD_ENT)
+
 from ..common.address_range import runs_past_top
 from ..common.fsm import goto, request_states
 from ..common.priority import lowest_set, round_robin
@@ -14,53 +21,15 @@ from ..mmu.tlb import Lookup, Translation
 from ..pcie.dma_ram import RamReadPairSignature, RamWriteSignature
 from ..pcie.dma_read import ReadRequest, ReadStatus
 from ..pcie.dma_write import WriteRequest, WriteStatus
-from . import descriptors as dsc
-from .data_mover import IMAGE, BufferSpace, MoverCommand, MoverOp, ram_bytes, write_error_class
-from .descriptors import (AdminOp, DmaBaseOp, ErrClass, ErrReaction, ErrStep, ErrSubStep,
-                          IntrOp, OpGroup, SyncFilter, VendorOp)
+from .data_mover import BufferSpace, MoverCommand, MoverOp
+from .error_classes import class_of_fault, class_of_read_error, class_of_write_error
 from .retire import ContextFailure, RetireRecord
-from .structures import (AKEY_ENT, CXT_CTL, CXT_L1_ENT, CXT_L2_ENT, CXT_STS, CxtState,
-                         ERRLOG_HD_ENT)
 
 
-__all__ = ["ContextEngine", "RamLayout", "BATCH", "BUFFERS", "FETCHERS", "RECORDS"]
+__all__ = ["ContextEngine", "FETCHERS", "RECORDS"]
 
-BATCH = 16                  #: descriptors fetched per ring read (at most)
-BUFFERS = 4                 #: ring batches held: one decoded while the next ones are fetched
 FETCHERS = 2                #: ring reads in flight (one read client each)
 RECORDS = 64                #: issued descriptors waiting to retire
-
-
-def _align(value, alignment):
-    return (value + alignment - 1) // alignment * alignment
-
-
-class RamLayout:
-    """Where the context engine keeps things in the DMA RAM (byte addresses, row-aligned)."""
-
-    def __init__(self, row_bytes):
-        self.row = row_bytes
-        self.slots = 0x0000                        # data mover read slots
-        self.fill = _align(ram_bytes(), 64)        # fill / write-immediate image, IMAGE bytes
-        self.desc = self.fill + IMAGE              # BUFFERS batches of BATCH descriptors
-        self.struct = self.desc + 64 * BATCH * BUFFERS   # one structure read (L2, L1, ...)
-        self.stage = self.struct + 128             # what the engine writes to the host
-        # Inside the staging area:
-        self.zero = self.stage + 0x00         # 8 zero bytes: CST signal = 0
-        self.flags_ok = self.stage + 0x08     # CST flags dword with er = 0
-        self.flags_err = self.stage + 0x0C    # CST flags dword with er = 1
-        self.states = self.stage + 0x10       # byte i holds i: a CXT_STS.state value
-        self.read_index = self.stage + 0x40   # CXT_STS.read_index being written back
-        self.errlog = self.stage + 0x80       # error log entry being written
-        self.walk = self.stage + 0x100        # a row where page-table reads land
-        self.bytes = self.walk + 64
-
-    def constants_row(self):
-        """The first staging row's bytes."""
-        raw = bytearray(self.row)
-        raw[0x0C:0x10] = (1 << 31).to_bytes(4, "little")      # er
-        raw[0x10:0x20] = bytes(range(16))
-        return int.from_bytes(raw, "little")
 
 
 def _field(value, struct, name):
@@ -210,7 +179,7 @@ class ContextEngine(wiring.Component):
                     m.d.comb += [self.ram_rd.en.eq(1), self.ram_rd.row.eq(lay.struct // row)]
                     m.next = state + "_LANDED"
                 with m.Else():
-                    fail(ErrClass.READ_UR - 1 + self.rd_status.payload.error)
+                    fail(class_of_read_error(self.rd_status.payload.error))
 
             request_states(m, state, self.rd_req, self.rd_status, landed)
             with m.State(state + "_LANDED"):
@@ -224,7 +193,7 @@ class ContextEngine(wiring.Component):
                     with m.If(self.wr_status.payload.error == 0):
                         ok()
                     with m.Else():
-                        fail(write_error_class(self.wr_status.payload.error))
+                        fail(class_of_write_error(self.wr_status.payload.error))
 
             request_states(m, state, self.wr_req, self.wr_status, written)
 
@@ -269,7 +238,7 @@ class ContextEngine(wiring.Component):
             reaction = ErrReaction.FUNCTION_STOPPED if function else ErrReaction.CONTEXT_STOPPED
             m.d.sync += [
                 err.eq(0), err_fn.eq(function),
-                put("vl", 1), put("type", dsc.ERRLOG_TYPE), put("step", step),
+                put("vl", 1), put("type", ERRLOG_TYPE), put("step", step),
                 put("sub_step", sub_step), put("re", reaction), put("err_class", err_class),
                 put("cv", 1), put("cxt_num", tgt if function else cur),
             ]
@@ -356,7 +325,7 @@ class ContextEngine(wiring.Component):
             # The page is refused: the batch that would start there fails instead.
             m.d.sync += [ring_failed.eq(1), buf_full.bit_select(fb, 1).eq(1),
                          buf_err.bit_select(fb, 1).eq(1),
-                         buf_class.word_select(fb, 8).eq(ErrClass.for_fault(ring_fault))]
+                         buf_class.word_select(fb, 8).eq(class_of_fault(ring_fault))]
         with m.If(can_fetch):
             addr = Mux(fetch_space.pv, Cat(fetch_addr[:12], ring_frame), fetch_addr)
             for f in range(FETCHERS):
@@ -379,7 +348,7 @@ class ContextEngine(wiring.Component):
                 m.d.sync += f_sent[f].eq(1)
             with m.If(st.valid):
                 m.d.sync += [buf_class.word_select(f_buf[f], 8).eq(
-                                 ErrClass.READ_UR - 1 + st.payload.error),
+                                 class_of_read_error(st.payload.error)),
                              f_busy[f].eq(0), buf_fetching.bit_select(f_buf[f], 1).eq(0),
                              buf_full.bit_select(f_buf[f], 1).eq(1),
                              buf_err.bit_select(f_buf[f], 1).eq(st.payload.error != 0)]
@@ -646,7 +615,7 @@ class ContextEngine(wiring.Component):
                 # The function stops; this context is not stopped through a CXT_STS the engine
                 # may no longer write.
                 m.d.sync += [running.bit_select(cur, 1).eq(0), work.bit_select(cur, 1).eq(0)]
-                table_error(ErrStep.CXT_STS, ErrSubStep.ATF, ErrClass.for_fault(fault))
+                table_error(ErrStep.CXT_STS, ErrSubStep.ATF, class_of_fault(fault))
 
             translate_states("XLATE_STS", sts_translated, sts_refused)
             translate_states("XLATE_WI", wi_translated, wi_refused)
@@ -715,7 +684,7 @@ class ContextEngine(wiring.Component):
                 m.d.sync += [turn_left.eq((cx.qos + 1) * BATCH), ak_valid.eq(0)]
                 with m.If(cx.wi_fault != 0):
                     context_error(ErrStep.WRITE_INDEX, ErrSubStep.ATF,
-                                  ErrClass.for_fault(cx.wi_fault), index=False)
+                                  class_of_fault(cx.wi_fault), index=False)
                 with m.Else():
                     start_read("WI_RD", cx.wi_ptr, 8)
 
@@ -948,7 +917,7 @@ class ContextEngine(wiring.Component):
 
             def cst_refused(fault):
                 m.d.sync += has_cst.eq(0)           # nowhere to write its er
-                context_error(ErrStep.CST_BLK, ErrSubStep.ATF, ErrClass.for_fault(fault))
+                context_error(ErrStep.CST_BLK, ErrSubStep.ATF, class_of_fault(fault))
 
             translate_states("CST_XLATE", cst_translated, cst_refused)
 

@@ -9,36 +9,23 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from sdxi_defs.errors import ErrClass, WriteError
+from sdxi_defs.page_tables import Fault
+from sdxi_defs.ram_map import CHUNK, IMAGE, READ_SLOTS, REPCOPY_SLOTS, SLOT_BYTES
+
 from ..common.priority import lowest_set
-from ..mmu.page_tables import Fault
 from ..mmu.tlb import Lookup, Translation
 from ..pcie.dma_read import ReadRequest, ReadStatus
-from ..pcie.dma_write import WriteError, WriteRequest, WriteStatus
-from .descriptors import ErrClass
+from ..pcie.dma_write import WriteRequest, WriteStatus
+from .error_classes import class_of_fault, class_of_read_error, class_of_write_error
 
 
-__all__ = ["DataMover", "MoverOp", "MoverCommand", "MoverResult", "BufferSpace", "READ_SLOTS",
-           "WRITE_CLIENTS", "CHUNK", "IMAGE", "PAGE", "SLOT_BYTES", "ram_bytes",
-           "write_error_class"]
+__all__ = ["DataMover", "MoverOp", "MoverCommand", "MoverResult", "BufferSpace",
+           "WRITE_CLIENTS", "PAGE"]
 
-CHUNK = 256               #: bytes per COPY read (and its write)
-IMAGE = 4096              #: bytes of a FROM_RAM image: a fill's pattern run, a REPCOPY block
-READ_SLOTS = 16           #: chunks in flight on the read side, one read client each
 WRITE_CLIENTS = 8         #: writes in flight, so confirmation latency hides behind other data
-SLOT_BYTES = CHUNK + 64   #: a chunk at any offset within a row
 CHUNKS = 32               #: chunks tracked in flight (a power of two)
-REPCOPY_SLOTS = (IMAGE + 64 + SLOT_BYTES - 1) // SLOT_BYTES
 PAGE = 4096               #: translation granule: no chunk of a pv = 1 buffer crosses one
-
-
-def write_error_class(error):
-    """The ErrClass of a failed write's ``WriteError`` (an Amaranth value)."""
-    return Mux(error == WriteError.TIMEOUT, ErrClass.WRITE_TIMEOUT, ErrClass.BUS_MASTER_OFF)
-
-
-def ram_bytes():
-    """RAM the slots take; a REPCOPY block lands in the first REPCOPY_SLOTS slots."""
-    return READ_SLOTS * SLOT_BYTES
 
 
 class MoverOp(enum.Enum, shape=2):
@@ -88,7 +75,7 @@ class DataMover(wiring.Component):
     ``translate`` / ``translated`` (the TLB) as the cutter reaches the page, and no chunk crosses
     one of its pages; a COPY source (read) and destination (write) are looked up as such. A
     fault ends the command where it is: the chunks already cut (permitted pages) still run,
-    nothing more is cut, and the result carries the fault's class (``ErrClass.for_fault``) and
+    nothing more is cut, and the result carries the fault's class (``FAULT_CLASS``) and
     buffer. While a page is being cut, the next page of each translated buffer is looked up
     ahead (a fault found ahead is not reported until the cutter reaches that page and asks
     again). A REPCOPY block read through a translation must lie in one page (a block that does
@@ -272,7 +259,7 @@ class DataMover(wiring.Component):
                         with m.If(t_buf == b):
                             m.d.sync += [ahead[b].eq(1), ahead_pfn[b].eq(t.paddr[page_bits:])]
             with m.Elif(t.fault != Fault.NONE):
-                m.d.sync += [fault_pending.eq(1), fault_class.eq(ErrClass.for_fault(t.fault)),
+                m.d.sync += [fault_pending.eq(1), fault_class.eq(class_of_fault(t.fault)),
                              fault_buf.eq(t_buf & (p.op != MoverOp.FROM_RAM))]
             with m.Else():
                 for b in range(2):
@@ -407,12 +394,14 @@ class DataMover(wiring.Component):
             m.d.comb += [req.valid.eq(rd_pending[s]), req.payload.eq(rq[s]), st.ready.eq(1)]
             with m.If(req.valid & req.ready):
                 m.d.sync += rd_pending[s].eq(0)
+            failed_class = Signal(8, name=f"rd_failed_class{s}")
+            m.d.comb += failed_class.eq(class_of_read_error(st.payload.error))
             with m.If(st.valid):
                 for k in range(CHUNKS):
                     with m.If(rd_seq[s] == k):
                         m.d.sync += c_ready[k].eq(1)
                         with m.If(st.payload.error != 0):
-                            m.d.sync += [c_err[k].eq(ErrClass.READ_UR - 1 + st.payload.error),
+                            m.d.sync += [c_err[k].eq(failed_class),
                                          c_buf[k].eq(0), c_write[k].eq(0), c_done[k].eq(1)]
                             with m.If(c_copy[k]):
                                 m.d.sync += slot_busy[s].eq(0)
@@ -467,7 +456,7 @@ class DataMover(wiring.Component):
                     with m.If(w_seq[c] == k):
                         free_slots(k)
             failed_class = Signal(8, name=f"wr_failed_class{c}")
-            m.d.comb += failed_class.eq(write_error_class(st.payload.error))
+            m.d.comb += failed_class.eq(class_of_write_error(st.payload.error))
             with m.If(st.valid):
                 m.d.sync += writing[c].eq(0)
                 for k in range(CHUNKS):

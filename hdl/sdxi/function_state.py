@@ -4,7 +4,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .regmap import GSR, GSV
+from sdxi_defs.regmap import GSR, GSV
 
 
 __all__ = ["FunctionStateMachine"]

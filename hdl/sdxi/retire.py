@@ -4,13 +4,14 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from sdxi_defs.errors import ERRLOG_TYPE, ErrClass, ErrReaction, ErrStep, ErrSubStep
+from sdxi_defs.structures import ERRLOG_HD_ENT, CxtState
+
 from ..common.fsm import goto, request_states
 from ..common.priority import lowest_set
 from ..pcie.dma_ram import RamWriteSignature
 from ..pcie.dma_write import WriteRequest, WriteStatus
 from .data_mover import MoverResult
-from .descriptors import ERRLOG_TYPE, ErrClass, ErrReaction, ErrStep, ErrSubStep
-from .structures import ERRLOG_HD_ENT, CxtState
 
 
 __all__ = ["Retire", "RetireRecord", "ContextFailure", "CST_WRITERS"]

@@ -4,7 +4,7 @@ every byte."""
 
 import random
 
-from hdl.sdxi.regmap import GSV
+from sdxi_defs.regmap import GSV
 
 
 async def main(card):

@@ -8,12 +8,15 @@ import random
 
 import cocotb
 
-from hdl.mmu.page_tables import Level
-from hdl.sdxi import descriptors as dsc
-from hdl.sdxi.descriptors import DmaBaseOp, ErrClass, ErrStep, ErrSubStep, OpGroup
-from hdl.sdxi.structures import CxtState
+from sdxi_defs import descriptors as dsc
+from sdxi_defs.descriptors import DmaBaseOp, OpGroup
+from sdxi_defs.errors import FAULT_CLASS, ErrClass, ErrStep, ErrSubStep
+from sdxi_defs.page_tables import Level
+from sdxi_defs.structures import CxtState
 from sim.tb import SdxiTb
-from sw.context import Completion, SdxiOpError, copy_descriptor, encode
+from sw.context import Completion
+from sw.descriptors import copy_descriptor, encode
+from sw.errors import SdxiOpError
 
 from .cocotb_context_errors import check_entry, recover
 from .cocotb_contexts import data
@@ -302,7 +305,8 @@ async def tlb_reuse_and_invalidation(dut):
 
 async def sync(card):
     """An admin SYNC over every context: it also invalidates the TLB."""
-    from sw.context import SyncFilter, admin_sync
+    from sdxi_defs.descriptors import SyncFilter
+    from sw.descriptors import admin_sync
     cst = Completion(card)
     await card.admin.submit([admin_sync(0, 0, SyncFilter.FN, cst)])
     await cst.wait("SYNC", card.timing.completion_timeout())
@@ -381,7 +385,7 @@ async def random_mappings_against_the_reference(dut):
         else:
             raise AssertionError(f"random copy {i}: no fault ({fault})")
         assert isinstance(fault, PageFault)
-        check_entry(log[0], ErrStep.DATA_BUFFER, ErrSubStep.ATF, ErrClass.for_fault(fault.fault),
+        check_entry(log[0], ErrStep.DATA_BUFFER, ErrSubStep.ATF, FAULT_CLASS[fault.fault],
                     cxt, index=first, buf=buf)
         await recover(card, cxt, first)
     assert copies >= 4, f"only {copies} random copies were fault-free"

@@ -9,8 +9,8 @@ in the datapath, then every destination and its guards are checked.
 
 import cocotb
 
-from hdl.sdxi import descriptors as dsc
-from sw.context import fill_descriptor
+from sdxi_defs import descriptors as dsc
+from sw.descriptors import fill_descriptor
 
 from .cocotb_contexts import check_guarded, copy, data, guarded, started
 from .sampling import cross_product, pairwise

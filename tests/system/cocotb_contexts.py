@@ -9,12 +9,13 @@ import random
 
 import cocotb
 
-from hdl.sdxi import descriptors as dsc
-from hdl.sdxi.descriptors import DmaBaseOp, OpGroup
-from hdl.sdxi.regmap import GSR, GSV
-from hdl.sdxi.structures import CxtState
+from sdxi_defs import descriptors as dsc
+from sdxi_defs.descriptors import DmaBaseOp, OpGroup
+from sdxi_defs.regmap import GSR, GSV
+from sdxi_defs.structures import CxtState
 from sim.tb import SdxiTb
-from sw.context import Completion, copy_descriptor, encode
+from sw.context import Completion
+from sw.descriptors import copy_descriptor, encode
 
 VARIANTS = ("default", "w256")
 GUARD = 0x5A

@@ -6,12 +6,13 @@ import random
 
 import cocotb
 
-from hdl.sdxi import descriptors as dsc
-from hdl.sdxi.descriptors import DmaBaseOp, IntrOp, OpGroup, VendorOp
-from hdl.sdxi.structures import CST_BLK, CxtState
+from sdxi_defs import descriptors as dsc
+from sdxi_defs.descriptors import DmaBaseOp, IntrOp, OpGroup, VendorOp
+from sdxi_defs.structures import CST_BLK, CxtState
 from sim.reference_model import ContextModel, HostMemory
 from sim.tb import SdxiTb
-from sw.context import Completion, encode
+from sw.context import Completion
+from sw.descriptors import encode
 
 SRC_BYTES = 16 * 1024
 DST_BYTES = 48 * 1024

@@ -5,12 +5,13 @@ the context runs again once the driver has mended the page and restarted it."""
 
 import cocotb
 
-from hdl.sdxi import descriptors as dsc
-from hdl.sdxi.descriptors import AdminOp, ErrClass, ErrStep, ErrSubStep, OpGroup
-from hdl.sdxi.regmap import GSV
-from hdl.sdxi.structures import CxtState
+from sdxi_defs import descriptors as dsc
+from sdxi_defs.descriptors import AdminOp, OpGroup
+from sdxi_defs.errors import ErrClass, ErrStep, ErrSubStep
+from sdxi_defs.regmap import GSV
+from sdxi_defs.structures import CxtState
 from sw.address_space import HEAP_BASE
-from sw.context import admin_update, encode
+from sw.descriptors import admin_update, encode
 
 from .cocotb_context_errors import check_entry
 from .cocotb_contexts import check_guarded, copy, data, guarded, started

@@ -1,6 +1,6 @@
 """Host memory, address spaces and a table-reading memory model for the MMU unit tests."""
 
-from hdl.mmu.page_tables import Fault, Level
+from sdxi_defs.page_tables import Fault, Level
 from sw.address_space import AddressSpace, PageFault, PasidTable
 from sw.transport import DmaBuffer
 

@@ -8,7 +8,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
 from hdl.pcie.dma_ram import DmaRam
-from hdl.pcie.dma_read import DmaReadEngine, ReadError
+from hdl.pcie.dma_read import DmaReadEngine
+from sdxi_defs.errors import ReadError
 
 from .pcie_helpers import new_sim, run, wait_for
 

@@ -8,7 +8,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hdl.pcie.dma_ram import DmaRam
-from hdl.pcie.dma_write import DmaWriteEngine, WriteError
+from hdl.pcie.dma_write import DmaWriteEngine
+from sdxi_defs.errors import WriteError
 
 from .pcie_helpers import new_sim, run, wait_for
 

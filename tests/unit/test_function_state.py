@@ -7,7 +7,7 @@ and the project's choices): every state against every request and event.
 import pytest
 
 from hdl.sdxi.function_state import FunctionStateMachine
-from hdl.sdxi.regmap import GSR, GSV
+from sdxi_defs.regmap import GSR, GSV
 
 from .pcie_helpers import new_sim, run
 

@@ -10,7 +10,7 @@ import random
 import pytest
 
 from hdl.common.regfile import RegisterFile
-from hdl.sdxi.regmap import BAR0_REGISTERS
+from sdxi_defs.regmap import BAR0_REGISTERS
 
 from .pcie_helpers import bus_write, new_sim, run
 

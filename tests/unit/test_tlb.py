@@ -10,8 +10,9 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
-from hdl.mmu.page_tables import Fault, Level
-from hdl.mmu.tlb import InvalidateKind, Tlb
+from sdxi_defs.page_tables import Fault, Level
+from hdl.mmu.tlb import Tlb
+from sdxi_defs.regmap import TlbInvalidateKind
 from hdl.mmu.walker import PageWalker
 from sw.address_space import AddressSpace, PasidTable
 
@@ -159,7 +160,7 @@ def test_hits_cost_one_clock_and_evictions_stay_correct():
         check(results, pages(64) * 2, {1: space})
         assert ctx.get(b.tlb.misses) == 32 + 32 + 64
         # Three pages of one set in a 2-way TLB: conflict misses every time round.
-        await b.invalidate(ctx, InvalidateKind.ALL)
+        await b.invalidate(ctx, TlbInvalidateKind.ALL)
         same_set = [(1, 0x100_0000 + 4096 * 16 * k, 0, 1) for k in range(3)] * 3
         before = ctx.get(b.tlb.misses)
         results, _ = await b.burst(ctx, same_set)
@@ -196,28 +197,28 @@ def test_invalidation_and_remapping():
         assert ctx.get(b.tlb.misses) == 9
         remap()
         assert await one(ctx) == (Fault.NONE, old), "a remap without invalidation is not seen"
-        await b.invalidate(ctx, InvalidateKind.PAGE, 1, va)
+        await b.invalidate(ctx, TlbInvalidateKind.PAGE, 1, va)
         assert await one(ctx) == (Fault.NONE, spare.addr), "the remap after a page invalidation"
         assert ctx.get(b.tlb.misses) == 10
         # PASID 1 invalidated: its pages miss, PASID 2's still hits.
-        await b.invalidate(ctx, InvalidateKind.PASID, 1)
+        await b.invalidate(ctx, TlbInvalidateKind.PASID, 1)
         await one(ctx, pasid=2, address=0x100_0000)
         assert ctx.get(b.tlb.misses) == 10
         await one(ctx, address=0x100_0000)
         assert ctx.get(b.tlb.misses) == 11
-        await b.invalidate(ctx, InvalidateKind.ALL)
+        await b.invalidate(ctx, TlbInvalidateKind.ALL)
         await one(ctx, pasid=2, address=0x100_0000)
         assert ctx.get(b.tlb.misses) == 12
         # A cached read-only page made writable is written without an invalidation (the
         # refusal walks again); made read-only again, the write is refused after a walk.
         space.protect(va, 4096, writable=False, user=True)
-        await b.invalidate(ctx, InvalidateKind.PAGE, 1, va)
+        await b.invalidate(ctx, TlbInvalidateKind.PAGE, 1, va)
         assert (await one(ctx, write=1))[0] == Fault.WRITE
         space.protect(va, 4096, writable=True, user=True)
         assert await one(ctx, write=1) == (Fault.NONE, spare.addr)
         space.unmap(va, 4096)
         assert (await one(ctx))[0] == Fault.NONE, "still cached (no invalidation)"
-        await b.invalidate(ctx, InvalidateKind.PAGE, 1, va)
+        await b.invalidate(ctx, TlbInvalidateKind.PAGE, 1, va)
         assert (await one(ctx))[0] == Fault.NOT_PRESENT
         # The page table itself replaced (its PD entry rewritten): after an invalidation the
         # walker's recent path to the old table is not used either.
@@ -228,7 +229,7 @@ def test_invalidation_and_remapping():
         new_pt.write_u64(8 * ((neighbour >> 12) & 511), AddressSpace.leaf(spare.addr, Level.PT))
         pd.write_u64(8 * i, (pd.read_u64(8 * i) & 0xFFF) | new_pt.addr)
         space._tables[new_pt.addr] = new_pt
-        await b.invalidate(ctx, InvalidateKind.PASID, 1)
+        await b.invalidate(ctx, TlbInvalidateKind.PASID, 1)
         assert await one(ctx, address=neighbour) == (Fault.NONE, spare.addr), \
             "a new page table not seen after an invalidation"
 

@@ -8,7 +8,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from hdl.mmu.page_tables import Fault, Level
+from sdxi_defs.page_tables import Fault, Level
 from hdl.mmu.walker import PageWalker
 from sw.address_space import AddressSpace, PasidTable
 
@@ -126,13 +126,3 @@ def _reaches(space, va, level):
         return True
     except (KeyError, ValueError):
         return False
-
-
-def test_each_fault_has_its_error_class():
-    """The datapath logs a translation fault as ErrClass 0x40 + Fault: one class per fault."""
-    from hdl.sdxi.descriptors import ErrClass
-    for fault in Fault:
-        if fault != Fault.NONE:
-            cls = ErrClass(ErrClass.for_fault(fault))
-            assert cls.name == f"ATF_{fault.name}" and ErrClass.is_translation(cls)
-    assert not ErrClass.is_translation(ErrClass.READ_UR)

@@ -1,4 +1,4 @@
-"""SDXI descriptors, operation groups and error-log codes as field tables (pure Python).
+"""SDXI descriptors and operation groups as field tables.
 
 Bit positions are offsets in the 64-byte little-endian descriptor (SDXI 1.0 chapter 6, digested
 in ``shared/sdxi-spec.md`` section 4). Bodies the public sources leave open (WRT_IMM, REPCOPY,
@@ -9,15 +9,14 @@ engine decodes with the same field positions.
 
 import enum
 
-from ..common.regdef import Access, Field, Structure
+from .fields import Access, Field, Structure
 
 
 __all__ = [
     "OpGroup", "DmaBaseOp", "AdminOp", "IntrOp", "VendorOp", "SyncFilter", "FILL_PATTERN_SIZES",
     "DSC_GENERIC", "DSC_DMAB_NOP", "DSC_DMAB_COPY", "DSC_DMAB_WRT_IMM", "DSC_DMAB_REPCOPY",
     "DSC_INTR", "DSC_CXT_START", "DSC_CXT_STOP", "DSC_SYNC", "DSC_CXT_UPD", "DSC_AKEY_UPD",
-    "DSC_VENDOR_FILL", "DESCRIPTORS", "ErrStep", "ErrSubStep", "ErrReaction", "ErrClass",
-    "ERRLOG_TYPE", "WRT_IMM_MAX", "REPCOPY_BLOCK",
+    "DSC_VENDOR_FILL", "DESCRIPTORS", "WRT_IMM_MAX", "REPCOPY_BLOCK",
 ]
 
 RW = Access.RW
@@ -33,7 +32,23 @@ class OpGroup(enum.IntEnum):
 
     @property
     def opb_bit(self):
+        """The group's bit in CAP1.opb_000_cap, CTL2.opb_000_avl and CXT_L1_ENT.opb_000_enb."""
         return 5 if self is OpGroup.VENDOR else self.value - 1
+
+    @property
+    def spec_name(self):
+        """The group's name as SDXI 1.0 Table 6-1 gives it (the vendor group's is ours)."""
+        return _GROUP_NAMES[self]
+
+    @classmethod
+    def in_mask(cls, opb):
+        """The groups whose bits are set in an opb_000 mask, in bit order."""
+        return [g for g in sorted(cls, key=lambda g: g.opb_bit) if opb >> g.opb_bit & 1]
+
+
+_GROUP_NAMES = {OpGroup.DMABASE: "DmaBaseGrp", OpGroup.ADMIN: "AdminGrp",
+                OpGroup.ATOMIC: "AtomicGrp", OpGroup.INTR: "IntrGrp",
+                OpGroup.VENDOR: "VendorGrp"}
 
 
 class DmaBaseOp(enum.IntEnum):
@@ -175,72 +190,3 @@ DESCRIPTORS = {
     (OpGroup.ADMIN, AdminOp.SYNC): DSC_SYNC,
     (OpGroup.VENDOR, VendorOp.FILL): DSC_VENDOR_FILL,
 }
-
-ERRLOG_TYPE = 0x7F7
-
-
-class ErrStep(enum.IntEnum):
-    """ERRLOG_HD_ENT.step: the processing step that failed (sdxi-spec.md 3.10)."""
-    INTERNAL = 1
-    CXT_L2 = 2
-    CXT_L1 = 3
-    CXT_CTL = 4
-    CXT_STS = 5
-    WRITE_INDEX = 6
-    DESCRIPTOR = 7
-    CST_BLK = 8
-    ATOMIC_RETURN = 9
-    DATA_BUFFER = 10
-    AKEY = 11
-    RKEY = 12
-
-
-class ErrSubStep(enum.IntEnum):
-    OTHER = 0
-    ATF = 1     #: address translation failure
-    DAF = 2     #: data access failure
-    DVF = 3     #: data validation failure
-
-
-class ErrReaction(enum.IntEnum):
-    INFORMATIVE = 0
-    CONTEXT_STOPPED = 1
-    FUNCTION_STOPPED = 2
-
-
-class ErrClass(enum.IntEnum):
-    """ERRLOG_HD_ENT.err_class: this implementation's error classes (docs/spec-choices.md)."""
-    INVALID_ENTRY = 0x01       #: a table entry or structure with vl = 0
-    BAD_FIELD = 0x02           #: a structure field out of range (ring size, AKey size, pv)
-    WRITE_INDEX_AHEAD = 0x03   #: the write index is more than a ring ahead of the read index
-    UNKNOWN_OPCODE = 0x10
-    GROUP_DISABLED = 0x11
-    ADMIN_NOT_CXT0 = 0x12
-    SIZE = 0x13                #: size above max_buffer or the operation's limit
-    BAD_PARAMETER = 0x14       #: a context range, pattern size or vector out of range
-    ADDRESS_WRAP = 0x15        #: an operand's byte range (or the ring) runs past 2^64 - 1
-    AKEY_RANGE = 0x20          #: AKey index past the context's table
-    AKEY_INVALID = 0x21        #: AKey entry vl = 0 (or iv = 0 for INTR)
-    AKEY_UNSUPPORTED = 0x22    #: AKey entry asks for what is not implemented (tgt_sfunc)
-    READ_UR = 0x31             #: DMA read errors: ReadError + 0x30
-    READ_CA = 0x32
-    READ_POISONED = 0x33
-    READ_TIMEOUT = 0x34
-    READ_MALFORMED = 0x35
-    BUS_MASTER_OFF = 0x36      #: nothing was sent: bus mastering disabled
-    WRITE_TIMEOUT = 0x37       #: a write was sent but the hard block never confirmed it
-    ATF_NO_PASID = 0x41        #: address translation failures: 0x40 + hdl.mmu Fault
-    ATF_NOT_PRESENT = 0x42
-    ATF_WRITE = 0x43
-    ATF_USER = 0x44
-    ATF_RESERVED = 0x45
-    ATF_READ_ERROR = 0x46
-
-    @staticmethod
-    def for_fault(fault):
-        """The class of a translation ``Fault`` (an int or an Amaranth value)."""
-        return 0x40 + fault
-
-    @staticmethod
-    def is_translation(err_class):
-        return (err_class >> 4) == 0x4

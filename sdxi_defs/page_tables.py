@@ -9,7 +9,7 @@ a host can hand the engine a process's tables unchanged.
 
 import enum
 
-from ..common.regdef import Access, Field, Structure
+from .fields import Access, Field, Structure
 
 
 __all__ = ["PASID_ENT", "PTE", "Level", "LEVELS", "PAGE_SIZES", "ENTRY_BYTES", "table_index",

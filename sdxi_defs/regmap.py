@@ -1,7 +1,7 @@
 """The SDXI function's BAR0 and BAR2 register map: the one definition of every offset and field.
 
-Pure Python (no Amaranth import), so the host driver, the documentation generator and the
-tests read the same table the hardware is built from. Offsets and bit positions follow SDXI 1.0
+The host driver, the documentation generator and the tests read the same table the hardware
+is built from. Offsets and bit positions follow SDXI 1.0
 section 9 (Tables 9-2 to 9-13) as digested in ``shared/sdxi-spec.md`` section 1; registers from
 ``IMPL_BASE`` up are this implementation's own (docs/spec-choices.md, "BAR0 layout").
 
@@ -19,14 +19,15 @@ Access rule for every 64-bit register (docs/spec-choices.md, "Register access"):
 
 import enum
 
-from ..common.regdef import Access, Field, Register
+from .fields import Access, Field, Register
 
 
 __all__ = [
     "BAR0_REGISTERS", "REGISTERS_BY_NAME",
     "IMPL_BASE", "MSIX_TABLE_OFFSET", "MSIX_PBA_OFFSET", "BAR0_LOG2_SIZE",
-    "DMA_EXERCISER_BASE", "DMA_RAM_WINDOW", "DMA_RAM_BYTES", "DMA_EXERCISER_REGISTERS",
-    "GSR", "GSV", "SDXI_CLASS_CODE",
+    "DMA_EXERCISER_BASE", "DMA_EXERCISER_BYTES", "DMA_RAM_WINDOW", "DMA_RAM_BYTES",
+    "EXERCISER_REGISTERS", "DMA_EXERCISER_REGISTERS", "DMA_TIMEOUT_DEFAULT",
+    "GSR", "GSV", "TlbInvalidateKind", "SDXI_CLASS_CODE", "PASID_TABLE_MAX_SZ", "doorbell_offset",
 ]
 
 
@@ -36,6 +37,13 @@ class GSR(enum.IntEnum):
     STOP_SF = 1
     STOP_HD = 2
     ACTIVE = 3
+
+
+class TlbInvalidateKind(enum.IntEnum):
+    """IMPL_TLB_INV.kind: what a write to IMPL_TLB_INV drops from the TLB."""
+    ALL = 0
+    PASID = 1           #: every entry of ``pasid``
+    PAGE = 2            #: the 4 KiB page at IMPL_TLB_INV_ADDR in ``pasid``
 
 
 class GSV(enum.IntEnum):
@@ -53,6 +61,7 @@ SDXI_CLASS_CODE = 0x120100  # processing accelerator, SDXI sub-class, prog-if 0
 BAR0_LOG2_SIZE = 18          # 256 KiB
 IMPL_BASE = 0x30000          # implementation registers (outside the spec's 0x00000-0x2FFFF)
 DMA_EXERCISER_BASE = 0x31000  # DMA exerciser registers (hdl/pcie/dma_exerciser.py)
+DMA_EXERCISER_BYTES = 0x100  # the register space the exerciser decodes
 DMA_RAM_WINDOW = 0x34000     # host window onto the DMA RAM
 DMA_RAM_BYTES = 0x4000       # 16 KiB: the window and the RAM
 MSIX_TABLE_OFFSET = 0x38000  # 16 bytes per vector
@@ -165,7 +174,7 @@ BAR0_REGISTERS = (
     )),
     Register("IMPL_TLB_INV", IMPL_BASE + 0x40, spec="implementation", fields=(
         Field("kind", 0, 2, WO, "a write invalidates the TLB: 0 all, 1 one PASID, 2 one 4 KiB "
-                                "page (IMPL_TLB_INV_ADDR) of one PASID"),
+                                "page (IMPL_TLB_INV_ADDR) of one PASID (TlbInvalidateKind)"),
         Field("pasid", 8, 20, WO, "PASID of a PASID or PAGE invalidation"),
         Field("busy", 63, 1, RO, "an invalidation (written or from SYNC) is not finished"),
     )),
@@ -181,14 +190,48 @@ BAR0_REGISTERS = (
 REGISTERS_BY_NAME = {r.name: r for r in BAR0_REGISTERS}
 
 
-def _exerciser_registers():
-    from ..pcie.exerciser_regs import EXERCISER_REGISTERS
-    return tuple(Register(r.name, DMA_EXERCISER_BASE + r.offset, r.fields, spec="implementation",
-                          doc=r.doc) for r in EXERCISER_REGISTERS)
+DMA_TIMEOUT_DEFAULT = 1 << 24  # DMA time-out in clocks while DMA_TIMEOUT is 0 (67 ms)
 
 
-#: The DMA exerciser's registers at their BAR0 offsets (the exerciser decodes them itself).
-DMA_EXERCISER_REGISTERS = _exerciser_registers()
+def _job(prefix, offset):
+    """The five registers of one exerciser transfer direction."""
+    return (
+        Register(f"{prefix}_ADDR", offset + 0x00, fields=(
+            Field("addr", 0, 64, RW, "host byte address"),)),
+        Register(f"{prefix}_LEN", offset + 0x08, fields=(
+            Field("length", 0, 24, RW, "bytes"),)),
+        Register(f"{prefix}_RAM", offset + 0x10, fields=(
+            Field("ram_addr", 0, 24, RW, "DMA RAM byte address"),)),
+        Register(f"{prefix}_GO", offset + 0x18, fields=(
+            Field("go", 0, 1, WO, "start the transfer"),)),
+        Register(f"{prefix}_STATUS", offset + 0x20, fields=(
+            Field("busy", 0, 1, RO, "transfer running"),
+            Field("error", 8, 3, RO, "error of the last transfer (ReadError / WriteError)"),
+            Field("cycles", 32, 32, RO, "clocks from GO to the engine's status"),
+        )),
+    )
+
+
+#: The DMA exerciser's registers (docs/dma.md), at offsets from DMA_EXERCISER_BASE: the
+#: exerciser decodes them itself.
+EXERCISER_REGISTERS = _job("DMA_RD", 0x00) + _job("DMA_WR", 0x28) + (
+    Register("DMA_TIMEOUT", 0x50, fields=(
+        Field("clocks", 0, 32, RW, "DMA time-out: read completions and write confirmations; "
+                                   f"0: 2^{DMA_TIMEOUT_DEFAULT.bit_length() - 1}"),)),
+    Register("DMA_RD_SPLIT", 0x60, fields=(
+        Field("log2", 0, 4, RW, "cut reads at 1 << log2 bytes too (2-12; 0: MRRS only)"),)),
+    Register("DMA_INFO", 0x58, fields=(
+        Field("ext_tag", 0, 1, RO, "Extended Tag Field Enable seen through cfg_mgmt"),
+        Field("outstanding", 16, 16, RO, "read completion bytes outstanding"),
+    )),
+)
+assert all(r.offset < DMA_EXERCISER_BYTES for r in EXERCISER_REGISTERS)
+
+
+#: The DMA exerciser's registers at their BAR0 offsets.
+DMA_EXERCISER_REGISTERS = tuple(
+    Register(r.name, DMA_EXERCISER_BASE + r.offset, r.fields, spec="implementation", doc=r.doc)
+    for r in EXERCISER_REGISTERS)
 
 
 def doorbell_offset(cxt_id, db_stride):

@@ -7,7 +7,7 @@ engine builds its ``lib.data`` layouts from them.
 
 import enum
 
-from ..common.regdef import Access, Field, Structure
+from .fields import Access, Field, Structure
 
 
 __all__ = ["CXT_L2_ENT", "CXT_L1_ENT", "CXT_CTL", "CXT_STS", "AKEY_ENT", "CST_BLK",
