@@ -5,6 +5,9 @@ read and write clients of the DMA engines, and results come back in command orde
 copy keeps both directions of the link busy, and a stream of small copies overlaps.
 """
 
+import operator
+from functools import reduce
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -146,7 +149,13 @@ class DataMover(wiring.Component):
         c_release = Signal(CHUNKS)    # frees the REPCOPY slots when done
         c_abort = Signal(CHUNKS)
 
+        # Slots in use: flip-flops updated once a clock from the slots taken (``slot_take``) and
+        # the slots whose data has left the RAM or will never come (``slot_free``).
         slot_busy = Signal(READ_SLOTS)
+        slot_take = Signal(READ_SLOTS)
+        slot_free = Signal(READ_SLOTS)
+        repcopy_slots = (1 << REPCOPY_SLOTS) - 1
+        m.d.sync += slot_busy.eq((slot_busy | slot_take) & ~slot_free)
         free_slot, have_slot = lowest_set(m, ~slot_busy, name="free_slot")
         rd_pending = Signal(READ_SLOTS)
         rd_seq = [Signal(seq_bits, name=f"rd_seq{s}") for s in range(READ_SLOTS)]
@@ -166,9 +175,10 @@ class DataMover(wiring.Component):
             m.d.sync += stmts
 
         def start_read(slot, addr, length, ram):
+            m.d.comb += slot_take.eq(1 << slot)
             for s in range(READ_SLOTS):
                 with m.If(slot == s):
-                    m.d.sync += [rd_pending[s].eq(1), slot_busy[s].eq(1),
+                    m.d.sync += [rd_pending[s].eq(1),
                                  rd_seq[s].eq(head[:seq_bits]), rq[s].addr.eq(addr),
                                  rq[s].length.eq(length), rq[s].ram_addr.eq(ram),
                                  rq[s].id.eq(s)]
@@ -349,8 +359,7 @@ class DataMover(wiring.Component):
                     m.d.sync += [rep_ram.eq(ram), rep_seq.eq(head[:seq_bits])]
                     new_chunk(length=0, dst=0, ram=ram, last=0, write=0, ready=0)
                     start_read(0, src_phys, IMAGE, ram)
-                    for s in range(1, REPCOPY_SLOTS):
-                        m.d.sync += slot_busy[s].eq(1)
+                    m.d.comb += slot_take.eq(repcopy_slots)     # the block spans them
                     m.next = "REP_WAIT"
             with m.State("REP_WAIT"):
                 done = c_done.bit_select(rep_seq, 1)
@@ -388,6 +397,7 @@ class DataMover(wiring.Component):
                             m.d.sync += pos.eq(pos + image_len)
 
         # ---- reads ---------------------------------------------------------------------------------
+        slot_frees = []         # one mask per event that frees slots
         for s in range(READ_SLOTS):
             req = self.rd_req[s]
             st = self.rd_status[s]
@@ -396,6 +406,8 @@ class DataMover(wiring.Component):
                 m.d.sync += rd_pending[s].eq(0)
             failed_class = Signal(8, name=f"rd_failed_class{s}")
             m.d.comb += failed_class.eq(class_of_read_error(st.payload.error))
+            read_failed = st.valid & (st.payload.error != 0)
+            slot_frees.append(Mux(read_failed & c_copy.bit_select(rd_seq[s], 1), 1 << s, 0))
             with m.If(st.valid):
                 for k in range(CHUNKS):
                     with m.If(rd_seq[s] == k):
@@ -403,8 +415,6 @@ class DataMover(wiring.Component):
                         with m.If(st.payload.error != 0):
                             m.d.sync += [c_err[k].eq(failed_class),
                                          c_buf[k].eq(0), c_write[k].eq(0), c_done[k].eq(1)]
-                            with m.If(c_copy[k]):
-                                m.d.sync += slot_busy[s].eq(0)
                         with m.Elif(~c_write[k]):
                             m.d.sync += c_done[k].eq(1)      # the REPCOPY block is in
 
@@ -420,23 +430,22 @@ class DataMover(wiring.Component):
         w_addr = Signal(64)
         w_len = Signal(13)
         w_ram = Signal(self._ram_bits)
+        w_slot = Signal(range(READ_SLOTS))
         for k in range(CHUNKS):
             with m.If(w == k):
-                m.d.comb += [w_addr.eq(c_dst[k]), w_len.eq(c_len[k]), w_ram.eq(c_ram[k])]
+                m.d.comb += [w_addr.eq(c_dst[k]), w_len.eq(c_len[k]), w_ram.eq(c_ram[k]),
+                             w_slot.eq(c_slot[k])]
+        # What chunk w frees when its data has left the RAM: its slot, or the REPCOPY block.
+        w_frees = Signal(READ_SLOTS)
+        m.d.comb += w_frees.eq(Mux(c_copy.bit_select(w, 1), 1 << w_slot, 0) |
+                               Mux(c_release.bit_select(w, 1), repcopy_slots, 0))
         with m.If(w_ready & ~w_needs):
             m.d.sync += wr.eq(wr + 1)                 # nothing to write (error, block, end)
-            with m.If(c_release.bit_select(w, 1)):
-                for s in range(REPCOPY_SLOTS):
-                    m.d.sync += slot_busy[s].eq(0)
-        def free_slots(k):
-            """Chunk ``k``'s data has left the RAM: its slot (or the REPCOPY block) is free."""
-            with m.If(c_copy[k]):
-                for s in range(READ_SLOTS):
-                    with m.If(c_slot[k] == s):
-                        m.d.sync += slot_busy[s].eq(0)
-            with m.If(c_release[k]):
-                for s in range(REPCOPY_SLOTS):
-                    m.d.sync += slot_busy[s].eq(0)
+        # A chunk with nothing to write frees only the REPCOPY block: a copy chunk whose read
+        # failed freed its slot then.
+        slot_frees.append(Mux(w_ready & ~w_needs & c_release.bit_select(w, 1), repcopy_slots, 0))
+        # Each write client latches what its chunk frees when it takes the chunk.
+        frees_of = [Signal(READ_SLOTS, name=f"w_frees{c}") for c in range(WRITE_CLIENTS)]
 
         for c in range(WRITE_CLIENTS):
             req = self.wr_req[c]
@@ -450,11 +459,12 @@ class DataMover(wiring.Component):
                 st.ready.eq(1),
             ]
             with m.If(req.valid & req.ready):
-                m.d.sync += [writing[c].eq(1), w_seq[c].eq(w), wr.eq(wr + 1)]
-            with m.If(self.wr_released[c]):
-                for k in range(CHUNKS):
-                    with m.If(w_seq[c] == k):
-                        free_slots(k)
+                m.d.sync += [writing[c].eq(1), w_seq[c].eq(w), frees_of[c].eq(w_frees),
+                             wr.eq(wr + 1)]
+            # Released: the write engine has read the data. Nothing is released for a write
+            # refused with bus mastering off, so its status frees the slots instead.
+            refused = st.valid & (st.payload.error == WriteError.BUS_MASTER_OFF)
+            slot_frees.append(Mux(self.wr_released[c] | refused, frees_of[c], 0))
             failed_class = Signal(8, name=f"wr_failed_class{c}")
             m.d.comb += failed_class.eq(class_of_write_error(st.payload.error))
             with m.If(st.valid):
@@ -464,9 +474,7 @@ class DataMover(wiring.Component):
                         m.d.sync += c_done[k].eq(1)
                         with m.If(st.payload.error != 0):
                             m.d.sync += [c_err[k].eq(failed_class), c_buf[k].eq(1)]
-                        with m.If(st.payload.error == WriteError.BUS_MASTER_OFF):
-                            # Nothing was sent, so nothing was released.
-                            free_slots(k)
+        m.d.comb += slot_free.eq(reduce(operator.or_, slot_frees))
 
         # ---- results, in command order -----------------------------------------------------------
         t = tail[:seq_bits]
