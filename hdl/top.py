@@ -371,38 +371,32 @@ class SdxiEngine(wiring.Component):
         ]
 
         # ---- address spaces: the PASID table and TLB invalidation ----------------------------------
-        def field(register, name, value):
-            f = regmap.REGISTERS_BY_NAME[register][name]
-            return value[f.lsb:f.lsb + f.width]
-
+        reg = regmap.REGISTERS_BY_NAME
         pasid_table = stored.IMPL_PASID_TABLE
-        pasid_sz = field("IMPL_PASID_TABLE", "sz", pasid_table)
+        pasid_sz = reg["IMPL_PASID_TABLE"]["sz"].bits(pasid_table)
         m.d.comb += [
-            tu.pasid_table.eq(Cat(Const(0, 12), field("IMPL_PASID_TABLE", "ptr", pasid_table))),
-            tu.pasid_count.eq(Mux(field("IMPL_PASID_TABLE", "en", pasid_table),
+            tu.pasid_table.eq(Cat(Const(0, 12), reg["IMPL_PASID_TABLE"]["ptr"].bits(pasid_table))),
+            tu.pasid_count.eq(Mux(reg["IMPL_PASID_TABLE"]["en"].bits(pasid_table),
                                   Const(1, 21) << pasid_sz, 0)),
             tu.inv_request.eq(registers.written.IMPL_TLB_INV),
-            tu.inv_kind.eq(field("IMPL_TLB_INV", "kind", registers.write_data)),
-            tu.inv_pasid.eq(field("IMPL_TLB_INV", "pasid", registers.write_data)),
+            tu.inv_kind.eq(reg["IMPL_TLB_INV"]["kind"].bits(registers.write_data)),
+            tu.inv_pasid.eq(reg["IMPL_TLB_INV"]["pasid"].bits(registers.write_data)),
             tu.inv_vaddr.eq(stored.IMPL_TLB_INV_ADDR),
-            ro.IMPL_TLB_INV.eq(tu.inv_busy << regmap.REGISTERS_BY_NAME["IMPL_TLB_INV"]["busy"].lsb),
+            ro.IMPL_TLB_INV.eq(tu.inv_busy << reg["IMPL_TLB_INV"]["busy"].lsb),
         ]
 
         ctl0 = registers.stored.CTL0
-        fn_gsr = regmap.REGISTERS_BY_NAME["CTL0"]["fn_gsr"]
-        fn_err_intr_en = regmap.REGISTERS_BY_NAME["CTL0"]["fn_err_intr_en"]
         m.d.comb += [
             function.request.eq(registers.written.CTL0 & registers.write_be[0]),
-            function.gsr.eq(registers.write_data[fn_gsr.lsb:fn_gsr.lsb + fn_gsr.width]),
+            function.gsr.eq(reg["CTL0"]["fn_gsr"].bits(registers.write_data)),
         ]
 
         # ---- MSI-X -------------------------------------------------------------------------
-        raise_field = regmap.REGISTERS_BY_NAME["IMPL_MSIX_RAISE"]["vector"]
-        raised_vector = registers.write_data[raise_field.lsb:raise_field.lsb + raise_field.width]
+        raised_vector = reg["IMPL_MSIX_RAISE"]["vector"].bits(registers.write_data)
         self_test = Signal(cfg.msix_vectors)
         with m.If(registers.written.IMPL_MSIX_RAISE & (raised_vector < cfg.msix_vectors)):
             m.d.comb += self_test.eq(1 << raised_vector)
-        error_vector = function.entered_error & ctl0[fn_err_intr_en.lsb]
+        error_vector = function.entered_error & reg["CTL0"]["fn_err_intr_en"].bits(ctl0)
         m.d.comb += [
             msix.raise_vectors.eq(self_test | error_vector | retire.raise_vectors |
                                   errlog.raise_vector0),

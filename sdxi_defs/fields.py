@@ -42,6 +42,11 @@ class Field:
     def get(self, value):
         return (value >> self.lsb) & ((1 << self.width) - 1)
 
+    def bits(self, value):
+        """The field's bits of a sliceable ``value`` (an Amaranth value of the register or
+        structure), for the gateware; ``get`` is the same for an int."""
+        return value[self.lsb:self.lsb + self.width]
+
     def bounded(self, value, limit_of):
         """What the field stores when ``value`` is written; ``limit_of(name)`` gives the value
         of a "REGISTER.field" bound."""

@@ -77,13 +77,13 @@ class RegisterFile(wiring.Component):
         out = Signal(64, name=f"bounded_{register.name}")
         m.d.comb += out.eq(update)
         for f in bounded:
-            value = update[f.lsb:f.lsb + f.width]
+            value = f.bits(update)
             if f.at_most is not None:
                 top = f.bounded((1 << f.width) - 1, self._limit)
                 value = Mux(value > top, top, value)
             if f.within is not None:
                 value = value & f.bounded((1 << f.width) - 1, self._limit)
-            m.d.comb += out[f.lsb:f.lsb + f.width].eq(value)
+            m.d.comb += f.bits(out).eq(value)
         return out
 
     def elaborate(self, platform):

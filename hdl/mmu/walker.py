@@ -42,11 +42,6 @@ class TableRead(data.StructLayout):
         super().__init__({"data": 64, "error": 1, "cached": 1})
 
 
-def _field(value, name, layout=PTE):
-    f = layout[name]
-    return value[f.lsb:f.lsb + f.width]
-
-
 class PageWalker(wiring.Component):
     """Walks one translation at a time.
 
@@ -158,10 +153,10 @@ class PageWalker(wiring.Component):
                     m.d.sync += res.cached.eq(res.cached | self.read_data.payload.cached)
                     with m.If(self.read_data.payload.error):
                         finish(Fault.READ_ERROR, 0)
-                    with m.Elif(~_field(entry, "p", PASID_ENT)):
+                    with m.Elif(~PASID_ENT["p"].bits(entry)):
                         finish(Fault.NO_PASID, 0)
                     with m.Else():
-                        m.d.sync += [table.eq(Cat(Const(0, 12), _field(entry, "root", PASID_ENT))),
+                        m.d.sync += [table.eq(Cat(Const(0, 12), PASID_ENT["root"].bits(entry))),
                                      level.eq(Level.PML4)]
                         m.next = "READ"
             with m.State("READ"):
@@ -171,27 +166,27 @@ class PageWalker(wiring.Component):
                     m.next = "WAIT"
             with m.State("WAIT"):
                 m.d.comb += self.read_data.ready.eq(1)
-                ps = _field(entry, "ps")
+                ps = PTE["ps"].bits(entry)
                 with m.If(self.read_data.valid):
-                    m.d.sync += [res.rw.eq(res.rw & _field(entry, "rw")),
-                                 res.us.eq(res.us & _field(entry, "us")),
+                    m.d.sync += [res.rw.eq(res.rw & PTE["rw"].bits(entry)),
+                                 res.us.eq(res.us & PTE["us"].bits(entry)),
                                  res.cached.eq(res.cached | self.read_data.payload.cached)]
                     with m.If(self.read_data.payload.error):
                         finish(Fault.READ_ERROR, level)
-                    with m.Elif(~_field(entry, "p")):
+                    with m.Elif(~PTE["p"].bits(entry)):
                         finish(Fault.NOT_PRESENT, level)
                     with m.Elif((level == Level.PML4) & ps):
                         finish(Fault.RESERVED, level)
                     with m.Elif((level == Level.PT) | ps):
                         # A leaf: drop the frame bits the page offset covers.
-                        frame = _field(entry, "addr")
+                        frame = PTE["addr"].bits(entry)
                         low = Signal(18)
                         m.d.comb += low.eq(Mux(level == Level.PDPT, (1 << 18) - 1,
                                                Mux(level == Level.PD, (1 << 9) - 1, 0)))
                         m.d.sync += res.frame.eq(Cat(frame[:18] & ~low, frame[18:]))
                         finish(Fault.NONE, level)
                     with m.Else():
-                        next_table = Cat(Const(0, 12), _field(entry, "addr"))
+                        next_table = Cat(Const(0, 12), PTE["addr"].bits(entry))
                         m.d.sync += [table.eq(next_table), level.eq(level - 1)]
                         with m.If((level == Level.PD) & ~self.flush):
                             # Keep the path down to this page table.
@@ -199,8 +194,8 @@ class PageWalker(wiring.Component):
                                 with m.If(p_next == i):
                                     m.d.sync += [p_valid[i].eq(1), p_pasid[i].eq(req.pasid),
                                                  p_tag[i].eq(tag), p_table[i].eq(next_table),
-                                                 p_rw[i].eq(res.rw & _field(entry, "rw")),
-                                                 p_us[i].eq(res.us & _field(entry, "us"))]
+                                                 p_rw[i].eq(res.rw & PTE["rw"].bits(entry)),
+                                                 p_us[i].eq(res.us & PTE["us"].bits(entry))]
                             m.d.sync += p_next.eq(Mux(p_next == self.PATHS - 1, 0, p_next + 1))
                         m.next = "READ"
             with m.State("RESULT"):

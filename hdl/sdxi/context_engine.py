@@ -32,11 +32,6 @@ FETCHERS = 2                #: ring reads in flight (one read client each)
 RECORDS = 64                #: issued descriptors waiting to retire
 
 
-def _field(value, struct, name):
-    f = struct[name]
-    return value[f.lsb:f.lsb + f.width]
-
-
 class _CxtEntry(data.StructLayout):
     """A context as the engine keeps it on chip."""
 
@@ -233,8 +228,7 @@ class ContextEngine(wiring.Component):
 
         def report(step, sub_step, err_class, *, function=False, buf=None, index=True):
             def put(name, value):
-                f = ERRLOG_HD_ENT[name]
-                return err[f.lsb:f.lsb + f.width].eq(value)
+                return ERRLOG_HD_ENT[name].bits(err).eq(value)
             reaction = ErrReaction.FUNCTION_STOPPED if function else ErrReaction.CONTEXT_STOPPED
             m.d.sync += [
                 err.eq(0), err_fn.eq(function),
@@ -363,7 +357,7 @@ class ContextEngine(wiring.Component):
         m.d.comb += now.eq(Mux(in_decode, pair[:512], d))
 
         def g(struct, name, src=now):
-            return _field(src, struct, name)
+            return struct[name].bits(src)
 
         gen = dsc.DSC_GENERIC
         typ = g(gen, "type")
@@ -526,11 +520,11 @@ class ContextEngine(wiring.Component):
                 start_read("FETCH_L2_RD",
                            Cat(Const(0, 12), self.cxt_l2[12:64]) + (tgt[7:16] << 3), 8)
             def check_l2():
-                with m.If(~_field(landed, CXT_L2_ENT, "vl")):
+                with m.If(~CXT_L2_ENT["vl"].bits(landed)):
                     table_error(ErrStep.CXT_L2, ErrSubStep.DVF, ErrClass.INVALID_ENTRY)
                 with m.Else():
                     start_read("FETCH_L1_RD",
-                               Cat(Const(0, 12), _field(landed, CXT_L2_ENT, "lv01_ptr")) +
+                               Cat(Const(0, 12), CXT_L2_ENT["lv01_ptr"].bits(landed)) +
                                (tgt[0:7] << 5), 32)
 
             def akey_table_wraps(l1):
@@ -538,50 +532,50 @@ class ContextEngine(wiring.Component):
                 past 2^64 - 1; one of 4 KiB, all this build allows without max_akey_sz, cannot."""
                 if cfg.max_akey_sz == 0:
                     return Const(0)
-                pages = Const(1, cfg.max_akey_sz + 1) << _field(l1, CXT_L1_ENT, "akey_sz")
-                return runs_past_top(Cat(Const(0, 12), _field(l1, CXT_L1_ENT, "akey_ptr")),
+                pages = Const(1, cfg.max_akey_sz + 1) << CXT_L1_ENT["akey_sz"].bits(l1)
+                return runs_past_top(Cat(Const(0, 12), CXT_L1_ENT["akey_ptr"].bits(l1)),
                                      Cat(Const(0xFFF, 12), (pages - 1)[:cfg.max_akey_sz + 1]))
 
             def check_l1():
                 l1 = landed
-                with m.If(~_field(l1, CXT_L1_ENT, "vl")):
+                with m.If(~CXT_L1_ENT["vl"].bits(l1)):
                     table_error(ErrStep.CXT_L1, ErrSubStep.DVF, ErrClass.INVALID_ENTRY)
-                with m.Elif(_field(l1, CXT_L1_ENT, "akey_sz") > ctl2_max_akey_sz):
+                with m.Elif(CXT_L1_ENT["akey_sz"].bits(l1) > ctl2_max_akey_sz):
                     table_error(ErrStep.CXT_L1, ErrSubStep.DVF, ErrClass.BAD_FIELD)
                 with m.Elif(akey_table_wraps(l1)):
                     table_error(ErrStep.CXT_L1, ErrSubStep.DVF, ErrClass.ADDRESS_WRAP)
                 with m.Else():
                     m.d.sync += [
-                        cx.akey.eq(Cat(Const(0, 12), _field(l1, CXT_L1_ENT, "akey_ptr"))),
-                        cx.akey_sz.eq(_field(l1, CXT_L1_ENT, "akey_sz")),
-                        cx.max_buffer.eq(_field(l1, CXT_L1_ENT, "max_buffer")),
-                        cx.opb.eq(_field(l1, CXT_L1_ENT, "opb_000_enb")),
-                        cx.pv.eq(_field(l1, CXT_L1_ENT, "pv")),
-                        cx.pasid.eq(_field(l1, CXT_L1_ENT, "cxt_pasid")),
-                        cx.user.eq(~_field(l1, CXT_L1_ENT, "pr")),
+                        cx.akey.eq(Cat(Const(0, 12), CXT_L1_ENT["akey_ptr"].bits(l1))),
+                        cx.akey_sz.eq(CXT_L1_ENT["akey_sz"].bits(l1)),
+                        cx.max_buffer.eq(CXT_L1_ENT["max_buffer"].bits(l1)),
+                        cx.opb.eq(CXT_L1_ENT["opb_000_enb"].bits(l1)),
+                        cx.pv.eq(CXT_L1_ENT["pv"].bits(l1)),
+                        cx.pasid.eq(CXT_L1_ENT["cxt_pasid"].bits(l1)),
+                        cx.user.eq(~CXT_L1_ENT["pr"].bits(l1)),
                     ]
                     start_read("FETCH_CTL_RD",
-                               Cat(Const(0, 6), _field(l1, CXT_L1_ENT, "cxt_ctl_ptr")), 64)
+                               Cat(Const(0, 6), CXT_L1_ENT["cxt_ctl_ptr"].bits(l1)), 64)
 
             def check_ctl():
                 c = landed
-                ring_sz = _field(c, CXT_CTL, "ds_ring_sz")
-                with m.If(~_field(c, CXT_CTL, "vl")):
+                ring_sz = CXT_CTL["ds_ring_sz"].bits(c)
+                with m.If(~CXT_CTL["vl"].bits(c)):
                     table_error(ErrStep.CXT_CTL, ErrSubStep.DVF, ErrClass.INVALID_ENTRY)
                 with m.Elif((ring_sz < 1024) | (ring_sz > (1024 << cfg.max_ds_ring_sz))):
                     table_error(ErrStep.CXT_CTL, ErrSubStep.DVF, ErrClass.BAD_FIELD)
-                with m.Elif(runs_past_top(Cat(Const(0, 6), _field(c, CXT_CTL, "ds_ring_ptr")),
+                with m.Elif(runs_past_top(Cat(Const(0, 6), CXT_CTL["ds_ring_ptr"].bits(c)),
                                           Cat(Const(0x3F, 6), (ring_sz - 1)[:32]))):
                     table_error(ErrStep.CXT_CTL, ErrSubStep.DVF, ErrClass.ADDRESS_WRAP)
                 with m.Else():
                     m.d.sync += [
-                        cx.ring.eq(Cat(Const(0, 6), _field(c, CXT_CTL, "ds_ring_ptr"))),
+                        cx.ring.eq(Cat(Const(0, 6), CXT_CTL["ds_ring_ptr"].bits(c))),
                         cx.ring_sz.eq(ring_sz),
-                        cx.qos.eq(_field(c, CXT_CTL, "qos")),
+                        cx.qos.eq(CXT_CTL["qos"].bits(c)),
                         cx.wi_fault.eq(0),
                     ]
-                    sts = Cat(Const(0, 4), _field(c, CXT_CTL, "cxt_sts_ptr"))
-                    wi = Cat(Const(0, 3), _field(c, CXT_CTL, "write_index_ptr"))
+                    sts = Cat(Const(0, 4), CXT_CTL["cxt_sts_ptr"].bits(c))
+                    wi = Cat(Const(0, 3), CXT_CTL["write_index_ptr"].bits(c))
                     # ``cx`` only ever holds bus addresses of CXT_STS and the write index: a
                     # virtual one would be written to as it is if the translation failed.
                     with m.If(cx.pv):
@@ -621,8 +615,8 @@ class ContextEngine(wiring.Component):
             translate_states("XLATE_WI", wi_translated, wi_refused)
 
             def check_sts():
-                m.d.sync += [cx.read_index.eq(_field(landed, CXT_STS, "read_index")),
-                             cx.state.eq(_field(landed, CXT_STS, "state")),
+                m.d.sync += [cx.read_index.eq(CXT_STS["read_index"].bits(landed)),
+                             cx.state.eq(CXT_STS["state"].bits(landed)),
                              mod_count.eq(64), remainder.eq(0)]
                 m.next = "MODULO"
 
@@ -1022,22 +1016,22 @@ class ContextEngine(wiring.Component):
                     start_read("AKEY_RD", cx.akey + (key_idx << 4), 16)
             def check_akey():
                 a = landed
-                with m.If(~_field(a, AKEY_ENT, "vl") | (key_intr & ~_field(a, AKEY_ENT, "iv"))):
+                with m.If(~AKEY_ENT["vl"].bits(a) | (key_intr & ~AKEY_ENT["iv"].bits(a))):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.AKEY_INVALID, buf=key_buf)
-                with m.Elif(_field(a, AKEY_ENT, "tgt_sfunc") != 0):
+                with m.Elif(AKEY_ENT["tgt_sfunc"].bits(a) != 0):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.AKEY_UNSUPPORTED,
                                   buf=key_buf)
-                with m.Elif(key_intr & (_field(a, AKEY_ENT, "intr_num") >= cfg.msix_vectors)):
+                with m.Elif(key_intr & (AKEY_ENT["intr_num"].bits(a) >= cfg.msix_vectors)):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.BAD_PARAMETER,
                                   buf=key_buf)
                 with m.Else():
-                    iv = _field(a, AKEY_ENT, "iv") & (_field(a, AKEY_ENT, "intr_num") <
+                    iv = AKEY_ENT["iv"].bits(a) & (AKEY_ENT["intr_num"].bits(a) <
                                                       cfg.msix_vectors)
-                    vec = _field(a, AKEY_ENT, "intr_num")
+                    vec = AKEY_ENT["intr_num"].bits(a)
                     space = Signal(BufferSpace())
-                    m.d.comb += [space.pv.eq(_field(a, AKEY_ENT, "pv")),
-                                 space.pasid.eq(_field(a, AKEY_ENT, "pasid")),
-                                 space.user.eq(~_field(a, AKEY_ENT, "pr"))]
+                    m.d.comb += [space.pv.eq(AKEY_ENT["pv"].bits(a)),
+                                 space.pasid.eq(AKEY_ENT["pasid"].bits(a)),
+                                 space.user.eq(~AKEY_ENT["pr"].bits(a))]
                     keep_space(space)
                     for i in range(2):
                         with m.If(ak_next == i):
@@ -1110,7 +1104,7 @@ class ContextEngine(wiring.Component):
                 with m.If(self.log.ready):
                     with m.If(err_fn):
                         m.next = "FN_ERROR"
-                    with m.Elif(_field(err, ERRLOG_HD_ENT, "div") & has_cst):
+                    with m.Elif(ERRLOG_HD_ENT["div"].bits(err) & has_cst):
                         start_write("ERR_FLAGS", csb + 8, 4, lay.flags_err)
                     with m.Else():
                         m.next = "END_TURN"

@@ -1,8 +1,10 @@
 """Error log writer: appends ERRLOG_HD_ENT entries to the host's error-log ring (sdxi-spec.md 6)."""
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+
+from sdxi_defs.regmap import REGISTERS_BY_NAME
 
 from ..common.address_range import runs_past_top
 from ..common.fsm import request_states
@@ -11,6 +13,13 @@ from ..pcie.dma_write import WriteRequest, WriteStatus
 
 
 __all__ = ["ErrorLogWriter"]
+
+ERR_CFG = REGISTERS_BY_NAME["ERR_CFG"]
+ERR_CTL = REGISTERS_BY_NAME["ERR_CTL"]
+ERR_STS = REGISTERS_BY_NAME["ERR_STS"]
+LOGGED = ERR_STS.encode(sts=1)                  # ERR_STS bits set per outcome of a request
+OVERFLOWED = ERR_STS.encode(sts=1, ovf=1)       # disabled or full: discarded
+NOT_LOGGED = ERR_STS.encode(sts=1, err=1)       # the write failed (or would wrap)
 
 
 class ErrorLogWriter(wiring.Component):
@@ -62,11 +71,11 @@ class ErrorLogWriter(wiring.Component):
         part = Signal(range(max(rows, 2)))
 
         entries = Signal(64)
-        m.d.comb += entries.eq(Const(32, 64) << self.err_cfg[1:6])
+        m.d.comb += entries.eq(Const(32, 64) << ERR_CFG["sz"].bits(self.err_cfg))
         slot = Signal(64)
         m.d.comb += slot.eq(self.err_wrt & (entries - 1))
         ring = Signal(64)
-        m.d.comb += ring.eq(self.err_cfg & ~Const(0xFFF, 64))
+        m.d.comb += ring.eq(Cat(Const(0, 12), ERR_CFG["ptr"].bits(self.err_cfg)))
         base = Signal(64)
         m.d.comb += base.eq(ring + (slot << 6))
         # A log that would run past 2^64 - 1 is never written (docs/spec-choices.md, "Errors").
@@ -84,14 +93,14 @@ class ErrorLogWriter(wiring.Component):
                     m.d.sync += [port.eq(~self.req[0].valid),
                                  entry.eq(Mux(self.req[0].valid, self.req[0].payload,
                                               self.req[1].payload)),
-                                 sts_before.eq(self.err_sts[0]), part.eq(0)]
+                                 sts_before.eq(ERR_STS["sts"].bits(self.err_sts)), part.eq(0)]
                     m.next = "CHECK"
             with m.State("CHECK"):
-                with m.If(~self.err_cfg[0] | full):
-                    m.d.comb += self.err_sts_set.eq(0b11)            # sts, ovf
+                with m.If(~ERR_CFG["en"].bits(self.err_cfg) | full):
+                    m.d.comb += self.err_sts_set.eq(OVERFLOWED)
                     m.next = "RAISE"
                 with m.Elif(wraps):
-                    m.d.comb += self.err_sts_set.eq(0b1001)          # sts, err: nothing written
+                    m.d.comb += self.err_sts_set.eq(NOT_LOGGED)      # nothing written
                     m.next = "RAISE"
                 with m.Else():
                     m.next = "STAGE"
@@ -109,7 +118,7 @@ class ErrorLogWriter(wiring.Component):
             for state, then in (("BODY", "HEAD"), ("HEAD", "ADVANCE")):
                 def written(then=then):
                     with m.If(self.wr_status.payload.error != 0):
-                        m.d.comb += self.err_sts_set.eq(0b1001)   # sts, err
+                        m.d.comb += self.err_sts_set.eq(NOT_LOGGED)
                         m.next = "RAISE"
                     with m.Else():
                         m.d.sync += [wq.addr.eq(base), wq.length.eq(8),
@@ -119,10 +128,10 @@ class ErrorLogWriter(wiring.Component):
                 request_states(m, state, self.wr_req, self.wr_status, written)
             with m.State("ADVANCE"):
                 m.d.comb += [self.err_wrt_load.eq(1), self.err_wrt_value.eq(self.err_wrt + 1),
-                             self.err_sts_set.eq(0b1)]
+                             self.err_sts_set.eq(LOGGED)]
                 m.next = "RAISE"
             with m.State("RAISE"):
-                m.d.comb += [self.raise_vector0.eq(self.err_ctl[0] & ~sts_before),
+                m.d.comb += [self.raise_vector0.eq(ERR_CTL["en"].bits(self.err_ctl) & ~sts_before),
                              self.req[0].ready.eq(~port), self.req[1].ready.eq(port)]
                 m.next = "IDLE"
         return m

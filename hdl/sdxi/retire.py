@@ -177,8 +177,7 @@ class Retire(wiring.Component):
         entry = Signal(512)
 
         def put(name, value):
-            f = ERRLOG_HD_ENT[name]
-            return entry[f.lsb:f.lsb + f.width].eq(value)
+            return ERRLOG_HD_ENT[name].bits(entry).eq(value)
 
         settled = Signal()
         m.d.comb += settled.eq(~cst_busy & ~ri_busy & (safe == written))
