@@ -12,7 +12,7 @@ import random
 import cocotb
 from cocotb.triggers import Event, Timer
 from cocotbext.pcie.core import RootComplex
-from cocotbext.pcie.core.tlp import CplStatus, Tlp
+from cocotbext.pcie.core.tlp import Tlp
 from cocotbext.pcie.core.utils import PcieId
 
 

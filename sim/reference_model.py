@@ -9,7 +9,7 @@ It knows the descriptor formats from ``sdxi_defs.descriptors`` and nothing of th
 from dataclasses import dataclass, field
 
 from sdxi_defs import descriptors as dsc
-from sdxi_defs.descriptors import DmaBaseOp, IntrOp, OpGroup, VendorOp
+from sdxi_defs.descriptors import DmaBaseOp, IntrOp, OpGroup
 from sdxi_defs.errors import ErrClass
 from sdxi_defs.structures import AKEY_ENT, CxtState
 

@@ -3,11 +3,10 @@
 import os
 import shutil
 import sys
-from pathlib import Path
 
 from cocotb_tools.runner import get_runner
 
-from fpga.export import REPO_ROOT, export, variant_dir
+from fpga.export import REPO_ROOT, export
 
 
 __all__ = ["build", "run", "require_icarus"]
