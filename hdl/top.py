@@ -5,9 +5,10 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from sdxi_defs import regmap
-from sdxi_defs.ram_map import READ_SLOTS, RamLayout
+from sdxi_defs.ram_map import RamLayout
 
 from .config import EngineConfig
+from .common.client_mux import ClientMux
 from .common.packet_arbiter import PacketArbiter
 from .common.regfile import RegisterFile
 from .common.transaction_arbiter import TransactionArbiter
@@ -18,13 +19,13 @@ from .pcie.completer import MmioCompleter
 from .pcie.dma_exerciser import DmaExerciser
 from .pcie.dma_layouts import RqTlpBeat
 from .pcie.dma_ram import DmaRam, ram_addr_bits
-from .pcie.dma_read import DmaReadEngine
-from .pcie.dma_write import DmaWriteEngine
+from .pcie.dma_read import DmaReadEngine, ReadRequest, ReadStatus
+from .pcie.dma_write import DmaWriteEngine, WriteRelease, WriteRequest, WriteStatus
 from .pcie.msix import MsixController
 from .pcie.rc_parser import RcParser
 from .pcie.rq_framer import RqFramer
 from .sdxi.context_engine import FETCHERS, ContextEngine
-from .sdxi.data_mover import WRITE_CLIENTS, DataMover
+from .sdxi.data_mover import DataMover
 from .sdxi.doorbells import DoorbellArray
 from .sdxi.error_log import ErrorLogWriter
 from .sdxi.retire import CST_WRITERS, Retire
@@ -192,13 +193,25 @@ class SdxiEngine(wiring.Component):
         ram_rows = ram_bytes // row_bytes
         ram_bits = ram_addr_bits(w, ram_rows)
         m.submodules.dma_ram = ram = DmaRam(data_width=w, rows=ram_rows)
-        # Read clients: exerciser, context engine (tables, ring), page tables, mover slots. Write clients:
-        # exerciser, context engine, retire (read index, CSTs), error log, mover.
+        # Read clients: exerciser, context engine (tables, ring), page tables, mover. Write
+        # clients: exerciser, context engine, retire (read index, CSTs), error log, mover. Each
+        # is an id prefix on its engine's one request stream.
+        m.submodules.read_clients = read_mux = ClientMux(
+            request=lambda bits: ReadRequest(ram_bits, bits), status=ReadStatus,
+            clients=3 + FETCHERS + 1, client_id_bits=8)
+        m.submodules.write_clients = write_mux = ClientMux(
+            request=lambda bits: WriteRequest(ram_bits, bits), status=WriteStatus,
+            notice=WriteRelease, clients=4 + CST_WRITERS + 1, client_id_bits=8)
         m.submodules.dma_read = rd = DmaReadEngine(
-            data_width=w, ram_rows=ram_rows, clients=3 + FETCHERS + READ_SLOTS,
+            data_width=w, ram_rows=ram_rows, id_bits=read_mux.id_bits,
             credit_bytes=cfg.cpl_credit_bytes, credit_headers=cfg.cpl_credit_headers)
         m.submodules.dma_write = wr = DmaWriteEngine(data_width=w, ram_rows=ram_rows,
-                                                     clients=4 + CST_WRITERS + WRITE_CLIENTS)
+                                                     id_bits=write_mux.id_bits)
+        wiring.connect(m, read_mux.request, rd.req)
+        wiring.connect(m, rd.status, read_mux.status)
+        wiring.connect(m, write_mux.request, wr.req)
+        wiring.connect(m, wr.status, write_mux.status)
+        wiring.connect(m, wr.released, write_mux.notice)
         m.submodules.rq_arbiter = arbiter = PacketArbiter(RqTlpBeat(w), 2)
         m.submodules.rq_framer = framer = RqFramer(data_width=w, straddle=cfg.rq_straddle)
         m.submodules.rc_parser = parser = RcParser(data_width=w, straddle=cfg.rc_straddle)
@@ -216,10 +229,10 @@ class SdxiEngine(wiring.Component):
         wiring.connect(m, parser.cpl, rd.cpl)
         wiring.connect(m, rd.ram, ram.wr)
         wiring.connect(m, wr.ram, ram.rd)
-        wiring.connect(m, exerciser.rd_req, rd.req[0])
-        wiring.connect(m, rd.status[0], exerciser.rd_status)
-        wiring.connect(m, exerciser.wr_req, wr.req[0])
-        wiring.connect(m, wr.status[0], exerciser.wr_status)
+        wiring.connect(m, exerciser.rd_req, read_mux.requests[0])
+        wiring.connect(m, read_mux.statuses[0], exerciser.rd_status)
+        wiring.connect(m, exerciser.wr_req, write_mux.requests[0])
+        wiring.connect(m, write_mux.statuses[0], exerciser.wr_status)
         bus_master = self.cfg_function_status[2]     # PG213: bit 2 of function 0's nibble
         m.d.comb += [
             rd.max_read_req.eq(self.cfg_max_read_req),
@@ -264,19 +277,18 @@ class SdxiEngine(wiring.Component):
         read_clients = [(ce.rd_req, ce.rd_status)]
         read_clients += [(ce.fetch_req[f], ce.fetch_status[f]) for f in range(FETCHERS)]
         read_clients += [(tu.rd_req, tu.rd_status)]
-        read_clients += [(mover.rd_req[s], mover.rd_status[s]) for s in range(READ_SLOTS)]
+        read_clients += [(mover.rd_req, mover.rd_status)]
         write_clients = [(ce.wr_req, ce.wr_status), (retire.ri_req, retire.ri_status),
                          (errlog.wr_req, errlog.wr_status)]
         write_clients += [(retire.cst_req[c], retire.cst_status[c]) for c in range(CST_WRITERS)]
-        write_clients += [(mover.wr_req[c], mover.wr_status[c]) for c in range(WRITE_CLIENTS)]
+        write_clients += [(mover.wr_req, mover.wr_status)]
         for i, (req, status) in enumerate(read_clients, start=1):
-            wiring.connect(m, req, rd.req[i])
-            wiring.connect(m, rd.status[i], status)
+            wiring.connect(m, req, read_mux.requests[i])
+            wiring.connect(m, read_mux.statuses[i], status)
         for i, (req, status) in enumerate(write_clients, start=1):
-            wiring.connect(m, req, wr.req[i])
-            wiring.connect(m, wr.status[i], status)
-        mover_writers = len(write_clients) + 1 - WRITE_CLIENTS
-        m.d.comb += mover.wr_released.eq(wr.released[mover_writers:])
+            wiring.connect(m, req, write_mux.requests[i])
+            wiring.connect(m, write_mux.statuses[i], status)
+        wiring.connect(m, write_mux.notices[len(write_clients)], mover.wr_released)
         wiring.connect(m, ce.mover_cmd, mover.cmd)
         # The TLB serves the mover's buffer pages and a pv = 1 context's own structures.
         m.submodules.lookup_arbiter = lookups = TransactionArbiter(Lookup(), Translation(),

@@ -61,7 +61,7 @@ async def bench(dut):
             await RisingEdge(dut.clk)
             cycle += 1
             rd = dut.dma_read
-            if accepted is None and rd.req__0__valid.value and rd.req__0__ready.value:
+            if accepted is None and rd.req__valid.value and rd.req__ready.value:
                 accepted = cycle
             if accepted is not None and dut.m_axis_rq_tvalid.value and dut.m_axis_rq_tready.value:
                 issued = cycle

@@ -8,7 +8,7 @@ def request_states(m, state, request, status, on_status, *, busy=None):
     until ready, the payload driven by the caller) and ``state + "_WAIT"`` waits for
     ``status.valid``; ``on_status()`` then runs in that clock and chooses the next state.
 
-    The caller keeps ``status.ready`` high. ``busy``, if given, is a one-bit signal driven
+    ``status`` is ``always_ready``. ``busy``, if given, is a one-bit signal driven
     high in both states.
     """
     with m.State(state):

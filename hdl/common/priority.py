@@ -1,6 +1,6 @@
 """Priority encoding, round-robin choice and index selection."""
 
-from amaranth.hdl import Mux, Signal
+from amaranth.hdl import Cat, Mux, Signal
 
 
 __all__ = ["lowest_set", "round_robin", "select"]
@@ -8,16 +8,28 @@ __all__ = ["lowest_set", "round_robin", "select"]
 
 def round_robin(m, requests, last, *, name="rr"):
     """Return ``(index, valid)``: the first set bit of ``requests`` after position ``last``,
-    wrapping around, so that every requester is served in turn."""
+    wrapping around, so that every requester is served in turn.
+
+    Built as a rotate (``requests`` read from ``last + 1`` on, over a doubled copy) and a
+    priority encoder (``lowest_set``), so its depth grows with log2 of the width.
+    """
     n = len(requests)
     index = Signal(range(max(n, 2)), name=f"{name}_index")
     valid = Signal(name=f"{name}_valid")
-    # The last matching assignment wins, so the nearest candidate is written last.
-    for offset in reversed(range(1, n + 1)):
-        cand = Signal(range(max(n, 2)), name=f"{name}_cand{offset}")
-        m.d.comb += cand.eq((last + offset) % n if n > 1 else 0)
-        with m.If(requests.bit_select(cand, 1)):
-            m.d.comb += [index.eq(cand), valid.eq(1)]
+    if n == 1:
+        m.d.comb += [index.eq(0), valid.eq(requests[0])]
+        return index, valid
+    start = Signal(range(n + 1), name=f"{name}_start")
+    m.d.comb += start.eq(last + 1)
+    rotated = Signal(n, name=f"{name}_rotated")
+    m.d.comb += rotated.eq(Cat(requests, requests).bit_select(start, n))
+    offset, any_ = lowest_set(m, rotated, name=f"{name}_first")
+    at = Signal(range(2 * n + 1), name=f"{name}_at")
+    m.d.comb += [
+        at.eq(start + offset),
+        index.eq(Mux(at >= n, at - n, at)),
+        valid.eq(any_),
+    ]
     return index, valid
 
 

@@ -48,7 +48,7 @@ class TableReader(wiring.Component):
             "read_addr": In(stream.Signature(64)),
             "read_data": Out(stream.Signature(TableRead())),
             "rd_req": Out(stream.Signature(ReadRequest(ram_addr_bits))),
-            "rd_status": In(stream.Signature(ReadStatus())),
+            "rd_status": In(stream.Signature(ReadStatus(), always_ready=True)),
             "ram_snoop": In(RamWriteSignature(data_width, ram_rows)),
             "flush": In(1),
         })
@@ -71,7 +71,6 @@ class TableReader(wiring.Component):
             self.rd_req.payload.length.eq(self._row_bytes),
             self.rd_req.payload.ram_addr.eq(self._landing),
             self.read_data.payload.eq(answer),
-            self.rd_status.ready.eq(1),
         ]
         with m.If(self.flush):
             m.d.sync += l_valid.eq(0)

@@ -45,7 +45,7 @@ class TranslationUnit(wiring.Component):
             "lookup": In(stream.Signature(Lookup())),
             "result": Out(stream.Signature(Translation())),
             "rd_req": Out(stream.Signature(ReadRequest(ram_addr_bits))),
-            "rd_status": In(stream.Signature(ReadStatus())),
+            "rd_status": In(stream.Signature(ReadStatus(), always_ready=True)),
             "ram_snoop": In(RamWriteSignature(data_width, ram_rows)),
             "pasid_table": In(64),
             "pasid_count": In(PASID_BITS + 1),

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from sdxi_defs.errors import ReadError
 
-from ..common.priority import lowest_set, round_robin, select
+from ..common.priority import lowest_set
 from .dma_layouts import cpl_chunk_stream, rq_tlp_stream
 from .dma_ram import RamWriteSignature, ram_addr_bits
 from .layouts import CplStatus, RcErrorCode, ReqType
@@ -19,35 +19,45 @@ __all__ = ["DmaReadEngine", "ReadRequest", "ReadStatus"]
 class ReadRequest(data.StructLayout):
     """Read ``length`` bytes (1 to 2^24 - 1) from host ``addr`` into RAM byte ``ram_addr``.
 
-    ``ram_addr`` must equal ``addr`` modulo the RAM row size (docs/dma.md).
+    ``ram_addr`` must equal ``addr`` modulo the RAM row size (docs/dma.md). ``id`` comes back
+    in the request's status.
     """
 
-    def __init__(self, ram_addr_bits):
-        super().__init__({"addr": 64, "length": 24, "ram_addr": ram_addr_bits, "id": 8})
+    def __init__(self, ram_addr_bits, id_bits=8):
+        super().__init__({"addr": 64, "length": 24, "ram_addr": ram_addr_bits, "id": id_bits})
 
 
 class ReadStatus(data.StructLayout):
-    def __init__(self):
-        super().__init__({"id": 8, "error": 3})
+    def __init__(self, id_bits=8):
+        super().__init__({"id": id_bits, "error": 3})
 
 
 class DmaReadEngine(wiring.Component):
-    """Memory reads for ``clients`` clients (docs/dma.md, "Read engine").
+    """Memory reads for requests that carry their requester's id (docs/dma.md, "Read engine").
 
-    A request is cut into reads at Max_Read_Request_Size boundaries of the address, each with
-    its own tag (32 tags until ``ext_tag`` is set, then ``tags``), while the completion data
-    and headers outstanding stay within ``credit_bytes`` and ``credit_headers``. Clients with
-    work take turns, one read per turn. Completion chunks are written to the RAM as they come,
-    in any order; a request's status follows the last of its data. A read still outstanding
-    after ``timeout`` clocks ends its request with TIMEOUT and its tag is retired for another
-    ``timeout`` clocks: a late completion in that time is dropped, never taken for a reused
-    tag's. Then the tag is used again, so reads that are never answered (the hard block drops
-    them while bus mastering is off) cannot use up the tags.
+    Requests come on one stream; clients share it through a ``ClientMux``, which makes each an
+    id prefix. A request is taken when an operation entry is free (``ops`` requests in flight)
+    and is cut into reads at Max_Read_Request_Size boundaries of the address, one read per
+    clock, each with its own tag (32 tags until ``ext_tag`` is set, then ``tags``), while the
+    completion data and headers outstanding stay within ``credit_bytes`` and
+    ``credit_headers``; the first read leaves in the clock the request is taken. Completion
+    chunks are written to the RAM as they come, in any order; a request's status (one clock
+    after the last of its data, never held back) carries its id and its first error.
+
+    A read still outstanding after ``timeout`` clocks ends with TIMEOUT and its tag is retired
+    for another ``timeout`` clocks: a late completion in that time is dropped, never taken for
+    a reused tag's. Then the tag is used again, so reads that are never answered (the hard
+    block drops them while bus mastering is off) cannot use up the tags.
+
+    State lives in three tables with one write site each: the tag table (written when a read
+    is issued), the operations' issue counts (written by the splitter) and their finish counts
+    and first errors (written when a read finishes, fails or times out, or when the splitter
+    gives up a request because bus mastering went off).
 
     Members
     -------
-    req : In(stream.Signature(ReadRequest)).array(clients)
-    status : Out(stream.Signature(ReadStatus)).array(clients)
+    req : In(stream.Signature(ReadRequest(id_bits)))
+    status : Out(stream.Signature(ReadStatus(id_bits), always_ready=True))
     tlp : Out(rq_tlp_stream)
         Read requests, to the RQ framer.
     cpl : In(cpl_chunk_stream)
@@ -69,24 +79,27 @@ class DmaReadEngine(wiring.Component):
         No request is in the engine and no read is outstanding.
     """
 
-    def __init__(self, *, data_width, ram_rows, clients, tags=256, credit_bytes=28672,
-                 credit_headers=256):
+    def __init__(self, *, data_width, ram_rows, id_bits=8, ops=32, tags=256,
+                 credit_bytes=28672, credit_headers=256):
         if data_width not in (256, 512):
             raise ValueError(f"data_width must be 256 or 512, not {data_width}")
         if tags not in (32, 64, 128, 256):
             raise ValueError(f"tags must be 32, 64, 128 or 256, not {tags}")
         if not 4096 <= credit_bytes < 1 << 16:
             raise ValueError("credit_bytes must hold at least one 4 KiB read")
+        if ops < 2 or ops & (ops - 1):
+            raise ValueError(f"ops must be a power of two, not {ops}")
         self._w = data_width
         self._rows = ram_rows
-        self._clients = clients
+        self._ops = ops
         self._tags = tags
         self._credit_bytes = credit_bytes
         self._credit_headers = credit_headers
         self._ram_bits = ram_addr_bits(data_width, ram_rows)
+        self.id_bits = id_bits
         super().__init__({
-            "req": In(stream.Signature(ReadRequest(self._ram_bits))).array(clients),
-            "status": Out(stream.Signature(ReadStatus())).array(clients),
+            "req": In(stream.Signature(ReadRequest(self._ram_bits, id_bits))),
+            "status": Out(stream.Signature(ReadStatus(id_bits), always_ready=True)),
             "tlp": Out(rq_tlp_stream(data_width)),
             "cpl": In(cpl_chunk_stream(data_width)),
             "ram": Out(RamWriteSignature(data_width, ram_rows)),
@@ -101,24 +114,32 @@ class DmaReadEngine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        n = self._clients
         row_bytes = self._w // 8
         row_shift = row_bytes.bit_length() - 1
         win_bits = 12 - row_shift
         row_bits = (self._rows - 1).bit_length()
         tag_bits = (self._tags - 1).bit_length()
+        op_bits = (self._ops - 1).bit_length()
+        count_bits = tag_bits + 1          # reads of one request outstanding: at most the tags
 
         now = Signal(32)
         m.d.sync += now.eq(now + 1)
 
-        # ---- per-client request state -------------------------------------------------------
-        active = Signal(n)
-        addr = [Signal(64, name=f"addr{i}") for i in range(n)]
-        left = [Signal(24, name=f"left{i}") for i in range(n)]
-        ram = [Signal(self._ram_bits, name=f"ram{i}") for i in range(n)]
-        ident = [Signal(8, name=f"id{i}") for i in range(n)]
-        reads = [Signal(tag_bits + 1, name=f"reads{i}") for i in range(n)]  # outstanding
-        error = [Signal(3, name=f"error{i}") for i in range(n)]
+        # ---- operations: one per request in flight --------------------------------------------
+        op_busy = Signal(self._ops)
+        op_take = Signal(self._ops)
+        op_done = Signal(self._ops)
+        m.d.sync += op_busy.eq((op_busy | op_take) & ~op_done)
+        free_op, have_op = lowest_set(m, ~op_busy, name="free_op")
+        issue_entry = data.StructLayout({"id": self.id_bits, "count": count_bits, "all": 1,
+                                         "bus_master_off": 1})
+        finish_entry = data.StructLayout({"count": count_bits, "error": 3})
+        m.submodules.op_issue = op_issue = Memory(shape=issue_entry, depth=self._ops, init=[])
+        m.submodules.op_finish = op_finish = Memory(shape=finish_entry, depth=self._ops, init=[])
+        issue_wr = op_issue.write_port()
+        issue_rd = op_issue.read_port(domain="comb")
+        finish_wr = op_finish.write_port()
+        finish_rd = op_finish.read_port(domain="comb")
 
         # ---- tags and credits ---------------------------------------------------------------
         busy = Signal(self._tags)          # read outstanding
@@ -131,7 +152,7 @@ class DmaReadEngine(wiring.Component):
         credit_h = Signal(10)              # completion headers outstanding (worst case)
         m.d.comb += self.outstanding_bytes.eq(credit_b)
 
-        entry = data.StructLayout({"client": range(max(n, 2)), "row0": row_bits, "w0": win_bits,
+        entry = data.StructLayout({"op": op_bits, "row0": row_bits, "w0": win_bits,
                                    "w_last": win_bits, "first": 12, "end": 13, "bytes": 13,
                                    "headers": 7, "start": 32})
         m.submodules.tag_table = table = Memory(shape=entry, depth=self._tags, init=[])
@@ -139,19 +160,36 @@ class DmaReadEngine(wiring.Component):
         t_cpl = table.read_port(domain="comb")
         t_scan = table.read_port(domain="comb")
 
-        # ---- intake ---------------------------------------------------------------------------
-        status_valid = Signal(n)
-        for i in range(n):
-            m.d.comb += [
-                self.req[i].ready.eq(~active[i] & ~status_valid[i]),
-                self.status[i].valid.eq(status_valid[i]),
-                self.status[i].payload.id.eq(ident[i]),
-                self.status[i].payload.error.eq(error[i]),
-            ]
-            with m.If(self.status[i].valid & self.status[i].ready):
-                m.d.sync += status_valid[i].eq(0)
+        # ---- splitter: the request being cut into reads ----------------------------------------
+        active = Signal()                  # reads of the current request are left to issue
+        cur_addr = Signal(64)
+        cur_left = Signal(24)
+        cur_ram = Signal(self._ram_bits)
+        cur_id = Signal(self.id_bits)
+        cur_op = Signal(op_bits)
+        cur_count = Signal(count_bits)     # reads issued for it
+        direct = Signal()                  # a refused request's status waits to go out
+        direct_id = Signal(self.id_bits)
 
-        # ---- issue: round-robin over clients with bytes left to request ----------------------
+        req = self.req
+        p = req.payload
+        m.d.comb += req.ready.eq(~active & ~direct & have_op)
+        accepted = req.valid & req.ready
+        refused = accepted & (~self.bus_master | (p.length == 0))
+        fresh = Signal()                   # taken now, and split from this clock on
+        m.d.comb += fresh.eq(accepted & ~refused)
+        with m.If(refused):
+            m.d.sync += [direct.eq(1), direct_id.eq(p.id)]
+        m.d.comb += op_take.eq(Mux(fresh, 1 << free_op, 0))
+
+        eff_addr = Mux(fresh, p.addr, cur_addr)
+        eff_ram = Mux(fresh, p.ram_addr, cur_ram)
+        eff_id = Mux(fresh, p.id, cur_id)
+        eff_op = Mux(fresh, free_op, cur_op)
+        eff_count = Mux(fresh, 0, cur_count)
+        p_left = Signal(24)
+        m.d.comb += p_left.eq(Mux(fresh, p.length, cur_left))
+
         mrrs = Signal(13)
         m.d.comb += mrrs.eq(Const(128, 13) << Mux(self.max_read_req > 5, 5, self.max_read_req))
         cap = Signal(13)
@@ -159,32 +197,9 @@ class DmaReadEngine(wiring.Component):
             m.d.comb += cap.eq(Const(1, 13) << self.read_size)
         limit = Signal(13)
         m.d.comb += limit.eq(Mux((cap != 0) & (cap < mrrs), cap, mrrs))
-        # A request accepted now is split now: its first read leaves in the same clock.
-        accepting = Signal(n)
-        eff_addr = [Signal(64, name=f"eff_addr{i}") for i in range(n)]
-        eff_left = [Signal(24, name=f"eff_left{i}") for i in range(n)]
-        eff_ram = [Signal(self._ram_bits, name=f"eff_ram{i}") for i in range(n)]
-        for i in range(n):
-            p = self.req[i].payload
-            m.d.comb += [
-                accepting[i].eq(self.req[i].valid & self.req[i].ready & self.bus_master &
-                                (p.length != 0)),
-                eff_addr[i].eq(Mux(accepting[i], p.addr, addr[i])),
-                eff_left[i].eq(Mux(accepting[i], p.length, left[i])),
-                eff_ram[i].eq(Mux(accepting[i], p.ram_addr, ram[i])),
-            ]
-        wants = Signal(n)
-        for i in range(n):
-            m.d.comb += wants[i].eq((active[i] & (left[i] != 0)) | accepting[i])
-        last = Signal(range(max(n, 2)))
-        pick, pick_valid = round_robin(m, wants, last, name="client")
-        picked = lambda signals: select(pick, signals)  # noqa: E731
-
         p_addr = Signal(64)
-        p_left = Signal(24)
         p_ram = Signal(self._ram_bits)
-        m.d.comb += [p_addr.eq(picked(eff_addr)), p_left.eq(picked(eff_left)),
-                     p_ram.eq(picked(eff_ram))]
+        m.d.comb += [p_addr.eq(eff_addr), p_ram.eq(eff_ram)]
         to_boundary = Signal(13)
         m.d.comb += to_boundary.eq(limit - (p_addr[:12] & (limit - 1)))
         p_len = Signal(13)
@@ -203,7 +218,7 @@ class DmaReadEngine(wiring.Component):
 
         tlp = self.tlp
         m.d.comb += [
-            tlp.valid.eq(pick_valid & have_tag & fits & self.bus_master),
+            tlp.valid.eq((fresh | active) & have_tag & fits & self.bus_master),
             tlp.payload.first.eq(1),
             tlp.payload.last.eq(1),
             tlp.payload.desc.address.eq(p_addr[2:]),
@@ -217,10 +232,12 @@ class DmaReadEngine(wiring.Component):
         issued = Signal()
         m.d.comb += issued.eq(tlp.valid & tlp.ready)
         issued_mask = Signal(self._tags)
+        ends_request = Signal()
+        m.d.comb += ends_request.eq(p_len == p_left)
         m.d.comb += [
             t_wr.addr.eq(free_tag),
             t_wr.en.eq(issued),
-            t_wr.data.client.eq(pick),
+            t_wr.data.op.eq(eff_op),
             t_wr.data.row0.eq(p_ram[row_shift:]),
             t_wr.data.w0.eq(p_addr[row_shift:12]),
             t_wr.data.w_last.eq((p_addr[:12] + p_len - 1)[row_shift:12]),
@@ -230,6 +247,30 @@ class DmaReadEngine(wiring.Component):
             t_wr.data.headers.eq(p_headers),
             t_wr.data.start.eq(now),
             issued_mask.eq(Mux(issued, 1 << free_tag, 0)),
+        ]
+        with m.If(fresh):
+            m.d.sync += [active.eq(1), cur_addr.eq(p.addr), cur_left.eq(p.length),
+                         cur_ram.eq(p.ram_addr), cur_id.eq(p.id), cur_op.eq(free_op),
+                         cur_count.eq(0)]
+        with m.If(issued):
+            m.d.sync += [cur_addr.eq(p_addr + p_len), cur_left.eq(p_left - p_len),
+                         cur_ram.eq(p_ram + p_len), cur_count.eq(eff_count + 1)]
+            with m.If(ends_request):
+                m.d.sync += active.eq(0)
+        # Bus mastering off: the rest of the request is given up (``give_up``, taken by the
+        # finish stage below when no completion needs it).
+        give_up = Signal()
+        m.d.comb += give_up.eq(active & ~self.bus_master)
+        given_up = Signal()
+        with m.If(given_up):
+            m.d.sync += active.eq(0)
+        m.d.comb += [
+            issue_wr.en.eq(issued | given_up),
+            issue_wr.addr.eq(eff_op),
+            issue_wr.data.id.eq(eff_id),
+            issue_wr.data.count.eq(Mux(issued, eff_count + 1, cur_count)),
+            issue_wr.data.all.eq(given_up | ends_request),
+            issue_wr.data.bus_master_off.eq(given_up),
         ]
 
         # ---- completion chunks ---------------------------------------------------------------
@@ -290,13 +331,59 @@ class DmaReadEngine(wiring.Component):
         m.d.comb += t_scan.addr.eq(scan)
         age = Signal(32)
         m.d.comb += age.eq(now - t_scan.data.start)
-        expired = (busy.bit_select(scan, 1) & ~finished_mask.bit_select(scan, 1) &
-                   (age > self.timeout))
-        expired_mask = Signal(self._tags)
-        m.d.comb += expired_mask.eq(Mux(expired, 1 << scan, 0))
         reusable = retired.bit_select(scan, 1) & (age > Cat(Const(0, 1), self.timeout))
         reusable_mask = Signal(self._tags)
         m.d.comb += reusable_mask.eq(Mux(reusable, 1 << scan, 0))
+
+        # ---- finish stage: one event per clock on an operation's finish entry ----------------
+        # A completion chunk that ends a read or carries an error comes first; then a request
+        # given up; then a time-out of the tag being examined (missed now, caught next round).
+        chunk_event = Signal()
+        m.d.comb += chunk_event.eq(take & (finished | (chunk_error != 0)))
+        m.d.comb += given_up.eq(~chunk_event & give_up)
+        expired = Signal()
+        m.d.comb += expired.eq(~chunk_event & ~give_up & busy.bit_select(scan, 1) &
+                               (age > self.timeout))
+        expired_mask = Signal(self._tags)
+        m.d.comb += expired_mask.eq(Mux(expired, 1 << scan, 0))
+        ev_op = Signal(op_bits)
+        m.d.comb += ev_op.eq(Mux(chunk_event, c_entry.op, Mux(given_up, cur_op, t_scan.data.op)))
+        ev_error = Signal(3)
+        m.d.comb += ev_error.eq(Mux(chunk_event, chunk_error,
+                                    Mux(expired, ReadError.TIMEOUT, ReadError.OK)))
+        m.d.comb += [issue_rd.addr.eq(ev_op), finish_rd.addr.eq(ev_op)]
+        # What the splitter writes in this clock is not in its table yet: a request given up
+        # now is taken from the splitter's registers.
+        count = Signal(count_bits)
+        error = Signal(3)
+        m.d.comb += [count.eq(finish_rd.data.count + (finished | expired)),
+                     error.eq(Mux(finish_rd.data.error != 0, finish_rd.data.error, ev_error))]
+        all_issued = Mux(given_up, 1, issue_rd.data.all)
+        issued_count = Mux(given_up, cur_count, issue_rd.data.count)
+        bus_master_off = Mux(given_up, 1, issue_rd.data.bus_master_off)
+        completes = Signal()
+        m.d.comb += completes.eq((chunk_event | given_up | expired) & all_issued &
+                                 (count == issued_count))
+        # A request's finish entry goes back to zero with its status: a free entry is zero.
+        m.d.comb += [
+            finish_wr.en.eq(chunk_event | given_up | expired),
+            finish_wr.addr.eq(ev_op),
+            finish_wr.data.count.eq(Mux(completes, 0, count)),
+            finish_wr.data.error.eq(Mux(completes, 0, error)),
+            op_done.eq(Mux(completes, 1 << ev_op, 0)),
+        ]
+
+        # ---- status, from a register -------------------------------------------------------------
+        st = self.status
+        m.d.sync += st.valid.eq(completes | direct)
+        with m.If(completes):
+            m.d.sync += [st.payload.id.eq(Mux(given_up, cur_id, issue_rd.data.id)),
+                         st.payload.error.eq(Mux(error != 0, error,
+                                                 Mux(bus_master_off, ReadError.BUS_MASTER_OFF,
+                                                     ReadError.OK)))]
+        with m.Elif(direct):
+            m.d.sync += [direct.eq(0), st.payload.id.eq(direct_id),
+                         st.payload.error.eq(ReadError.BUS_MASTER_OFF)]
 
         m.d.sync += [
             busy.eq((busy | issued_mask) & ~finished_mask & ~expired_mask),
@@ -310,40 +397,5 @@ class DmaReadEngine(wiring.Component):
             credit_b.eq(credit_b + Mux(issued, p_dwords << 2, 0) - release_b),
             credit_h.eq(credit_h + Mux(issued, p_headers, 0) - release_h),
         ]
-
-        # ---- per-client bookkeeping ----------------------------------------------------------
-        with m.If(issued):
-            m.d.sync += last.eq(pick)
-        for i in range(n):
-            inc = issued & (pick == i)
-            dec_cpl = finished & (c_entry.client == i)
-            dec_timeout = expired & (t_scan.data.client == i)
-            m.d.sync += reads[i].eq(reads[i] + inc - dec_cpl - dec_timeout)
-            with m.If(self.req[i].valid & self.req[i].ready):
-                p = self.req[i].payload
-                m.d.sync += [ident[i].eq(p.id), addr[i].eq(p.addr), left[i].eq(p.length),
-                             ram[i].eq(p.ram_addr), error[i].eq(ReadError.OK)]
-                with m.If(~self.bus_master | (p.length == 0)):
-                    m.d.sync += [status_valid[i].eq(1),
-                                 error[i].eq(ReadError.BUS_MASTER_OFF)]
-                with m.Else():
-                    m.d.sync += active[i].eq(1)
-            # Issuing a read (possibly of the request accepted in this clock) advances it.
-            with m.If(inc):
-                m.d.sync += [addr[i].eq(p_addr + p_len), left[i].eq(p_left - p_len),
-                             ram[i].eq(p_ram + p_len)]
-            # The first error of a request sticks.
-            with m.If(dec_timeout & (error[i] == ReadError.OK)):
-                m.d.sync += error[i].eq(ReadError.TIMEOUT)
-            with m.Elif(take & (c_entry.client == i) & (chunk_error != 0) &
-                        (error[i] == ReadError.OK)):
-                m.d.sync += error[i].eq(chunk_error)
-            with m.If(active[i] & ~self.bus_master & (left[i] != 0)):
-                m.d.sync += left[i].eq(0)
-                with m.If(error[i] == ReadError.OK):
-                    m.d.sync += error[i].eq(ReadError.BUS_MASTER_OFF)
-            # Done: everything requested and nothing outstanding (no read finishing now).
-            with m.If(active[i] & (left[i] == 0) & (reads[i] == 0) & ~inc):
-                m.d.sync += [active[i].eq(0), status_valid[i].eq(1)]
-        m.d.comb += self.idle.eq(~active.any() & ~busy.any() & ~status_valid.any())
+        m.d.comb += self.idle.eq(~active & ~op_busy.any() & ~busy.any() & ~direct & ~st.valid)
         return m

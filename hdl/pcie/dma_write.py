@@ -7,7 +7,6 @@ from amaranth.lib.wiring import In, Out
 
 from sdxi_defs.errors import WriteError
 
-from ..common.priority import round_robin, select
 from .dma_layouts import RqTlpBeat, rq_tlp_stream
 from .dma_ram import RamReadPairSignature, ram_addr_bits
 from .layouts import ReqType
@@ -17,44 +16,53 @@ __all__ = ["DmaWriteEngine", "WriteRequest", "WriteStatus"]
 
 
 class WriteRequest(data.StructLayout):
-    """Write ``length`` bytes (1 to 2^24 - 1) from RAM byte ``ram_addr`` to host ``addr``."""
+    """Write ``length`` bytes (1 to 2^24 - 1) from RAM byte ``ram_addr`` to host ``addr``.
+    ``id`` comes back in the request's release notice and status."""
 
-    def __init__(self, ram_addr_bits):
-        super().__init__({"addr": 64, "length": 24, "ram_addr": ram_addr_bits, "id": 8})
+    def __init__(self, ram_addr_bits, id_bits=8):
+        super().__init__({"addr": 64, "length": 24, "ram_addr": ram_addr_bits, "id": id_bits})
 
 
 class WriteStatus(data.StructLayout):
-    def __init__(self):
-        super().__init__({"id": 8, "error": 2})
+    def __init__(self, id_bits=8):
+        super().__init__({"id": id_bits, "error": 2})
+
+
+class WriteRelease(data.StructLayout):
+    """The RAM bytes of request ``id`` have been read: they may be reused."""
+
+    def __init__(self, id_bits=8):
+        super().__init__({"id": id_bits})
 
 
 class DmaWriteEngine(wiring.Component):
-    """Memory writes for ``clients`` clients (docs/dma.md, "Write engine").
+    """Memory writes for requests that carry their requester's id (docs/dma.md, "Write
+    engine").
 
-    Each request is cut into TLPs at Max_Payload_Size boundaries of the host address, so none
-    crosses 4 KiB. Clients with work are served round-robin, one TLP per turn. Payload comes
-    from the RAM two rows at a time through a byte shifter, so source and destination
-    alignments are independent and TLPs follow each other without idle beats. A request's
-    status is sent once the hard block has reported its last TLP sent (``pcie_rq_seq_num``):
-    only then is the data ahead of anything the function sends later on any interface, a
-    completion on CC included. Write TLPs carry sequence numbers 0 to 31 in order; reads carry
-    32 and up (docs/dma.md). Each client has its own status stream and at most one request in
-    the engine.
+    Requests come on one stream (clients share it through a ``ClientMux``) and are written in
+    the order they come. Each is cut into TLPs at Max_Payload_Size boundaries of the host
+    address, so none crosses 4 KiB; TLPs follow each other without idle beats, across
+    requests too. Payload comes from the RAM two rows at a time through a byte shifter, so
+    source and destination alignments are independent. When the last RAM row of a request has
+    been read, ``released`` carries its id (a refused request is released when it is taken).
+    A request's status is sent once the hard block has reported its last TLP sent
+    (``pcie_rq_seq_num``): only then is the data ahead of anything the function sends later on
+    any interface, a completion on CC included. Reports come in order, so statuses do too; up
+    to ``in_flight`` requests wait for theirs. Write TLPs carry sequence numbers 0 to 31 in
+    order; reads carry 32 and up (docs/dma.md).
 
     A hard block may discard TLPs it has accepted without reporting them (the UltraScale+
-    model does when bus mastering is cleared). When writes are outstanding and no report has
-    come for ``timeout`` clocks, every write TLP that has left the engine is taken as lost: the
+    model does when bus mastering is cleared). When TLPs are unreported and no report has come
+    for ``timeout`` clocks, every write TLP that has left the engine is taken as lost: the
     requests waiting for them end with TIMEOUT, and the count of reports is brought up to the
     TLPs sent, so later requests are confirmed by their own reports. Reports beyond the TLPs
-    sent (a lost one reported late) are ignored.
+    sent (a lost one reported late) are ignored. ``timeout`` must be at least ``in_flight``.
 
     Members
     -------
-    req : In(stream.Signature(WriteRequest)).array(clients)
-    status : Out(stream.Signature(WriteStatus)).array(clients)
-    released : Out(clients)
-        One-clock strobe per client when the last RAM row of its request has been read: the
-        client may reuse that RAM while the request waits for its confirmation.
+    req : In(stream.Signature(WriteRequest(id_bits)))
+    status : Out(stream.Signature(WriteStatus(id_bits), always_ready=True))
+    released : Out(stream.Signature(WriteRelease(id_bits), always_ready=True))
     tlp : Out(rq_tlp_stream)
         To the RQ framer.
     ram : Out(RamReadPairSignature)
@@ -70,19 +78,18 @@ class DmaWriteEngine(wiring.Component):
         No request is in the engine: nothing is being sent or waits for its report.
     """
 
-    def __init__(self, *, data_width, ram_rows, clients):
+    def __init__(self, *, data_width, ram_rows, id_bits=8, in_flight=16):
         if data_width not in (256, 512):
             raise ValueError(f"data_width must be 256 or 512, not {data_width}")
-        if clients < 1:
-            raise ValueError("at least one client")
         self._w = data_width
         self._rows = ram_rows
-        self._clients = clients
+        self._in_flight = in_flight
         self._ram_bits = ram_addr_bits(data_width, ram_rows)
+        self.id_bits = id_bits
         super().__init__({
-            "req": In(stream.Signature(WriteRequest(self._ram_bits))).array(clients),
-            "status": Out(stream.Signature(WriteStatus())).array(clients),
-            "released": Out(clients),
+            "req": In(stream.Signature(WriteRequest(self._ram_bits, id_bits))),
+            "status": Out(stream.Signature(WriteStatus(id_bits), always_ready=True)),
+            "released": Out(stream.Signature(WriteRelease(id_bits), always_ready=True)),
             "tlp": Out(rq_tlp_stream(data_width)),
             "ram": Out(RamReadPairSignature(data_width, ram_rows)),
             "max_payload": In(2),
@@ -97,64 +104,48 @@ class DmaWriteEngine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        n = self._clients
         lanes = self._w // 32
         row_bytes = self._w // 8
         row_shift = row_bytes.bit_length() - 1
         ram_bits = self._ram_bits
 
-        # ---- per-client state ----------------------------------------------------------------
-        active = Signal(n)            # a request is being cut into TLPs
-        cur_addr = [Signal(64, name=f"cur_addr{i}") for i in range(n)]
-        left = [Signal(24, name=f"left{i}") for i in range(n)]
-        cur_ram = [Signal(ram_bits, name=f"cur_ram{i}") for i in range(n)]
-        req_id = [Signal(8, name=f"req_id{i}") for i in range(n)]
-        done = Signal(n)              # all TLPs built, waiting for them to leave
-        awaiting = Signal(n)          # all TLPs left, waiting for the hard block's report
-        status_valid = Signal(n)
-        status_err = [Signal(2, name=f"status_err{i}") for i in range(n)]
+        # ---- requests waiting for their report, in order ------------------------------------
+        waiting = data.StructLayout({"id": self.id_bits, "last_tlp": 16, "refused": 1})
+        m.submodules.waiting = waiting_fifo = SyncFIFOBuffered(width=waiting.size,
+                                                               depth=self._in_flight)
+        to_wait = waiting(waiting_fifo.w_data)
+        head = waiting(waiting_fifo.r_data)
 
-        for i in range(n):
-            m.d.comb += [
-                self.status[i].valid.eq(status_valid[i]),
-                self.status[i].payload.id.eq(req_id[i]),
-                self.status[i].payload.error.eq(status_err[i]),
-                # Accept a request when the client's previous one is fully reported.
-                self.req[i].ready.eq(~active[i] & ~done[i] & ~awaiting[i] & ~status_valid[i]),
-            ]
-            with m.If(self.status[i].valid & self.status[i].ready):
-                m.d.sync += status_valid[i].eq(0)
-            with m.If(self.req[i].valid & self.req[i].ready):
-                p = self.req[i].payload
-                m.d.sync += [req_id[i].eq(p.id), cur_addr[i].eq(p.addr),
-                             left[i].eq(p.length), cur_ram[i].eq(p.ram_addr)]
-                with m.If(~self.bus_master | (p.length == 0)):
-                    m.d.sync += [status_valid[i].eq(1),
-                                 status_err[i].eq(WriteError.BUS_MASTER_OFF)]
-                with m.Else():
-                    m.d.sync += [active[i].eq(1), status_err[i].eq(WriteError.OK)]
+        # ---- the request being cut into TLPs ---------------------------------------------------
+        cur_valid = Signal()
+        cur_addr = Signal(64)
+        cur_left = Signal(24)
+        cur_ram = Signal(ram_bits)
+        cur_id = Signal(self.id_bits)
+        cur_refused = Signal()
+        req = self.req
+        # A request is taken once there is room for it among those waiting for reports, and
+        # the current one is gone or leaves the register in this clock (``cur_leaves``).
+        queued = Signal(range(self._in_flight + 2))
+        cur_leaves = Signal()
+        m.d.comb += req.ready.eq((~cur_valid | cur_leaves) & (queued < self._in_flight))
+        m.d.sync += queued.eq(queued + (req.valid & req.ready) -
+                              (waiting_fifo.r_rdy & waiting_fifo.r_en))
 
-        # ---- output FIFO: beats, tagged with their client and end of request ---------------
-        entry = data.StructLayout({"beat": RqTlpBeat(self._w), "client": range(max(n, 2)),
-                                   "end": 1})
+        # ---- output FIFO: beats on their way to the framer -----------------------------------
         depth = 4
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=entry.size, depth=depth)
-        out = entry(fifo.r_data)
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=RqTlpBeat(self._w).size, depth=depth)
+        out = RqTlpBeat(self._w)(fifo.r_data)
         m.d.comb += [
             self.tlp.valid.eq(fifo.r_rdy),
-            self.tlp.payload.eq(out.beat),
+            self.tlp.payload.eq(out),
             fifo.r_en.eq(self.tlp.ready),
         ]
-        ending = Signal(n)
-        with m.If(fifo.r_rdy & fifo.r_en & out.end):
-            m.d.comb += ending.eq(1 << out.client)
 
         # ---- TLP builder ---------------------------------------------------------------------
         building = Signal()
-        client = Signal(range(max(n, 2)))
-        last_client = Signal(range(max(n, 2)))
+        tlp_id = Signal(self.id_bits)
         tlp_addr = Signal(64)
-        tlp_len = Signal(13)          # bytes of this TLP, at most 4096
         tlp_ram = Signal(ram_bits)    # RAM byte address of payload byte 0 (dword aligned dest)
         beat = Signal(9)              # beat index within the TLP
         beats = Signal(9)
@@ -163,21 +154,10 @@ class DmaWriteEngine(wiring.Component):
         seq_num = Signal(6)
         desc_first_be = Signal(4)
         desc_last_be = Signal(4)
-
-        # Round-robin among the clients with TLPs still to build.
-        pick, pick_valid = round_robin(m, active & ~done, last_client, name="client")
+        p_addr, p_left, p_ram = cur_addr, cur_left, cur_ram
 
         mps = Signal(11)
         m.d.comb += mps.eq(Const(128, 11) << self.max_payload)
-
-        def pick_value(signals):
-            return select(pick, signals)
-
-        p_addr = Signal(64)
-        p_left = Signal(24)
-        p_ram = Signal(ram_bits)
-        m.d.comb += [p_addr.eq(pick_value(cur_addr)), p_left.eq(pick_value(left)),
-                     p_ram.eq(pick_value(cur_ram))]
         to_boundary = Signal(12)
         m.d.comb += to_boundary.eq(mps - (p_addr[:11] & (mps - 1)))
         p_len = Signal(13)
@@ -210,13 +190,19 @@ class DmaWriteEngine(wiring.Component):
                 m.d.sync += beat.eq(beat + 1)
             with m.If(last_issue):
                 m.d.sync += [building.eq(0), seq_num.eq(seq_num + 1)]
-        with m.If((~building | last_issue) & pick_valid):
+        # A refused request is passed on by an idle builder: it sends nothing.
+        pass_refused = Signal()
+        m.d.comb += pass_refused.eq(~building & cur_valid & cur_refused)
+        taking = Signal()                   # the next TLP is taken from the request now
+        m.d.comb += [taking.eq((~building | last_issue) & cur_valid & ~cur_refused),
+                     cur_leaves.eq(pass_refused | (taking & (p_len == p_left)))]
+        with m.If(pass_refused):
+            m.d.sync += cur_valid.eq(0)
+        with m.If(taking):
             m.d.sync += [
                 building.eq(1),
-                client.eq(pick),
-                last_client.eq(pick),
+                tlp_id.eq(cur_id),
                 tlp_addr.eq(p_addr),
-                tlp_len.eq(p_len),
                 tlp_ram.eq(p_ram - p_off),
                 dwords.eq(p_dwords),
                 beats.eq((p_dwords + lanes - 1) >> (lanes.bit_length() - 1)),
@@ -224,14 +210,20 @@ class DmaWriteEngine(wiring.Component):
                 ends_request.eq(p_len == p_left),
                 desc_first_be.eq(Mux(p_dwords == 1, first_be & last_be, first_be)),
                 desc_last_be.eq(Mux(p_dwords == 1, 0, last_be)),
+                # Advance the request past this TLP now; its beats follow.
+                cur_addr.eq(p_addr + p_len),
+                cur_left.eq(p_left - p_len),
+                cur_ram.eq(p_ram + p_len),
             ]
-            # Advance the client past this TLP now; its beats follow.
-            for i in range(n):
-                with m.If(pick == i):
-                    m.d.sync += [cur_addr[i].eq(p_addr + p_len), left[i].eq(p_left - p_len),
-                                 cur_ram[i].eq(p_ram + p_len)]
-                    with m.If(p_len == p_left):
-                        m.d.sync += [active[i].eq(0), done[i].eq(1)]
+            with m.If(p_len == p_left):
+                m.d.sync += cur_valid.eq(0)
+
+        # A request taken now replaces the one leaving (its statements come last, so they win).
+        with m.If(req.valid & req.ready):
+            p = req.payload
+            m.d.sync += [cur_valid.eq(1), cur_addr.eq(p.addr), cur_left.eq(p.length),
+                         cur_ram.eq(p.ram_addr), cur_id.eq(p.id),
+                         cur_refused.eq(~self.bus_master | (p.length == 0))]
 
         # RAM read of the two rows this beat needs.
         beat_ram = Signal(ram_bits)
@@ -244,8 +236,6 @@ class DmaWriteEngine(wiring.Component):
         # Read stage: the beat's fields wait one clock for the RAM data.
         r_beat = Signal(RqTlpBeat(self._w))
         r_shift = Signal(range(row_bytes))
-        r_client = Signal(range(max(n, 2)))
-        r_end = Signal()
         m.d.sync += in_read.eq(issue)
         with m.If(issue):
             last_beat = beat + 1 == beats
@@ -253,8 +243,6 @@ class DmaWriteEngine(wiring.Component):
             m.d.comb += rest.eq(dwords - (beat << (lanes.bit_length() - 1)))
             m.d.sync += [
                 r_shift.eq(beat_ram[:row_shift]),
-                r_client.eq(client),
-                r_end.eq(last_beat & ends_request),
                 r_beat.first.eq(beat == 0),
                 r_beat.last.eq(last_beat),
                 r_beat.keep.eq(Mux(last_beat, (Const(1, lanes + 1) << rest) - 1,
@@ -269,53 +257,65 @@ class DmaWriteEngine(wiring.Component):
 
         shifted = Signal(self._w)
         m.d.comb += shifted.eq(Cat(self.ram.lo, self.ram.hi).bit_select(r_shift * 8, self._w))
-        w = entry(fifo.w_data)
+        w_beat = RqTlpBeat(self._w)(fifo.w_data)
+        m.d.comb += [fifo.w_en.eq(in_read), w_beat.eq(r_beat), w_beat.data.eq(shifted)]
+
+        # A request leaves the builder when its last TLP is built or when it is refused: its
+        # RAM is released then, and it waits for its report.
+        leaving = Signal()
+        m.d.comb += leaving.eq((last_issue & ends_request) | pass_refused)
+        built = Signal(16)
         m.d.comb += [
-            fifo.w_en.eq(in_read),
-            w.beat.eq(r_beat),
-            w.beat.data.eq(shifted),
-            w.client.eq(r_client),
-            w.end.eq(r_end),
+            self.released.valid.eq(leaving),
+            self.released.payload.id.eq(Mux(pass_refused, cur_id, tlp_id)),
+            waiting_fifo.w_en.eq(leaving),
+            to_wait.id.eq(Mux(pass_refused, cur_id, tlp_id)),
+            to_wait.last_tlp.eq(built),
+            to_wait.refused.eq(pass_refused),
         ]
 
         # Write TLPs are counted as built, as sent (their last beat has left) and as reported
-        # sent; reports of reads (sequence numbers 32 and up) do not count. A client's status
-        # goes out once the report of its request's last TLP has come back, or with TIMEOUT
-        # once the reports have stalled (see the class docstring).
-        built = Signal(16)
+        # sent; reports of reads (sequence numbers 32 and up) do not count.
         left_engine = Signal(16)
         sent = Signal(16)
         with m.If(last_issue):
             m.d.sync += built.eq(built + 1)
-        with m.If(fifo.r_rdy & fifo.r_en & out.beat.last):
+        with m.If(fifo.r_rdy & fifo.r_en & out.last):
             m.d.sync += left_engine.eq(left_engine + 1)
         reports = Signal(2)
         m.d.comb += reports.eq((self.seq_num_vld0 & ~self.seq_num0[5]).as_unsigned() +
                                (self.seq_num_vld1 & ~self.seq_num1[5]).as_unsigned())
         unreported = Signal(16)
         m.d.comb += unreported.eq(left_engine - sent)
-        stalled = Signal(32)                 # clocks without a report while writes wait
+        stalled = Signal(32)                 # clocks without a report while TLPs are unreported
         lost = Signal()
-        m.d.comb += lost.eq(awaiting.any() & (stalled > self.timeout))
+        m.d.comb += lost.eq((unreported != 0) & (stalled > self.timeout))
+        # TLPs [lost_from, lost_to) were taken as lost by the last time-out.
+        lost_from = Signal(16)
+        lost_to = Signal(16)
         with m.If(lost):
-            m.d.sync += [sent.eq(left_engine), stalled.eq(0)]
+            m.d.sync += [sent.eq(left_engine), stalled.eq(0), lost_from.eq(sent),
+                         lost_to.eq(left_engine)]
         with m.Else():
             m.d.sync += sent.eq(sent + Mux(reports > unreported, unreported, reports))
-            with m.If(awaiting.any() & (reports == 0)):
+            with m.If((unreported != 0) & (reports == 0)):
                 m.d.sync += stalled.eq(stalled + 1)
             with m.Else():
                 m.d.sync += stalled.eq(0)
-        last_tlp = [Signal(16, name=f"last_tlp{i}") for i in range(n)]
-        for i in range(n):
-            with m.If(last_issue & ends_request & (client == i)):
-                m.d.sync += last_tlp[i].eq(built)
-                m.d.comb += self.released[i].eq(1)
-            with m.If(ending[i]):
-                m.d.sync += [done[i].eq(0), awaiting[i].eq(1)]
-            confirmed = ~(sent - last_tlp[i] - 1)[15]      # sent > last_tlp, modulo 2^16
-            with m.If(awaiting[i] & (confirmed | lost)):
-                m.d.sync += [awaiting[i].eq(0), status_valid[i].eq(1)]
-                with m.If(~confirmed):
-                    m.d.sync += status_err[i].eq(WriteError.TIMEOUT)
-        m.d.comb += self.idle.eq(~(active | done | awaiting | status_valid).any())
+
+        # The oldest waiting request is confirmed once its last TLP is counted as sent.
+        confirmed = ~(sent - head.last_tlp - 1)[15]      # sent > last_tlp, modulo 2^16
+        timed_out = (head.last_tlp - lost_from) < (lost_to - lost_from)
+        done = Signal()
+        m.d.comb += [done.eq(waiting_fifo.r_rdy & (head.refused | confirmed)),
+                     waiting_fifo.r_en.eq(done)]
+        st = self.status
+        m.d.sync += st.valid.eq(done)
+        with m.If(done):
+            m.d.sync += [st.payload.id.eq(head.id),
+                         st.payload.error.eq(Mux(head.refused, WriteError.BUS_MASTER_OFF,
+                                                 Mux(timed_out, WriteError.TIMEOUT,
+                                                     WriteError.OK)))]
+        m.d.comb += self.idle.eq(~cur_valid & ~building & ~in_read & ~fifo.r_rdy &
+                                 ~waiting_fifo.r_rdy & ~st.valid)
         return m

@@ -10,12 +10,13 @@ from amaranth.lib.wiring import In, Out
 from sdxi_defs import descriptors as dsc
 from sdxi_defs.descriptors import AdminOp, DmaBaseOp, IntrOp, OpGroup, SyncFilter, VendorOp
 from sdxi_defs.errors import ERRLOG_TYPE, ErrClass, ErrReaction, ErrStep, ErrSubStep
-from sdxi_defs.ram_map import BATCH, BUFFERS, IMAGE, RamLayout
+from sdxi_defs.ram_map import BATCH, IMAGE, RamLayout
 from sdxi_defs.structures import (AKEY_ENT, CXT_CTL, CXT_L1_ENT, CXT_L2_ENT, CXT_STS, CxtState,
                                   ERRLOG_HD_ENT)
 
 from ..common.address_range import runs_past_top
 from ..common.fsm import goto, request_states
+from ..common.layouts import layout_of
 from ..common.priority import lowest_set, round_robin
 from ..mmu.tlb import Lookup, Translation
 from ..pcie.dma_ram import RamReadPairSignature, RamWriteSignature
@@ -24,11 +25,11 @@ from ..pcie.dma_write import WriteRequest, WriteStatus
 from .data_mover import BufferSpace, MoverCommand, MoverOp
 from .error_classes import class_of_fault, class_of_read_error, class_of_write_error
 from .retire import ContextFailure, RetireRecord
+from .ring_fetcher import FETCHERS, RingFetcher
 
 
 __all__ = ["ContextEngine", "FETCHERS", "RECORDS"]
 
-FETCHERS = 2                #: ring reads in flight (one read client each)
 RECORDS = 64                #: issued descriptors waiting to retire
 
 
@@ -67,7 +68,7 @@ class ContextEngine(wiring.Component):
     tlb_flush : Out(1), a SYNC invalidates the TLB
     records : Out(stream.Signature(RetireRecord)), to the retire unit (buffered here)
     retire_idle, failure, clear_failed, retire_restart : the retire unit
-    log : Out(stream.Signature(512)), error-log entries
+    log : Out(stream.Signature(layout_of(ERRLOG_HD_ENT))), error-log entries
     ram_wr, ram_wr_taken, ram_rd : the DMA RAM's side ports
     pending, take_valid, take_cxt : doorbells
     activate, activate_done, activate_ok, soft_stop, hard_stop, quiesced, fatal : function FSM
@@ -86,11 +87,11 @@ class ContextEngine(wiring.Component):
         rows = (1 << ram_addr_bits) * 8 // config.data_width
         super().__init__({
             "rd_req": Out(stream.Signature(ReadRequest(ram_addr_bits))),
-            "rd_status": In(stream.Signature(ReadStatus())),
+            "rd_status": In(stream.Signature(ReadStatus(), always_ready=True)),
             "fetch_req": Out(stream.Signature(ReadRequest(ram_addr_bits))).array(FETCHERS),
-            "fetch_status": In(stream.Signature(ReadStatus())).array(FETCHERS),
+            "fetch_status": In(stream.Signature(ReadStatus(), always_ready=True)).array(FETCHERS),
             "wr_req": Out(stream.Signature(WriteRequest(ram_addr_bits))),
-            "wr_status": In(stream.Signature(WriteStatus())),
+            "wr_status": In(stream.Signature(WriteStatus(), always_ready=True)),
             "translate": Out(stream.Signature(Lookup())),
             "translated": In(stream.Signature(Translation())),
             "ring_translate": Out(stream.Signature(Lookup())),
@@ -104,7 +105,7 @@ class ContextEngine(wiring.Component):
             "failure": In(stream.Signature(ContextFailure(self._cxt_bits))),
             "clear_failed": Out(n),
             "retire_restart": Out(1),
-            "log": Out(stream.Signature(512)),
+            "log": Out(stream.Signature(layout_of(ERRLOG_HD_ENT))),
             "ram_wr": Out(RamWriteSignature(config.data_width, rows)),
             "ram_wr_taken": In(1),
             "ram_rd": Out(RamReadPairSignature(config.data_width, rows)),
@@ -138,6 +139,28 @@ class ContextEngine(wiring.Component):
         work = Signal(n)                      # may have descriptors beyond the last turn
         stale = Signal(n)                     # cached structures to re-read before use
         known = Signal(n)                     # has a table entry (started since activation)
+        # The flags are flip-flops updated once a clock from what the states ask for ``cur``
+        # (``*_cur``), for the context the retire unit stopped, and for an admin range.
+        cur_bit = Signal(n)
+        m.d.comb += cur_bit.eq(Const(1, n) << cur)
+        forget_all = Signal()                 # activation: no context is known
+        stopped_cur = Signal()                # cur stops: not running, no work
+        started_cur = Signal()                # cur runs, with work
+        idle_cur = Signal()                   # cur has no work beyond its write index
+        more_cur = Signal()                   # cur has work left after its turn
+        fresh_cur = Signal()                  # cur's cached structures are current
+        known_cur = Signal()                  # cur has a table entry
+        stale_range = Signal(n)               # contexts whose structures an admin op changed
+        failed_bit = Signal(n)                # the context the retire unit stopped
+        stop_mask = Mux(stopped_cur, cur_bit, 0) | failed_bit
+        m.d.sync += [
+            running.eq(Mux(forget_all, 0,
+                           (running & ~stop_mask) | Mux(started_cur, cur_bit, 0))),
+            work.eq(Mux(forget_all, 0, (work & ~stop_mask & ~Mux(idle_cur, cur_bit, 0)) |
+                        Mux(started_cur | more_cur, cur_bit, 0))),
+            stale.eq(Mux(forget_all, 0, (stale & ~Mux(fresh_cur, cur_bit, 0)) | stale_range)),
+            known.eq(Mux(forget_all, 0, known | Mux(known_cur, cur_bit, 0))),
+        ]
         activated = Signal()
         last_served = Signal(range(n))
 
@@ -154,8 +177,7 @@ class ContextEngine(wiring.Component):
         # ---- control reads and writes -------------------------------------------------------------
         rq = Signal(ReadRequest(self._ram_bits))
         wq = Signal(WriteRequest(self._ram_bits))
-        m.d.comb += [self.rd_req.payload.eq(rq), self.wr_req.payload.eq(wq),
-                     self.rd_status.ready.eq(1), self.wr_status.ready.eq(1)]
+        m.d.comb += [self.rd_req.payload.eq(rq), self.wr_req.payload.eq(wq)]
 
         def start_read(state, addr, length):
             m.d.sync += [rq.addr.eq(addr), rq.length.eq(length),
@@ -223,23 +245,32 @@ class ContextEngine(wiring.Component):
         m.d.comb += landed.eq((pair >> (struct_off * 64))[:512])
 
         # ---- error reporting ------------------------------------------------------------------------
-        err = Signal(ERRLOG_HD_ENT.size * 8)
-        err_fn = Signal()                      # a table error: the function stops
+        # What an error found here reports; the entry is made from it in one place.
+        found = Signal(data.StructLayout({
+            "function": 1,     # a table error: the function stops
+            "step": 6, "sub_step": 4, "err_class": 8, "cxt": 16,
+            "div": 1,          # the entry names the descriptor (its read index)
+            "bv": 1, "buf": 3,
+        }))
+        err_fn = found.function
+        err = Signal(layout_of(ERRLOG_HD_ENT))
+        m.d.comb += [
+            err.vl.eq(1), err.type.eq(ERRLOG_TYPE), err.step.eq(found.step),
+            err.sub_step.eq(found.sub_step), err.err_class.eq(found.err_class), err.cv.eq(1),
+            err.re.eq(Mux(found.function, ErrReaction.FUNCTION_STOPPED,
+                          ErrReaction.CONTEXT_STOPPED)),
+            err.cxt_num.eq(found.cxt), err.div.eq(found.div),
+            err.dsc_index.eq(Mux(found.div, cx.read_index, 0)), err.bv.eq(found.bv),
+            err.buf.eq(found.buf),
+        ]
 
-        def report(step, sub_step, err_class, *, function=False, buf=None, index=True):
-            def put(name, value):
-                return ERRLOG_HD_ENT[name].bits(err).eq(value)
-            reaction = ErrReaction.FUNCTION_STOPPED if function else ErrReaction.CONTEXT_STOPPED
+        def report(step, sub_step, cls, *, function=False, buf=None, index=True):
             m.d.sync += [
-                err.eq(0), err_fn.eq(function),
-                put("vl", 1), put("type", ERRLOG_TYPE), put("step", step),
-                put("sub_step", sub_step), put("re", reaction), put("err_class", err_class),
-                put("cv", 1), put("cxt_num", tgt if function else cur),
+                found.function.eq(function), found.step.eq(step), found.sub_step.eq(sub_step),
+                found.err_class.eq(cls), found.cxt.eq(tgt if function else cur),
+                found.div.eq(index), found.bv.eq(buf is not None),
+                found.buf.eq(0 if buf is None else buf),
             ]
-            if index:
-                m.d.sync += [put("div", 1), put("dsc_index", cx.read_index)]
-            if buf is not None:
-                m.d.sync += [put("bv", 1), put("buf", buf)]
             m.next = "LOG" if function else "ERR_DRAIN"
 
         # ---- activation / admin targets ---------------------------------------------------------------
@@ -254,98 +285,17 @@ class ContextEngine(wiring.Component):
         write_index = Signal(64)
         turn_on = Signal()                      # the fetcher may fetch for ``cx``
         turn_left = Signal(8)                   # descriptors before others get a turn
-        fetch_pos = Signal(64)
-        fetch_slot = Signal(32)
-        buf_full = Signal(BUFFERS)
-        buf_err = Signal(BUFFERS)
-        buf_n = [Signal(range(BATCH + 1), name=f"buf_n{b}") for b in range(BUFFERS)]
-        fb = Signal(range(max(BUFFERS, 2)))     # buffer the fetcher fills next
-        db = Signal(range(max(BUFFERS, 2)))     # buffer being decoded
-        k = Signal(range(BATCH + 1))
-        fetch_busy = Signal()
-        fetch_ring = Signal(64)                 # the turn's ring, kept apart from ``cx``, which
-        fetch_ring_sz = Signal(32)              # admin operations reuse for their targets
-        buf_class = Signal(8 * BUFFERS)         # a failed buffer's ErrClass, 8 bits each
-
-        # The fetcher: buffer b is filled by fetch client b mod FETCHERS, in ring order; buffers
-        # may land out of order, the decoder takes them in order.
-        buf_fetching = Signal(BUFFERS)
-        f_busy = Signal(FETCHERS)
-        f_buf = [Signal(range(max(BUFFERS, 2)), name=f"f_buf{f}") for f in range(FETCHERS)]
-        fq = [Signal(ReadRequest(self._ram_bits), name=f"fq{f}") for f in range(FETCHERS)]
-        f_sent = Signal(FETCHERS)
-        # A pv = 1 context's ring is read a page at a time, through the translation of that
-        # page (``ring_frame``, or ``ring_fault``), looked up once per page and turn.
-        fetch_space = Signal(BufferSpace())
-        ring_asking = Signal()
-        ring_known = Signal()
-        ring_vpn = Signal(52)
-        ring_frame = Signal(52)
-        ring_fault = Signal(3)
-        ring_failed = Signal()                  # a buffer holds a ring translation fault
-        m.d.comb += fetch_busy.eq(f_busy.any() | ring_asking)
-        fetch_addr = Signal(64)
-        avail = Signal(64)
-        to_end = Signal(32)
-        to_page = Signal(7)
-        m.d.comb += [fetch_addr.eq(fetch_ring + (fetch_slot << 6)),
-                     avail.eq(write_index - fetch_pos), to_end.eq(fetch_ring_sz - fetch_slot),
-                     to_page.eq(64 - fetch_addr[6:12])]
-        in_ring = Mux((avail < BATCH) & (avail < to_end), avail, Mux(to_end < BATCH, to_end, BATCH))
-        count = Mux(fetch_space.pv & (to_page < in_ring), to_page, in_ring)
-        f_next = Signal(range(max(FETCHERS, 2)))
-        m.d.comb += f_next.eq(fb % FETCHERS if FETCHERS > 1 else 0)
-        page_known = ring_known & (ring_vpn == fetch_addr[12:])
-        wanted = turn_on & (fetch_pos < write_index) & ~ring_failed
-        slot_free = (~buf_full.bit_select(fb, 1) & ~buf_fetching.bit_select(fb, 1) &
-                     ~f_busy.bit_select(f_next, 1))
-        can_fetch = wanted & slot_free & (~fetch_space.pv | (page_known & (ring_fault == 0)))
-        ring_offered = Signal()                 # the lookup is offered and not yet taken
-        m.d.comb += [self.ring_translate.valid.eq(ring_offered),
-                     self.ring_translate.payload.pasid.eq(fetch_space.pasid),
-                     self.ring_translate.payload.vaddr.eq(Cat(Const(0, 12), ring_vpn)),
-                     self.ring_translate.payload.user.eq(fetch_space.user),
-                     self.ring_translated.ready.eq(1)]
-        with m.If(wanted & fetch_space.pv & ~page_known & ~ring_asking):
-            m.d.sync += [ring_asking.eq(1), ring_offered.eq(1), ring_known.eq(0),
-                         ring_vpn.eq(fetch_addr[12:])]
-        with m.If(self.ring_translate.ready):
-            m.d.sync += ring_offered.eq(0)
-        with m.If(self.ring_translated.valid):
-            m.d.sync += [ring_asking.eq(0), ring_known.eq(1),
-                         ring_fault.eq(self.ring_translated.payload.fault),
-                         ring_frame.eq(self.ring_translated.payload.paddr[12:])]
-        with m.If(wanted & slot_free & fetch_space.pv & page_known & (ring_fault != 0)):
-            # The page is refused: the batch that would start there fails instead.
-            m.d.sync += [ring_failed.eq(1), buf_full.bit_select(fb, 1).eq(1),
-                         buf_err.bit_select(fb, 1).eq(1),
-                         buf_class.word_select(fb, 8).eq(class_of_fault(ring_fault))]
-        with m.If(can_fetch):
-            addr = Mux(fetch_space.pv, Cat(fetch_addr[:12], ring_frame), fetch_addr)
-            for f in range(FETCHERS):
-                with m.If(f_next == f):
-                    m.d.sync += [fq[f].addr.eq(addr), fq[f].length.eq(count << 6),
-                                 fq[f].ram_addr.eq(lay.desc + (fb << (6 + (BATCH - 1).bit_length()))),
-                                 fq[f].id.eq(0), f_busy[f].eq(1), f_sent[f].eq(0),
-                                 f_buf[f].eq(fb)]
-            for b in range(BUFFERS):
-                with m.If(fb == b):
-                    m.d.sync += buf_n[b].eq(count)
-            m.d.sync += [buf_fetching.bit_select(fb, 1).eq(1), fetch_pos.eq(fetch_pos + count),
-                         fetch_slot.eq(Mux(count == to_end, 0, fetch_slot + count)),
-                         fb.eq(Mux(fb == BUFFERS - 1, 0, fb + 1))]
+        k = Signal(range(BATCH + 1))            # the descriptor of the batch being decoded
+        m.submodules.fetcher = fetcher = RingFetcher(ram_addr_bits=self._ram_bits,
+                                                     desc_base=lay.desc)
         for f in range(FETCHERS):
-            req, st = self.fetch_req[f], self.fetch_status[f]
-            m.d.comb += [req.payload.eq(fq[f]), req.valid.eq(f_busy[f] & ~f_sent[f]),
-                         st.ready.eq(1)]
-            with m.If(req.valid & req.ready):
-                m.d.sync += f_sent[f].eq(1)
-            with m.If(st.valid):
-                m.d.sync += [buf_class.word_select(f_buf[f], 8).eq(
-                                 class_of_read_error(st.payload.error)),
-                             f_busy[f].eq(0), buf_fetching.bit_select(f_buf[f], 1).eq(0),
-                             buf_full.bit_select(f_buf[f], 1).eq(1),
-                             buf_err.bit_select(f_buf[f], 1).eq(st.payload.error != 0)]
+            wiring.connect(m, fetcher.fetch_req[f], wiring.flipped(self.fetch_req[f]))
+            wiring.connect(m, wiring.flipped(self.fetch_status[f]), fetcher.fetch_status[f])
+        wiring.connect(m, fetcher.ring_translate, wiring.flipped(self.ring_translate))
+        wiring.connect(m, wiring.flipped(self.ring_translated), fetcher.ring_translated)
+        m.d.comb += [fetcher.enable.eq(turn_on), fetcher.write_index.eq(write_index)]
+        fetch_busy = fetcher.busy
+        batch = fetcher.batch
 
         def desc_row(buffer, index):
             return lay.desc // row + ((buffer * BATCH + index) << (6 - row_shift))
@@ -434,8 +384,7 @@ class ContextEngine(wiring.Component):
         # completed its CST; the context stops (a restart re-reads its CXT_STS).
         m.d.comb += self.failure.ready.eq(1)
         with m.If(self.failure.valid):
-            m.d.sync += [running.bit_select(self.failure.payload.cxt, 1).eq(0),
-                         work.bit_select(self.failure.payload.cxt, 1).eq(0)]
+            m.d.comb += failed_bit.eq(Const(1, n) << self.failure.payload.cxt)
         lost = Signal()                         # the current context stopped running
         m.d.comb += lost.eq(~running.bit_select(cur, 1))
 
@@ -446,19 +395,14 @@ class ContextEngine(wiring.Component):
                          cx.slot.eq(Mux(last_slot, 0, cx.slot + 1)),
                          k.eq(k + 1), turn_left.eq(Mux(turn_left == 0, 0, turn_left - 1))]
             count_decoded()
-            with m.If(k + 1 == select_buf_n(db)):
-                m.d.sync += [buf_full.bit_select(db, 1).eq(0), k.eq(0),
-                             db.eq(Mux(db == BUFFERS - 1, 0, db + 1))]
+            with m.If(k + 1 == batch.count):
+                m.d.sync += k.eq(0)
+                m.d.comb += fetcher.consume.eq(1)
                 m.next = "BATCH"
             with m.Else():
-                m.d.comb += [self.ram_rd.en.eq(1), self.ram_rd.row.eq(desc_row(db, k + 1))]
+                m.d.comb += [self.ram_rd.en.eq(1),
+                             self.ram_rd.row.eq(desc_row(batch.buffer, k + 1))]
                 m.next = "DECODE"
-
-        def select_buf_n(b):
-            out = buf_n[0]
-            for i in range(1, BUFFERS):
-                out = Mux(b == i, buf_n[i], out)
-            return out
 
         decoded_count = Signal(32)
         decode_cycles = Signal(32)
@@ -472,8 +416,8 @@ class ContextEngine(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.activate & ~activated):
                     m.d.sync += [tgt.eq(0), tgt_end.eq(0), mode.eq(MODE_ACTIVATE), cur.eq(0),
-                                 known.eq(0), stale.eq(0), work.eq(0), running.eq(0),
                                  image_ok.eq(0)]
+                    m.d.comb += forget_all.eq(1)
                     m.d.comb += [self.retire_restart.eq(1),
                                  self.clear_failed.eq((1 << n) - 1)]
                     m.next = "CONSTANTS"
@@ -498,8 +442,8 @@ class ContextEngine(wiring.Component):
                     m.d.sync += cx.eq(t_rd.data)
                     m.next = prefix + "_ENTRY"
                 with m.State(prefix + "_ENTRY"):
-                    m.d.sync += [cx.state.eq(state), running.bit_select(cur, 1).eq(0),
-                                 work.bit_select(cur, 1).eq(0)]
+                    m.d.sync += cx.state.eq(state)
+                    m.d.comb += stopped_cur.eq(1)
                     start_write(prefix + "_STATE", cx.sts, 1, lay.states + state)
                 write_states(prefix + "_STATE", goto(m, then))
 
@@ -587,7 +531,7 @@ class ContextEngine(wiring.Component):
 
             def ctl_done(sts):
                 with m.If(mode == MODE_REFRESH):
-                    m.d.sync += stale.bit_select(cur, 1).eq(0)
+                    m.d.comb += fresh_cur.eq(1)
                     m.next = "TAKE"
                 with m.Else():
                     start_read("FETCH_STS_RD", sts, 16)
@@ -608,7 +552,7 @@ class ContextEngine(wiring.Component):
             def sts_refused(fault):
                 # The function stops; this context is not stopped through a CXT_STS the engine
                 # may no longer write.
-                m.d.sync += [running.bit_select(cur, 1).eq(0), work.bit_select(cur, 1).eq(0)]
+                m.d.comb += stopped_cur.eq(1)
                 table_error(ErrStep.CXT_STS, ErrSubStep.ATF, class_of_fault(fault))
 
             translate_states("XLATE_STS", sts_translated, sts_refused)
@@ -640,18 +584,17 @@ class ContextEngine(wiring.Component):
                                  remainder.eq(Mux(shifted >= cx.ring_sz, shifted - cx.ring_sz,
                                                   shifted))]
             with m.State("FETCH_DONE"):
-                m.d.sync += known.bit_select(cur, 1).eq(1)
+                m.d.comb += known_cur.eq(1)
                 with m.If(mode == MODE_ACTIVATE):
                     m.d.comb += [t_wr.en.eq(1), self.activate_done.eq(1),
                                  self.activate_ok.eq(1)]
-                    m.d.sync += [activated.eq(1),
-                                 running.bit_select(0, 1).eq(cx.state == CxtState.RUN),
-                                 work.bit_select(0, 1).eq(cx.state == CxtState.RUN)]
+                    m.d.sync += activated.eq(1)
+                    m.d.comb += started_cur.eq(cx.state == CxtState.RUN)     # cur is 0
                     m.next = "IDLE"
                 with m.Else():
                     # CXT_START: the context runs from the read index in its CXT_STS.
-                    m.d.sync += [cx.state.eq(CxtState.RUN), running.bit_select(cur, 1).eq(1),
-                                 work.bit_select(cur, 1).eq(1), stale.bit_select(cur, 1).eq(0)]
+                    m.d.sync += cx.state.eq(CxtState.RUN)
+                    m.d.comb += [started_cur.eq(1), fresh_cur.eq(1)]
                     m.d.comb += self.clear_failed.eq(1 << cur)
                     start_write("START_STATE", cx.sts, 1, lay.states + CxtState.RUN)
             write_states("START_STATE", goto(m, "START_SAVE"),
@@ -683,11 +626,12 @@ class ContextEngine(wiring.Component):
                     start_read("WI_RD", cx.wi_ptr, 8)
 
             def start_turn():
-                m.d.sync += [write_index.eq(landed[:64]), fetch_pos.eq(cx.read_index),
-                             fetch_slot.eq(cx.slot), fetch_ring.eq(cx.ring),
-                             fetch_ring_sz.eq(cx.ring_sz), k.eq(0),
-                             fetch_space.pv.eq(cx.pv), fetch_space.pasid.eq(cx.pasid),
-                             fetch_space.user.eq(cx.user), ring_known.eq(0), ring_failed.eq(0)]
+                m.d.sync += [write_index.eq(landed[:64]), k.eq(0)]
+                m.d.comb += [fetcher.start.eq(1), fetcher.turn.ring.eq(cx.ring),
+                             fetcher.turn.ring_sz.eq(cx.ring_sz), fetcher.turn.pos.eq(cx.read_index),
+                             fetcher.turn.slot.eq(cx.slot), fetcher.turn.space.pv.eq(cx.pv),
+                             fetcher.turn.space.pasid.eq(cx.pasid),
+                             fetcher.turn.space.user.eq(cx.user)]
                 m.next = "WI_CHECK"
 
             read_states("WI_RD", start_turn,
@@ -710,21 +654,22 @@ class ContextEngine(wiring.Component):
                 m.d.sync += csb_ready.eq(0)
                 with m.If(lost | stopping):
                     m.next = "END_TURN"
-                with m.Elif(buf_full.bit_select(db, 1)):
-                    with m.If(buf_err.bit_select(db, 1)):
+                with m.Elif(batch.full):
+                    with m.If(batch.failed):
                         m.d.sync += has_cst.eq(0)
-                        cls = buf_class.word_select(db, 8)
+                        cls = batch.err_class
                         context_error(ErrStep.DESCRIPTOR,
                                       Mux(ErrClass.is_translation(cls), ErrSubStep.ATF,
                                           ErrSubStep.DAF), cls)
                     with m.Elif((turn_left == 0) & others_waiting):
-                        m.d.sync += work.bit_select(cur, 1).eq(1)
+                        m.d.comb += more_cur.eq(1)
                         m.next = "END_TURN"
                     with m.Else():
-                        m.d.comb += [self.ram_rd.en.eq(1), self.ram_rd.row.eq(desc_row(db, 0))]
+                        m.d.comb += [self.ram_rd.en.eq(1),
+                                     self.ram_rd.row.eq(desc_row(batch.buffer, 0))]
                         m.next = "DECODE"
-                with m.Elif(~fetch_busy & (fetch_pos >= write_index)):
-                    m.d.sync += work.bit_select(cur, 1).eq(0)      # caught up with the producer
+                with m.Elif(~fetch_busy & (fetcher.pos >= write_index)):
+                    m.d.comb += idle_cur.eq(1)      # caught up with the producer
                     m.next = "END_TURN"
 
             with m.State("END_TURN"):
@@ -733,7 +678,8 @@ class ContextEngine(wiring.Component):
             with m.State("END_WAIT"):
                 # A ring read may have left in END_TURN's clock: let it land first.
                 with m.If(~fetch_busy):
-                    m.d.sync += [buf_full.eq(0), fb.eq(0), db.eq(0), k.eq(0)]
+                    m.d.sync += k.eq(0)
+                    m.d.comb += fetcher.flush.eq(1)
                     m.next = "SAVE"
             with m.State("SAVE"):
                 m.d.comb += t_wr.en.eq(1)
@@ -811,7 +757,7 @@ class ContextEngine(wiring.Component):
                     m.next = "END_TURN"
                 with m.Elif(~g(gen, "vl")):
                     # Not yet written: wait for the next doorbell (sdxi-spec.md 5.1).
-                    m.d.sync += work.bit_select(cur, 1).eq(0)
+                    m.d.comb += idle_cur.eq(1)
                     m.next = "END_TURN"
                 with m.Elif(cx.pv & ~g(gen, "np") & ~csb_ready):
                     start_translate("CST_XLATE", Cat(Const(0, 5), g(gen, "csb_ptr")), write=1)
@@ -906,7 +852,7 @@ class ContextEngine(wiring.Component):
 
             def cst_translated(paddr):
                 m.d.sync += [csb.eq(paddr), csb_ready.eq(1)]
-                m.d.comb += [self.ram_rd.en.eq(1), self.ram_rd.row.eq(desc_row(db, k))]
+                m.d.comb += [self.ram_rd.en.eq(1), self.ram_rd.row.eq(desc_row(batch.buffer, k))]
                 m.next = "DECODE"
 
             def cst_refused(fault):
@@ -955,9 +901,10 @@ class ContextEngine(wiring.Component):
                     with m.Default():          # CXT_UPD, SYNC
                         with m.If((sub == AdminOp.CXT_UPD) |
                                   (g(dsc.DSC_SYNC, "flt") == SyncFilter.CXT)):
-                            for i in range(1, n):
-                                with m.If((tgt <= i) & (i <= tgt_end)):
-                                    m.d.sync += stale[i].eq(1)
+                            # Contexts tgt to tgt_end (admin ranges start at 1).
+                            upto_end = (Const(1, n + 1) << (tgt_end[:cxt_bits] + 1)) - 1
+                            below_tgt = (Const(1, n) << tgt[:cxt_bits]) - 1
+                            m.d.comb += stale_range.eq(upto_end[:n] & ~below_tgt)
                         m.next = "ADMIN_RETURN"
             with m.State("ADMIN_START"):
                 with m.If(running.bit_select(tgt[:cxt_bits], 1)):
@@ -1095,8 +1042,8 @@ class ContextEngine(wiring.Component):
                 with m.If(lost & ~err_fn):
                     m.next = "END_TURN"      # an earlier descriptor failed first: that one counts
                 with m.Elif(drained & ~fetch_busy):
-                    m.d.sync += [cx.state.eq(CxtState.ERR_FN), running.bit_select(cur, 1).eq(0),
-                                 work.bit_select(cur, 1).eq(0)]
+                    m.d.sync += cx.state.eq(CxtState.ERR_FN)
+                    m.d.comb += stopped_cur.eq(1)
                     start_write("ERR_STATE", cx.sts, 1, lay.states + CxtState.ERR_FN)
             write_states("ERR_STATE", goto(m, "LOG"))
             with m.State("LOG"):
@@ -1104,7 +1051,7 @@ class ContextEngine(wiring.Component):
                 with m.If(self.log.ready):
                     with m.If(err_fn):
                         m.next = "FN_ERROR"
-                    with m.Elif(ERRLOG_HD_ENT["div"].bits(err) & has_cst):
+                    with m.Elif(err.div & has_cst):
                         start_write("ERR_FLAGS", csb + 8, 4, lay.flags_err)
                     with m.Else():
                         m.next = "END_TURN"

@@ -5,29 +5,25 @@ read and write clients of the DMA engines, and results come back in command orde
 copy keeps both directions of the link busy, and a stream of small copies overlaps.
 """
 
-import operator
-from functools import reduce
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sdxi_defs.errors import ErrClass, WriteError
+from sdxi_defs.errors import ErrClass
 from sdxi_defs.page_tables import Fault
 from sdxi_defs.ram_map import CHUNK, IMAGE, READ_SLOTS, REPCOPY_SLOTS, SLOT_BYTES
 
 from ..common.priority import lowest_set
 from ..mmu.tlb import Lookup, Translation
 from ..pcie.dma_read import ReadRequest, ReadStatus
-from ..pcie.dma_write import WriteRequest, WriteStatus
+from ..pcie.dma_write import WriteRelease, WriteRequest, WriteStatus
 from .error_classes import class_of_fault, class_of_read_error, class_of_write_error
 
 
-__all__ = ["DataMover", "MoverOp", "MoverCommand", "MoverResult", "BufferSpace",
-           "WRITE_CLIENTS", "PAGE"]
+__all__ = ["DataMover", "MoverOp", "MoverCommand", "MoverResult", "BufferSpace", "CHUNKS", "PAGE"]
 
-WRITE_CLIENTS = 8         #: writes in flight, so confirmation latency hides behind other data
-CHUNKS = 32               #: chunks tracked in flight (a power of two)
+CHUNKS = 32               #: chunks tracked in flight (a power of two); a chunk's index is its id
 PAGE = 4096               #: translation granule: no chunk of a pv = 1 buffer crosses one
 
 
@@ -68,8 +64,8 @@ class DataMover(wiring.Component):
 
     A command is cut into chunks as fast as there is room: COPY chunks (CHUNK bytes, aligned to
     CHUNK of the source) each take a free RAM slot and its read client; FROM_RAM chunks (IMAGE
-    bytes) need no read. Chunks are written in order over ``WRITE_CLIENTS`` write clients, a
-    COPY chunk as soon as its read has completed. A command's result comes once all its chunks
+    bytes) need no read. Chunks are written in order, a COPY chunk as soon as its read has
+    completed; many writes wait for their confirmation at once. A command's result comes once all its chunks
     and all earlier ones have been written and confirmed by the hard block, so whatever the
     context engine writes after it (a completion status) follows the data. REPCOPY waits for an
     empty mover, reads its block into the first slots and holds them until its last chunk.
@@ -93,9 +89,9 @@ class DataMover(wiring.Component):
     -------
     cmd : In(stream.Signature(MoverCommand))
     result : Out(stream.Signature(MoverResult))
-    rd_req, rd_status : read clients (READ_SLOTS)
-    wr_req, wr_status, wr_released : write clients (WRITE_CLIENTS); a slot is free again once
-        the write engine has read it (``released``), before the write is confirmed
+    rd_req, rd_status : the read client; a request's id is its chunk's index
+    wr_req, wr_status, wr_released : the write client, ids as for reads; a slot is free again
+        once the write engine has read it (``released``), before the write is confirmed
     translate : Out(stream.Signature(Lookup)), translated : In(stream.Signature(Translation))
         Page translations, one outstanding.
     abort : In(1)
@@ -112,11 +108,11 @@ class DataMover(wiring.Component):
         super().__init__({
             "cmd": In(stream.Signature(MoverCommand(ram_addr_bits))),
             "result": Out(stream.Signature(MoverResult())),
-            "rd_req": Out(stream.Signature(ReadRequest(ram_addr_bits))).array(READ_SLOTS),
-            "rd_status": In(stream.Signature(ReadStatus())).array(READ_SLOTS),
-            "wr_req": Out(stream.Signature(WriteRequest(ram_addr_bits))).array(WRITE_CLIENTS),
-            "wr_status": In(stream.Signature(WriteStatus())).array(WRITE_CLIENTS),
-            "wr_released": In(WRITE_CLIENTS),
+            "rd_req": Out(stream.Signature(ReadRequest(ram_addr_bits))),
+            "rd_status": In(stream.Signature(ReadStatus(), always_ready=True)),
+            "wr_req": Out(stream.Signature(WriteRequest(ram_addr_bits))),
+            "wr_status": In(stream.Signature(WriteStatus(), always_ready=True)),
+            "wr_released": In(stream.Signature(WriteRelease(), always_ready=True)),
             "translate": Out(stream.Signature(Lookup())),
             "translated": In(stream.Signature(Translation())),
             "abort": In(1),
@@ -130,24 +126,70 @@ class DataMover(wiring.Component):
         seq_bits = (CHUNKS - 1).bit_length()
 
         # ---- chunks in flight: created at head, written at wr, retired at tail -------------------
+        # What a chunk is, written once when it is made, in three tables by where it is read:
+        # by the writer, by whatever frees slots (read status, release, writer), and at retire.
         head = Signal(seq_bits + 1)
         wr = Signal(seq_bits + 1)
         tail = Signal(seq_bits + 1)
         room = Signal()
         m.d.comb += room.eq((head - tail)[:seq_bits + 1] < CHUNKS)     # modulo the counters
-        c_len = [Signal(13, name=f"c_len{i}") for i in range(CHUNKS)]
-        c_dst = [Signal(64, name=f"c_dst{i}") for i in range(CHUNKS)]
-        c_ram = [Signal(self._ram_bits, name=f"c_ram{i}") for i in range(CHUNKS)]
-        c_slot = [Signal(range(READ_SLOTS), name=f"c_slot{i}") for i in range(CHUNKS)]
-        c_err = [Signal(8, name=f"c_err{i}") for i in range(CHUNKS)]
-        c_buf = Signal(CHUNKS)
-        c_last = Signal(CHUNKS)       # ends its command
-        c_copy = Signal(CHUNKS)       # holds a slot until written
-        c_write = Signal(CHUNKS)      # has data to write
+        chunk_write = data.StructLayout({"length": 13, "dst": 64, "ram": self._ram_bits})
+        chunk_use = data.StructLayout({
+            "slot": range(READ_SLOTS),
+            "copy": 1,        # holds a slot until written
+            "write": 1,       # has data to write
+            "release": 1,     # frees the REPCOPY slots when written (or skipped)
+        })
+        chunk_end = data.StructLayout({
+            "last": 1,        # ends its command
+            "abort": 1,
+            "error": 8,       # found when cut (a fault, a bad REPCOPY block)
+            "buffer": 1,
+            "write": 1,
+        })
+        m.submodules.chunk_write = write_table = Memory(shape=chunk_write, depth=CHUNKS, init=[])
+        m.submodules.chunk_use = use_table = Memory(shape=chunk_use, depth=CHUNKS, init=[])
+        m.submodules.chunk_end = end_table = Memory(shape=chunk_end, depth=CHUNKS, init=[])
+        # Errors the engines report, by chunk: written with every status, read at retire.
+        m.submodules.read_errors = read_errors = Memory(shape=3, depth=CHUNKS, init=[])
+        m.submodules.write_errors = write_errors = Memory(shape=2, depth=CHUNKS, init=[])
+
+        new = Signal()
+        made = Signal(data.StructLayout({"write": chunk_write, "use": chunk_use, "end": chunk_end,
+                                         "ready": 1, "done": 1}))
+        h = head[:seq_bits]
+        for table, part in ((write_table, made.write), (use_table, made.use),
+                            (end_table, made.end)):
+            port = table.write_port()
+            m.d.comb += [port.en.eq(new), port.addr.eq(h), port.data.eq(part)]
+        with m.If(new):
+            m.d.sync += head.eq(head + 1)
+
+        def new_chunk(*, length, dst, ram, last, copy=0, write=1, ready=1, done=0, slot=0,
+                      release=0, abort=0, err=0, buf=0):
+            m.d.comb += [
+                new.eq(1),
+                made.write.length.eq(length), made.write.dst.eq(dst), made.write.ram.eq(ram),
+                made.use.slot.eq(slot), made.use.copy.eq(copy), made.use.write.eq(write),
+                made.use.release.eq(release),
+                made.end.last.eq(last), made.end.abort.eq(abort), made.end.error.eq(err),
+                made.end.buffer.eq(buf), made.end.write.eq(write),
+                made.ready.eq(ready), made.done.eq(done),
+            ]
+
+        # Per-chunk flags, flip-flops updated once a clock from set masks; a new chunk's bits
+        # are overwritten.
         c_ready = Signal(CHUNKS)      # data in place (or nothing to wait for)
         c_done = Signal(CHUNKS)
-        c_release = Signal(CHUNKS)    # frees the REPCOPY slots when done
-        c_abort = Signal(CHUNKS)
+        c_read_failed = Signal(CHUNKS)
+        head_bit = Signal(CHUNKS)
+        m.d.comb += head_bit.eq(Mux(new, 1 << h, 0))
+        ready_set, done_set, failed_set = Signal(CHUNKS), Signal(CHUNKS), Signal(CHUNKS)
+        m.d.sync += [
+            c_ready.eq((c_ready & ~head_bit) | Mux(made.ready, head_bit, 0) | ready_set),
+            c_done.eq((c_done & ~head_bit) | Mux(made.done, head_bit, 0) | done_set),
+            c_read_failed.eq((c_read_failed & ~head_bit) | failed_set),
+        ]
 
         # Slots in use: flip-flops updated once a clock from the slots taken (``slot_take``) and
         # the slots whose data has left the RAM or will never come (``slot_free``).
@@ -157,31 +199,18 @@ class DataMover(wiring.Component):
         repcopy_slots = (1 << REPCOPY_SLOTS) - 1
         m.d.sync += slot_busy.eq((slot_busy | slot_take) & ~slot_free)
         free_slot, have_slot = lowest_set(m, ~slot_busy, name="free_slot")
-        rd_pending = Signal(READ_SLOTS)
-        rd_seq = [Signal(seq_bits, name=f"rd_seq{s}") for s in range(READ_SLOTS)]
-        rq = [Signal(ReadRequest(self._ram_bits), name=f"rq{s}") for s in range(READ_SLOTS)]
 
-        def new_chunk(*, length, dst, ram, last, copy=0, write=1, ready=1, done=0, slot=0,
-                      release=0, abort=0, err=0, buf=0):
-            i = head[:seq_bits]
-            stmts = [head.eq(head + 1)]
-            for k in range(CHUNKS):
-                with m.If(i == k):
-                    m.d.sync += [c_len[k].eq(length), c_dst[k].eq(dst), c_ram[k].eq(ram),
-                                 c_slot[k].eq(slot), c_err[k].eq(err), c_buf[k].eq(buf),
-                                 c_last[k].eq(last), c_copy[k].eq(copy), c_write[k].eq(write),
-                                 c_ready[k].eq(ready), c_done[k].eq(done),
-                                 c_release[k].eq(release), c_abort[k].eq(abort)]
-            m.d.sync += stmts
+        # The read request waiting for the read engine, one at a time.
+        rd = self.rd_req
+        read_free = Signal()
+        m.d.comb += read_free.eq(~rd.valid | rd.ready)
+        with m.If(rd.ready):
+            m.d.sync += rd.valid.eq(0)
 
         def start_read(slot, addr, length, ram):
             m.d.comb += slot_take.eq(1 << slot)
-            for s in range(READ_SLOTS):
-                with m.If(slot == s):
-                    m.d.sync += [rd_pending[s].eq(1),
-                                 rd_seq[s].eq(head[:seq_bits]), rq[s].addr.eq(addr),
-                                 rq[s].length.eq(length), rq[s].ram_addr.eq(ram),
-                                 rq[s].id.eq(s)]
+            m.d.sync += [rd.valid.eq(1), rd.payload.addr.eq(addr), rd.payload.length.eq(length),
+                         rd.payload.ram_addr.eq(ram), rd.payload.id.eq(h)]
 
         # ---- cutting commands into chunks ------------------------------------------------------
         p = self.cmd.payload
@@ -324,7 +353,7 @@ class DataMover(wiring.Component):
                     with m.Elif(need_src | need_dst):
                         pass                    # waiting for a translation
                     with m.Elif(p.op == MoverOp.COPY):
-                        with m.If(have_slot):
+                        with m.If(have_slot & read_free):
                             ram_of_slot = Signal(self._ram_bits)
                             for s in range(READ_SLOTS):
                                 with m.If(free_slot == s):
@@ -354,7 +383,7 @@ class DataMover(wiring.Component):
 
             with m.State("REP_DRAIN"):
                 # The block needs the first slots: wait until nothing is in flight.
-                with m.If((head == tail) & (slot_busy == 0)):
+                with m.If((head == tail) & (slot_busy == 0) & read_free):
                     ram = slot_ram[0] + (p.src & row_mask)
                     m.d.sync += [rep_ram.eq(ram), rep_seq.eq(head[:seq_bits])]
                     new_chunk(length=0, dst=0, ram=ram, last=0, write=0, ready=0)
@@ -363,12 +392,9 @@ class DataMover(wiring.Component):
                     m.next = "REP_WAIT"
             with m.State("REP_WAIT"):
                 done = c_done.bit_select(rep_seq, 1)
-                err = Signal(8)
-                for k in range(CHUNKS):
-                    with m.If(rep_seq == k):
-                        m.d.comb += err.eq(c_err[k])
+                failed = c_read_failed.bit_select(rep_seq, 1)
                 with m.If(done & room):
-                    with m.If((err != 0) | aborting):
+                    with m.If(failed | aborting):
                         new_chunk(length=0, dst=0, ram=0, last=1, write=0, done=1,
                                   release=1, abort=aborting)
                         end_command()
@@ -396,105 +422,93 @@ class DataMover(wiring.Component):
                         with m.Else():
                             m.d.sync += pos.eq(pos + image_len)
 
-        # ---- reads ---------------------------------------------------------------------------------
-        slot_frees = []         # one mask per event that frees slots
-        for s in range(READ_SLOTS):
-            req = self.rd_req[s]
-            st = self.rd_status[s]
-            m.d.comb += [req.valid.eq(rd_pending[s]), req.payload.eq(rq[s]), st.ready.eq(1)]
-            with m.If(req.valid & req.ready):
-                m.d.sync += rd_pending[s].eq(0)
-            failed_class = Signal(8, name=f"rd_failed_class{s}")
-            m.d.comb += failed_class.eq(class_of_read_error(st.payload.error))
-            read_failed = st.valid & (st.payload.error != 0)
-            slot_frees.append(Mux(read_failed & c_copy.bit_select(rd_seq[s], 1), 1 << s, 0))
-            with m.If(st.valid):
-                for k in range(CHUNKS):
-                    with m.If(rd_seq[s] == k):
-                        m.d.sync += c_ready[k].eq(1)
-                        with m.If(st.payload.error != 0):
-                            m.d.sync += [c_err[k].eq(failed_class),
-                                         c_buf[k].eq(0), c_write[k].eq(0), c_done[k].eq(1)]
-                        with m.Elif(~c_write[k]):
-                            m.d.sync += c_done[k].eq(1)      # the REPCOPY block is in
+        # ---- read statuses: the chunk's data is in (or never comes) ---------------------------
+        rs = self.rd_status
+        rs_chunk = rs.payload.id[:seq_bits]
+        rs_use = use_table.read_port(domain="comb")
+        rs_failed = rs.valid & (rs.payload.error != 0)
+        rs_bit = Signal(CHUNKS)
+        m.d.comb += [rs_use.addr.eq(rs_chunk), rs_bit.eq(Mux(rs.valid, 1 << rs_chunk, 0))]
+        rd_err_wr = read_errors.write_port()
+        m.d.comb += [rd_err_wr.en.eq(rs.valid), rd_err_wr.addr.eq(rs_chunk),
+                     rd_err_wr.data.eq(rs.payload.error)]
+        # A copy chunk whose read failed frees its slot now, as it will never be written; the
+        # REPCOPY block is written nothing, so it is done once in.
+        m.d.comb += [
+            ready_set.eq(rs_bit),
+            failed_set.eq(Mux(rs_failed, rs_bit, 0)),
+        ]
+        read_done = Mux(rs_failed | ~rs_use.data.write, rs_bit, 0)
+        free_failed = Mux(rs_failed & rs_use.data.copy, 1 << rs_use.data.slot, 0)
 
         # ---- writes, in chunk order ----------------------------------------------------------------
         w = wr[:seq_bits]
-        w_client = wr[:(WRITE_CLIENTS - 1).bit_length()]
-        writing = Signal(WRITE_CLIENTS)
-        w_seq = [Signal(seq_bits, name=f"w_seq{c}") for c in range(WRITE_CLIENTS)]
+        w_data = write_table.read_port(domain="comb")
+        w_use = use_table.read_port(domain="comb")
+        m.d.comb += [w_data.addr.eq(w), w_use.addr.eq(w)]
         w_ready = Signal()
         w_needs = Signal()
         m.d.comb += [w_ready.eq((wr != head) & c_ready.bit_select(w, 1)),
-                     w_needs.eq(c_write.bit_select(w, 1))]
-        w_addr = Signal(64)
-        w_len = Signal(13)
-        w_ram = Signal(self._ram_bits)
-        w_slot = Signal(range(READ_SLOTS))
-        for k in range(CHUNKS):
-            with m.If(w == k):
-                m.d.comb += [w_addr.eq(c_dst[k]), w_len.eq(c_len[k]), w_ram.eq(c_ram[k]),
-                             w_slot.eq(c_slot[k])]
-        # What chunk w frees when its data has left the RAM: its slot, or the REPCOPY block.
-        w_frees = Signal(READ_SLOTS)
-        m.d.comb += w_frees.eq(Mux(c_copy.bit_select(w, 1), 1 << w_slot, 0) |
-                               Mux(c_release.bit_select(w, 1), repcopy_slots, 0))
-        with m.If(w_ready & ~w_needs):
-            m.d.sync += wr.eq(wr + 1)                 # nothing to write (error, block, end)
-        # A chunk with nothing to write frees only the REPCOPY block: a copy chunk whose read
-        # failed freed its slot then.
-        slot_frees.append(Mux(w_ready & ~w_needs & c_release.bit_select(w, 1), repcopy_slots, 0))
-        # Each write client latches what its chunk frees when it takes the chunk.
-        frees_of = [Signal(READ_SLOTS, name=f"w_frees{c}") for c in range(WRITE_CLIENTS)]
+                     w_needs.eq(w_use.data.write & ~c_read_failed.bit_select(w, 1))]
+        wq = self.wr_req
+        m.d.comb += [
+            wq.valid.eq(w_ready & w_needs),
+            wq.payload.addr.eq(w_data.data.dst),
+            wq.payload.length.eq(w_data.data.length),
+            wq.payload.ram_addr.eq(w_data.data.ram),
+            wq.payload.id.eq(w),
+        ]
+        skipped = w_ready & ~w_needs                  # nothing to write (error, block, end)
+        with m.If((wq.valid & wq.ready) | skipped):
+            m.d.sync += wr.eq(wr + 1)
+        # A chunk skipped frees only the REPCOPY block: a copy chunk whose read failed freed
+        # its slot then.
+        free_skipped = Mux(skipped & w_use.data.release, repcopy_slots, 0)
 
-        for c in range(WRITE_CLIENTS):
-            req = self.wr_req[c]
-            st = self.wr_status[c]
-            m.d.comb += [
-                req.valid.eq(w_ready & w_needs & (w_client == c) & ~writing[c]),
-                req.payload.addr.eq(w_addr),
-                req.payload.length.eq(w_len),
-                req.payload.ram_addr.eq(w_ram),
-                req.payload.id.eq(c),
-                st.ready.eq(1),
-            ]
-            with m.If(req.valid & req.ready):
-                m.d.sync += [writing[c].eq(1), w_seq[c].eq(w), frees_of[c].eq(w_frees),
-                             wr.eq(wr + 1)]
-            # Released: the write engine has read the data. Nothing is released for a write
-            # refused with bus mastering off, so its status frees the slots instead.
-            refused = st.valid & (st.payload.error == WriteError.BUS_MASTER_OFF)
-            slot_frees.append(Mux(self.wr_released[c] | refused, frees_of[c], 0))
-            failed_class = Signal(8, name=f"wr_failed_class{c}")
-            m.d.comb += failed_class.eq(class_of_write_error(st.payload.error))
-            with m.If(st.valid):
-                m.d.sync += writing[c].eq(0)
-                for k in range(CHUNKS):
-                    with m.If(w_seq[c] == k):
-                        m.d.sync += c_done[k].eq(1)
-                        with m.If(st.payload.error != 0):
-                            m.d.sync += [c_err[k].eq(failed_class), c_buf[k].eq(1)]
-        m.d.comb += slot_free.eq(reduce(operator.or_, slot_frees))
+        # Released: the write engine has read the chunk's data from the RAM.
+        rel = self.wr_released
+        rel_use = use_table.read_port(domain="comb")
+        m.d.comb += rel_use.addr.eq(rel.payload.id[:seq_bits])
+        free_released = Mux(rel.valid, Mux(rel_use.data.copy, 1 << rel_use.data.slot, 0) |
+                            Mux(rel_use.data.release, repcopy_slots, 0), 0)
+        m.d.comb += slot_free.eq(free_failed | free_skipped | free_released)
+
+        ws = self.wr_status
+        ws_chunk = ws.payload.id[:seq_bits]
+        wr_err_wr = write_errors.write_port()
+        m.d.comb += [wr_err_wr.en.eq(ws.valid), wr_err_wr.addr.eq(ws_chunk),
+                     wr_err_wr.data.eq(ws.payload.error),
+                     done_set.eq(read_done | Mux(ws.valid, 1 << ws_chunk, 0))]
 
         # ---- results, in command order -----------------------------------------------------------
         t = tail[:seq_bits]
-        acc_err = Signal(8)
-        acc_buf = Signal()
+        t_end = end_table.read_port(domain="comb")
+        t_read_error = read_errors.read_port(domain="comb")
+        t_write_error = write_errors.read_port(domain="comb")
+        m.d.comb += [t_end.addr.eq(t), t_read_error.addr.eq(t), t_write_error.addr.eq(t)]
+        end = t_end.data
+        t_read_failed = c_read_failed.bit_select(t, 1)
+        t_write_failed = end.write & ~t_read_failed & (t_write_error.data != 0)
         t_err = Signal(8)
         t_buf = Signal()
-        for k in range(CHUNKS):
-            with m.If(t == k):
-                m.d.comb += [t_err.eq(c_err[k]), t_buf.eq(c_buf[k])]
+        with m.If(end.error != 0):
+            m.d.comb += [t_err.eq(end.error), t_buf.eq(end.buffer)]
+        with m.Elif(t_read_failed):
+            m.d.comb += [t_err.eq(class_of_read_error(t_read_error.data)), t_buf.eq(0)]
+        with m.Elif(t_write_failed):
+            m.d.comb += [t_err.eq(class_of_write_error(t_write_error.data)), t_buf.eq(1)]
+        acc_err = Signal(8)
+        acc_buf = Signal()
         t_done = Signal()
         m.d.comb += t_done.eq((tail != head) & c_done.bit_select(t, 1))
         first_err = Mux(acc_err != 0, acc_err, t_err)
         m.d.comb += [
-            self.result.valid.eq(t_done & c_last.bit_select(t, 1)),
+            self.result.valid.eq(t_done & end.last),
             self.result.payload.error.eq(first_err),
             self.result.payload.buffer.eq(Mux(acc_err != 0, acc_buf, t_buf)),
-            self.result.payload.aborted.eq(c_abort.bit_select(t, 1) & (first_err == 0)),
+            self.result.payload.aborted.eq(end.abort & (first_err == 0)),
         ]
-        with m.If(t_done & ~c_last.bit_select(t, 1)):
+        with m.If(t_done & ~end.last):
             m.d.sync += tail.eq(tail + 1)
             with m.If((acc_err == 0) & (t_err != 0)):
                 m.d.sync += [acc_err.eq(t_err), acc_buf.eq(t_buf)]

@@ -5,9 +5,11 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from sdxi_defs.regmap import REGISTERS_BY_NAME
+from sdxi_defs.structures import ERRLOG_HD_ENT
 
 from ..common.address_range import runs_past_top
 from ..common.fsm import request_states
+from ..common.layouts import layout_of
 from ..pcie.dma_ram import RamWriteSignature
 from ..pcie.dma_write import WriteRequest, WriteStatus
 
@@ -34,8 +36,8 @@ class ErrorLogWriter(wiring.Component):
 
     Members
     -------
-    req : In(stream.Signature(512)).array(2)
-        The entry's 64 bytes, little-endian.
+    req : In(stream.Signature(layout_of(ERRLOG_HD_ENT))).array(2)
+        The entry (its 64 bytes, little-endian, are written as they are).
     wr_req, wr_status : a write client
     ram_wr, ram_wr_taken : where the entry is staged (``staging``, a RAM byte address)
     err_ctl, err_cfg, err_wrt, err_rd, err_sts : In(64), the registers
@@ -50,9 +52,9 @@ class ErrorLogWriter(wiring.Component):
         if staging % self._row:
             raise ValueError("the staging area must start on a RAM row")
         super().__init__({
-            "req": In(stream.Signature(512)).array(2),
+            "req": In(stream.Signature(layout_of(ERRLOG_HD_ENT))).array(2),
             "wr_req": Out(stream.Signature(WriteRequest(ram_addr_bits))),
-            "wr_status": In(stream.Signature(WriteStatus())),
+            "wr_status": In(stream.Signature(WriteStatus(), always_ready=True)),
             "ram_wr": Out(RamWriteSignature(data_width, ram_rows)),
             "ram_wr_taken": In(1),
             "err_ctl": In(64), "err_cfg": In(64), "err_wrt": In(64), "err_rd": In(64),
@@ -85,7 +87,7 @@ class ErrorLogWriter(wiring.Component):
         m.d.comb += full.eq((self.err_wrt - self.err_rd) >= entries)
 
         wq = Signal.like(self.wr_req.payload)
-        m.d.comb += [self.wr_req.payload.eq(wq), self.wr_status.ready.eq(1)]
+        m.d.comb += self.wr_req.payload.eq(wq)
 
         with m.FSM():
             with m.State("IDLE"):

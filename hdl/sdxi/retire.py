@@ -8,6 +8,7 @@ from sdxi_defs.errors import ERRLOG_TYPE, ErrClass, ErrReaction, ErrStep, ErrSub
 from sdxi_defs.structures import ERRLOG_HD_ENT, CxtState
 
 from ..common.fsm import goto, request_states
+from ..common.layouts import layout_of
 from ..common.priority import lowest_set
 from ..pcie.dma_ram import RamWriteSignature
 from ..pcie.dma_write import WriteRequest, WriteStatus
@@ -60,7 +61,7 @@ class Retire(wiring.Component):
     ri_req, ri_status : write client for the read index
     ram_wr, ram_wr_taken : RAM staging of the read index (``stage`` holds the constants of
         ``RamLayout``)
-    log : Out(stream.Signature(512)), the error-log writer
+    log : Out(stream.Signature(layout_of(ERRLOG_HD_ENT))), the error-log writer
     failure : Out(stream.Signature(ContextFailure)), a one-clock report (always taken)
     clear_failed : In(contexts), contexts (re)started: their records count again
     restart : In(1), the function is activating: forget the last context's indexes
@@ -77,12 +78,12 @@ class Retire(wiring.Component):
             "records": In(stream.Signature(RetireRecord(self._cxt_bits))),
             "results": In(stream.Signature(MoverResult())),
             "cst_req": Out(stream.Signature(WriteRequest(ram_addr_bits))).array(CST_WRITERS),
-            "cst_status": In(stream.Signature(WriteStatus())).array(CST_WRITERS),
+            "cst_status": In(stream.Signature(WriteStatus(), always_ready=True)).array(CST_WRITERS),
             "ri_req": Out(stream.Signature(WriteRequest(ram_addr_bits))),
-            "ri_status": In(stream.Signature(WriteStatus())),
+            "ri_status": In(stream.Signature(WriteStatus(), always_ready=True)),
             "ram_wr": Out(RamWriteSignature(data_width, ram_rows)),
             "ram_wr_taken": In(1),
-            "log": Out(stream.Signature(512)),
+            "log": Out(stream.Signature(layout_of(ERRLOG_HD_ENT))),
             "failure": Out(stream.Signature(ContextFailure(self._cxt_bits))),
             "clear_failed": In(contexts),
             "restart": In(1),
@@ -116,7 +117,7 @@ class Retire(wiring.Component):
         cst_q = queues[0]               # writer 0's, also used for a failed context's state
         for c in range(CST_WRITERS):
             q, req, st = queues[c], self.cst_req[c], self.cst_status[c]
-            m.d.comb += [req.payload.eq(q), st.ready.eq(1)]
+            m.d.comb += req.payload.eq(q)
             with m.FSM(name=f"cst{c}"):
                 with m.State("IDLE"):
                     with m.If(cst_start & (free_writer == c)):
@@ -145,7 +146,7 @@ class Retire(wiring.Component):
         m.d.comb += safe.eq(bound)
 
         ri_q = Signal.like(self.ri_req.payload)
-        m.d.comb += [self.ri_req.payload.eq(ri_q), self.ri_status.ready.eq(1)]
+        m.d.comb += self.ri_req.payload.eq(ri_q)
         ri_busy = Signal()
         ri_kick = Signal()             # publish now (records ran out, context change)
         ri_value = Signal(64)
@@ -174,10 +175,7 @@ class Retire(wiring.Component):
                     m.next = "IDLE"
 
         # ---- records, in order -----------------------------------------------------------------------
-        entry = Signal(512)
-
-        def put(name, value):
-            return ERRLOG_HD_ENT[name].bits(entry).eq(value)
+        entry = Signal(layout_of(ERRLOG_HD_ENT))
 
         settled = Signal()
         m.d.comb += settled.eq(~cst_busy & ~ri_busy & (safe == written))
@@ -254,11 +252,11 @@ class Retire(wiring.Component):
             def log_failure():
                 sub_step = Mux(ErrClass.is_translation(err), ErrSubStep.ATF,
                                Mux(err == ErrClass.BAD_PARAMETER, ErrSubStep.DVF, ErrSubStep.DAF))
-                m.d.sync += [entry.eq(0), put("vl", 1), put("type", ERRLOG_TYPE),
-                             put("step", ErrStep.DATA_BUFFER), put("sub_step", sub_step),
-                             put("re", ErrReaction.CONTEXT_STOPPED), put("err_class", err),
-                             put("cv", 1), put("cxt_num", rec.cxt), put("div", 1),
-                             put("dsc_index", rec.index), put("bv", 1), put("buf", buf)]
+                m.d.sync += [entry.eq(0), entry.vl.eq(1), entry.type.eq(ERRLOG_TYPE),
+                             entry.step.eq(ErrStep.DATA_BUFFER), entry.sub_step.eq(sub_step),
+                             entry.re.eq(ErrReaction.CONTEXT_STOPPED), entry.err_class.eq(err),
+                             entry.cv.eq(1), entry.cxt_num.eq(rec.cxt), entry.div.eq(1),
+                             entry.dsc_index.eq(rec.index), entry.bv.eq(1), entry.buf.eq(buf)]
                 m.next = "FAIL_LOG"
 
             request_states(m, "FAIL_STATE", self.cst_req[0], self.cst_status[0], log_failure)

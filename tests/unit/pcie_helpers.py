@@ -18,7 +18,7 @@ __all__ = [
     "CcSink", "split_cc_tlps", "decode_cc_descriptor",
     "RegisterTarget", "pattern_value",
     "read_byte_count", "expected_completions", "expected_qword_writes",
-    "lowest_set", "highest_set", "wait_for", "run", "new_sim",
+    "lowest_set", "highest_set", "wait_for", "transfer", "run", "new_sim",
 ]
 
 
@@ -433,6 +433,19 @@ async def wait_for(ctx, condition, *, max_cycles, what):
             return
         await ctx.tick()
     assert condition(), f"timed out after {max_cycles} cycles waiting for {what}"
+
+
+async def transfer(ctx, stream, *, max_cycles, what):
+    """Offer ``stream`` (its payload already set) until a clock edge at which ``ready`` is
+    high: the transfer is that edge, whatever other testbenches change in between."""
+    ctx.set(stream.valid, 1)
+    waited = 0
+    async for _, _, ready in ctx.tick().sample(stream.ready):
+        if ready:
+            break
+        waited += 1
+        assert waited < max_cycles, f"timed out after {max_cycles} cycles waiting for {what}"
+    ctx.set(stream.valid, 0)
 
 
 def run(sim, name):

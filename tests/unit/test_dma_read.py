@@ -24,8 +24,8 @@ def host_byte(a):
 
 
 class Dut(wiring.Component):
-    def __init__(self, data_width, clients, **kw):
-        self.engine = DmaReadEngine(data_width=data_width, ram_rows=RAM_ROWS, clients=clients, **kw)
+    def __init__(self, data_width, **kw):
+        self.engine = DmaReadEngine(data_width=data_width, ram_rows=RAM_ROWS, **kw)
         self.ram = DmaRam(data_width=data_width, rows=RAM_ROWS)
         super().__init__({"peek": In(self.ram.rd.signature.flip())})
 
@@ -134,10 +134,11 @@ class Host:
 
 
 class Bench:
-    def __init__(self, data_width=512, clients=1, seed=1, host=None, **kw):
+    def __init__(self, data_width=512, seed=1, host=None, **kw):
         self.w = data_width
         self.row_bytes = data_width // 8
-        self.dut = Dut(data_width, clients, **kw)
+        self.dut = Dut(data_width, **kw)
+        self.statuses = []       # (id, error) in the order they came
         self.rng = random.Random(seed)
         self.host = host or Host(self)
         self.host.b = self
@@ -172,8 +173,8 @@ class Bench:
                     ctx.set(getattr(eng.cpl.payload, k), chunk[k])
             ctx.set(eng.cpl.valid, int(chunk is not None))
 
-    async def read(self, ctx, client, addr, length, ram_addr, ident):
-        req = self.dut.engine.req[client]
+    async def read(self, ctx, addr, length, ram_addr, ident):
+        req = self.dut.engine.req
         ctx.set(req.payload.addr, addr)
         ctx.set(req.payload.length, length)
         ctx.set(req.payload.ram_addr, ram_addr)
@@ -183,14 +184,22 @@ class Bench:
         await ctx.tick()
         ctx.set(req.valid, 0)
 
-    async def status(self, ctx, client, max_cycles=40_000):
-        st = self.dut.engine.status[client]
-        ctx.set(st.ready, 1)
-        await wait_for(ctx, lambda: ctx.get(st.valid), max_cycles=max_cycles, what="status")
-        result = (ctx.get(st.payload.id), ctx.get(st.payload.error))
-        await ctx.tick()
-        ctx.set(st.ready, 0)
-        return result
+    async def collect(self, ctx):
+        """Records every status: the stream is never held back."""
+        st = self.dut.engine.status
+        async for _, _, valid, payload in ctx.tick().sample(st.valid, st.payload):
+            if valid:
+                self.statuses.append((payload.id, payload.error))
+
+    async def status(self, ctx, ident, max_cycles=40_000):
+        """The status of request ``ident`` (exactly one must come)."""
+        def arrived():
+            return any(i == ident for i, _ in self.statuses)
+        await wait_for(ctx, arrived, max_cycles=max_cycles, what=f"status {ident}")
+        mine = [s for s in self.statuses if s[0] == ident]
+        assert len(mine) == 1, mine
+        self.statuses.remove(mine[0])
+        return mine[0]
 
     async def ram_bytes(self, ctx, ram_addr, length):
         out = bytearray()
@@ -214,6 +223,7 @@ class Bench:
     def simulate(self, tb, name):
         sim = new_sim(self.dut)
         sim.add_testbench(self.device, background=True)
+        sim.add_testbench(self.collect, background=True)
         sim.add_testbench(tb)
         run(sim, name)
 
@@ -229,8 +239,8 @@ def test_reads_land_in_ram_whatever_the_order(data_width):
         b.setup(ctx, mrrs=2)
         for i, (addr, length) in enumerate(cases):
             ram_addr = (addr % b.row_bytes) + b.row_bytes * (i * 3) % ram_size
-            await b.read(ctx, 0, addr, length, ram_addr, ident=i)
-            assert await b.status(ctx, 0) == (i, ReadError.OK)
+            await b.read(ctx, addr, length, ram_addr, ident=i)
+            assert await b.status(ctx, i) == (i, ReadError.OK)
             got = await b.ram_bytes(ctx, ram_addr, length)
             assert got == bytes(host_byte(addr + k) for k in range(length)), f"case {i}"
         # MRRS 512: no read crosses a 512-byte (so no 4 KiB) boundary.
@@ -259,11 +269,11 @@ def test_errors_end_the_request_and_the_engine_goes_on(fault, expected):
 
     async def tb(ctx):
         bench.setup(ctx, timeout=2000)
-        await bench.read(ctx, 0, 0x10000, 2048, 0, ident=7)
-        assert await bench.status(ctx, 0) == (7, expected)
+        await bench.read(ctx, 0x10000, 2048, 0, ident=7)
+        assert await bench.status(ctx, 7) == (7, expected)
         # The next request completes normally.
-        await bench.read(ctx, 0, 0x20000, 1000, 0, ident=8)
-        assert await bench.status(ctx, 0) == (8, ReadError.OK)
+        await bench.read(ctx, 0x20000, 1000, 0, ident=8)
+        assert await bench.status(ctx, 8) == (8, ReadError.OK)
         got = await bench.ram_bytes(ctx, 0, 1000)
         assert got == bytes(host_byte(0x20000 + k) for k in range(1000))
         if fault == "drop":
@@ -281,13 +291,13 @@ def test_timed_out_tags_come_back_after_a_second_time_out():
 
     async def tb(ctx):
         bench.setup(ctx, mrrs=0, ext_tag=0, timeout=400)     # 128-byte reads, 32 tags
-        await bench.read(ctx, 0, 0x40000, 128 * 40, 0, ident=1)
-        assert await bench.status(ctx, 0) == (1, ReadError.TIMEOUT)
+        await bench.read(ctx, 0x40000, 128 * 40, 0, ident=1)
+        assert await bench.status(ctx, 1) == (1, ReadError.TIMEOUT)
         dropped = {t for t, _, _ in bench.host.requests}
         assert len(dropped) == 32, f"{len(dropped)} tags used"
         bench.host.fault = None
-        await bench.read(ctx, 0, 0x20000, 1000, 0, ident=2)
-        assert await bench.status(ctx, 0) == (2, ReadError.OK)
+        await bench.read(ctx, 0x20000, 1000, 0, ident=2)
+        assert await bench.status(ctx, 2) == (2, ReadError.OK)
         got = await bench.ram_bytes(ctx, 0, 1000)
         assert got == bytes(host_byte(0x20000 + k) for k in range(1000))
 
@@ -300,7 +310,7 @@ def test_tags_32_until_extended_then_more():
 
     async def tb(ctx):
         bench.setup(ctx, mrrs=0, ext_tag=0)     # 128-byte reads
-        await bench.read(ctx, 0, 0x40000, 128 * 100, 0, ident=1)
+        await bench.read(ctx, 0x40000, 128 * 100, 0, ident=1)
         for _ in range(200):
             await ctx.tick()
         assert bench.host.max_outstanding_tags == 32
@@ -309,7 +319,7 @@ def test_tags_32_until_extended_then_more():
             await ctx.tick()
         assert bench.host.max_outstanding_tags == 100
         bench.host.hold = False
-        assert await bench.status(ctx, 0) == (1, ReadError.OK)
+        assert await bench.status(ctx, 1) == (1, ReadError.OK)
 
     bench.simulate(tb, "dma_read_tags")
 
@@ -320,48 +330,69 @@ def test_outstanding_bytes_stay_within_the_credit_budget():
 
     async def tb(ctx):
         bench.setup(ctx, mrrs=2)
-        await bench.read(ctx, 0, 0x80000, 65536, 0, ident=3)
+        await bench.read(ctx, 0x80000, 65536, 0, ident=3)
         for _ in range(300):
             await ctx.tick()
         # Held back: requests stop when the next one would exceed the budget.
         held = sum(n for _, _, n in bench.host.requests)
         assert 8192 - 512 < held <= 8192, held
         bench.host.hold = False
-        assert await bench.status(ctx, 0) == (3, ReadError.OK)
+        assert await bench.status(ctx, 3) == (3, ReadError.OK)
         assert bench.max_credit <= 8192
 
     bench.simulate(tb, "dma_read_credits")
 
 
-def test_two_clients_and_bus_master_off():
-    bench = Bench(clients=2, seed=13)
+def test_requests_in_flight_together_and_bus_master_off():
+    """Requests taken one per clock run together; their statuses come by id, in any order."""
+    bench = Bench(seed=13)
+    cases = [(0x1000 * (i + 1) + 3 * i, 200 + 200 * i, 1024 * i + 3 * i) for i in range(4)]
 
     async def tb(ctx):
         bench.setup(ctx)
         eng = bench.dut.engine
-        for c in range(2):
-            p = eng.req[c].payload
-            ctx.set(p.addr, 0x1000 * (c + 1))
-            ctx.set(p.length, 1500)
-            ctx.set(p.ram_addr, 2048 * c)
-            ctx.set(p.id, c)
-            ctx.set(eng.req[c].valid, 1)
-        await ctx.tick()
-        for c in range(2):
-            ctx.set(eng.req[c].valid, 0)
-        # Client 1 takes its status only later; client 0's completes regardless.
-        assert await bench.status(ctx, 0) == (0, ReadError.OK)
-        assert await bench.status(ctx, 1) == (1, ReadError.OK)
-        for c in range(2):
-            got = await bench.ram_bytes(ctx, 2048 * c, 1500)
-            assert got == bytes(host_byte(0x1000 * (c + 1) + k) for k in range(1500))
+        for i, (addr, length, ram_addr) in enumerate(cases):
+            await bench.read(ctx, addr, length, ram_addr, ident=0x40 + i)
+        assert len(bench.statuses) < len(cases), "taken before the first completes"
+        for i, (addr, length, ram_addr) in enumerate(cases):
+            assert await bench.status(ctx, 0x40 + i) == (0x40 + i, ReadError.OK)
+            got = await bench.ram_bytes(ctx, ram_addr, length)
+            assert got == bytes(host_byte(addr + k) for k in range(length))
         ctx.set(eng.bus_master, 0)
         sent = len(bench.host.requests)
-        await bench.read(ctx, 0, 0x5000, 64, 0, ident=4)
-        assert await bench.status(ctx, 0) == (4, ReadError.BUS_MASTER_OFF)
+        await bench.read(ctx, 0x5000, 64, 0, ident=4)
+        assert await bench.status(ctx, 4) == (4, ReadError.BUS_MASTER_OFF)
         assert len(bench.host.requests) == sent
+        assert ctx.get(eng.idle)
 
-    bench.simulate(tb, "dma_read_clients")
+    bench.simulate(tb, "dma_read_in_flight")
+
+
+def test_bus_master_cleared_in_the_middle_of_a_request():
+    """The reads not yet issued are given up; the status waits for those outstanding."""
+    bench = Bench(seed=19, credit_bytes=4096, credit_headers=1000)
+
+    async def tb(ctx):
+        bench.setup(ctx, mrrs=0)                         # 128-byte reads, 4 KiB of credit
+        eng = bench.dut.engine
+        bench.host.hold = True
+        await bench.read(ctx, 0x70000, 16384, 0, ident=9)
+        for _ in range(100):
+            await ctx.tick()
+        ctx.set(eng.bus_master, 0)
+        for _ in range(10):
+            await ctx.tick()
+        assert not bench.statuses, "outstanding reads are still waited for"
+        sent = len(bench.host.requests)
+        assert 0 < sent < 16384 // 128
+        bench.host.hold = False
+        assert await bench.status(ctx, 9) == (9, ReadError.BUS_MASTER_OFF)
+        assert len(bench.host.requests) == sent
+        for _ in range(5):
+            await ctx.tick()
+        assert ctx.get(eng.idle)
+
+    bench.simulate(tb, "dma_read_bus_master_midway")
 
 
 def test_first_read_leaves_in_the_clock_of_acceptance():
@@ -371,19 +402,19 @@ def test_first_read_leaves_in_the_clock_of_acceptance():
     async def tb(ctx):
         bench.setup(ctx)
         eng = bench.dut.engine
-        req = eng.req[0]
+        req = eng.req
         ctx.set(req.payload.addr, 0x9000)
         ctx.set(req.payload.length, 64)
         ctx.set(req.payload.ram_addr, 0)
         ctx.set(req.payload.id, 1)
         ctx.set(req.valid, 1)
-        assert ctx.get(req.ready), "an idle client's request is taken at once"
+        assert ctx.get(req.ready), "an idle engine takes a request at once"
         assert ctx.get(eng.tlp.valid), "its first read is offered in the same clock"
         assert ctx.get(eng.tlp.payload.desc.address) << 2 == 0x9000
         await ctx.tick()
         ctx.set(req.valid, 0)
         bench.host.hold = False
-        assert await bench.status(ctx, 0) == (1, ReadError.OK)
+        assert await bench.status(ctx, 1) == (1, ReadError.OK)
         assert len(bench.host.requests) == 1
 
     bench.simulate(tb, "dma_read_latency")

@@ -5,7 +5,7 @@ import random
 import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 from hdl.pcie.dma_ram import DmaRam
 from hdl.pcie.dma_write import DmaWriteEngine
@@ -20,8 +20,8 @@ MEM_WRITE = 0b0001
 class Dut(wiring.Component):
     """The engine wired to a RAM whose write port the testbench drives."""
 
-    def __init__(self, data_width, clients):
-        self.engine = DmaWriteEngine(data_width=data_width, ram_rows=RAM_ROWS, clients=clients)
+    def __init__(self, data_width):
+        self.engine = DmaWriteEngine(data_width=data_width, ram_rows=RAM_ROWS)
         self.ram = DmaRam(data_width=data_width, rows=RAM_ROWS)
         super().__init__({"fill": In(self.ram.wr.signature.flip())})
 
@@ -39,10 +39,11 @@ def ram_byte(i):
 
 
 class Bench:
-    def __init__(self, data_width, clients=1, seed=1, stall=0.0):
+    def __init__(self, data_width, seed=1, stall=0.0):
         self.w = data_width
         self.row_bytes = data_width // 8
-        self.dut = Dut(data_width, clients)
+        self.dut = Dut(data_width)
+        self.released = []        # ids, in the order their RAM was released
         self.rng = random.Random(seed)
         self.stall = stall
         self.writes = []          # (address, bytes) of every TLP
@@ -102,8 +103,8 @@ class Bench:
                 self.writes.append(decode_write(current))
                 self.reports.append(current["seq"])
 
-    async def request(self, ctx, client, addr, length, ram_addr, ident):
-        req = self.dut.engine.req[client]
+    async def request(self, ctx, addr, length, ram_addr, ident):
+        req = self.dut.engine.req
         ctx.set(req.payload.addr, addr)
         ctx.set(req.payload.length, length)
         ctx.set(req.payload.ram_addr, ram_addr)
@@ -113,14 +114,30 @@ class Bench:
         await ctx.tick()
         ctx.set(req.valid, 0)
 
-    async def wait_status(self, ctx, client):
-        st = self.dut.engine.status[client]
-        ctx.set(st.ready, 1)
-        await wait_for(ctx, lambda: ctx.get(st.valid), max_cycles=20_000, what="status")
-        status = (ctx.get(st.payload.id), ctx.get(st.payload.error))
-        await ctx.tick()
-        ctx.set(st.ready, 0)
+    async def collect(self, ctx):
+        """Records every status and release notice: neither stream is ever held back."""
+        eng = self.dut.engine
+        async for _, _, s_valid, s, r_valid, r in ctx.tick().sample(
+                eng.status.valid, eng.status.payload, eng.released.valid, eng.released.payload):
+            if s_valid:
+                self.statuses.append((s.id, s.error))
+            if r_valid:
+                self.released.append(r.id)
+
+    async def wait_status(self, ctx, ident):
+        """The status of request ``ident``: the next to come, as statuses come in order."""
+        await wait_for(ctx, lambda: self.statuses, max_cycles=20_000, what="status")
+        status = self.statuses.pop(0)
+        assert status[0] == ident, f"status of {status[0]} before {ident}'s"
+        assert ident in self.released, "a status before the request's RAM was released"
         return status
+
+    def simulate(self, tb, name):
+        sim = new_sim(self.dut)
+        sim.add_testbench(self.sink, background=True)
+        sim.add_testbench(self.collect, background=True)
+        sim.add_testbench(tb)
+        run(sim, name)
 
 
 def decode_write(t):
@@ -169,16 +186,13 @@ def test_alignments(data_width, stall):
             ctx.set(b.dut.engine.max_payload, mps_code)
             ctx.set(b.dut.engine.bus_master, 1)
             await b.fill_ram(ctx)
-            await b.request(ctx, 0, addr, length, ram_addr, ident=0x5A)
-            assert await b.wait_status(ctx, 0) == (0x5A, WriteError.OK)
+            await b.request(ctx, addr, length, ram_addr, ident=0x5A)
+            assert await b.wait_status(ctx, 0x5A) == (0x5A, WriteError.OK)
             for _ in range(20):
                 await ctx.tick()
             check_writes(b, addr, length, ram_addr, 128 << mps_code)
 
-        sim = new_sim(b.dut)
-        sim.add_testbench(b.sink, background=True)
-        sim.add_testbench(tb)
-        run(sim, f"dma_write_{data_width}_{addr:x}_{length}")
+        b.simulate(tb, f"dma_write_{data_width}_{addr:x}_{length}")
 
 
 @pytest.mark.parametrize("mps_code", [0, 1, 2, 3])
@@ -190,14 +204,11 @@ def test_max_payload_sizes(mps_code):
         ctx.set(b.dut.engine.max_payload, mps_code)
         ctx.set(b.dut.engine.bus_master, 1)
         await b.fill_ram(ctx)
-        await b.request(ctx, 0, addr, length, ram_addr, ident=1)
-        assert await b.wait_status(ctx, 0) == (1, WriteError.OK)
+        await b.request(ctx, addr, length, ram_addr, ident=1)
+        assert await b.wait_status(ctx, 1) == (1, WriteError.OK)
         check_writes(b, addr, length, ram_addr, 128 << mps_code)
 
-    sim = new_sim(b.dut)
-    sim.add_testbench(b.sink, background=True)
-    sim.add_testbench(tb)
-    run(sim, f"dma_write_mps{mps_code}")
+    b.simulate(tb, f"dma_write_mps{mps_code}")
 
 
 def test_back_to_back_tlps_have_no_gap():
@@ -208,14 +219,11 @@ def test_back_to_back_tlps_have_no_gap():
         ctx.set(b.dut.engine.max_payload, 1)
         ctx.set(b.dut.engine.bus_master, 1)
         await b.fill_ram(ctx)
-        await b.request(ctx, 0, 0x40000, length, 0, ident=2)
-        await b.wait_status(ctx, 0)
+        await b.request(ctx, 0x40000, length, 0, ident=2)
+        await b.wait_status(ctx, 2)
         check_writes(b, 0x40000, length, 0, 256)
 
-    sim = new_sim(b.dut)
-    sim.add_testbench(b.sink, background=True)
-    sim.add_testbench(tb)
-    run(sim, "dma_write_throughput")
+    b.simulate(tb, "dma_write_throughput")
     cycles = [c for c, _, _ in b.tlp_beats]
     assert len(cycles) == length // 64
     assert cycles[-1] - cycles[0] == len(cycles) - 1, "a beat every clock, no gaps between TLPs"
@@ -229,20 +237,16 @@ def test_status_waits_for_the_hard_blocks_report():
         ctx.set(b.dut.engine.bus_master, 1)
         await b.fill_ram(ctx)
         b.hold_reports = True
-        await b.request(ctx, 0, 0x5000, 1024, 0, ident=4)
-        st = b.dut.engine.status[0]
+        await b.request(ctx, 0x5000, 1024, 0, ident=4)
         for _ in range(100):
             await ctx.tick()
-            assert not ctx.get(st.valid), "status before the last TLP was reported sent"
+            assert not b.statuses, "status before the last TLP was reported sent"
         assert len(b.writes) == 4
         b.hold_reports = False
-        assert await b.wait_status(ctx, 0) == (4, WriteError.OK)
+        assert await b.wait_status(ctx, 4) == (4, WriteError.OK)
         assert not b.reports, "status only after every report"
 
-    sim = new_sim(b.dut)
-    sim.add_testbench(b.sink, background=True)
-    sim.add_testbench(tb)
-    run(sim, "dma_write_confirm")
+    b.simulate(tb, "dma_write_confirm")
 
 
 def test_lost_reports_end_in_a_timeout_and_the_engine_goes_on():
@@ -250,7 +254,7 @@ def test_lost_reports_end_in_a_timeout_and_the_engine_goes_on():
     mastering is cleared): the waiting requests end with TIMEOUT after ``timeout`` clocks
     without a report, a late report of a lost TLP is ignored, and later requests are confirmed
     by their own reports."""
-    b = Bench(512, clients=2, stall=0.3)
+    b = Bench(512, stall=0.3)
     b.timeout = 300
 
     async def tb(ctx):
@@ -259,17 +263,17 @@ def test_lost_reports_end_in_a_timeout_and_the_engine_goes_on():
         ctx.set(eng.bus_master, 1)
         await b.fill_ram(ctx)
         b.hold_reports = True
-        await b.request(ctx, 0, 0x1000, 512, 0, ident=1)
-        await b.request(ctx, 1, 0x9000, 200, 64, ident=2)
+        await b.request(ctx, 0x1000, 512, 0, ident=1)
+        await b.request(ctx, 0x9000, 200, 64, ident=2)
         await wait_for(ctx, lambda: len(b.writes) == 6, max_cycles=2_000, what="TLPs sent")
         sent = b.cycle
         assert not ctx.get(eng.idle)
         lost = b.reports[:]
         b.reports.clear()                # dropped: never reported
-        assert await b.wait_status(ctx, 0) == (1, WriteError.TIMEOUT)
+        assert await b.wait_status(ctx, 1) == (1, WriteError.TIMEOUT)
         # The time-out runs from the first request waiting for its report.
         assert sent + b.timeout - 100 < b.cycle < sent + b.timeout + 50, (sent, b.cycle)
-        assert await b.wait_status(ctx, 1) == (2, WriteError.TIMEOUT)
+        assert await b.wait_status(ctx, 2) == (2, WriteError.TIMEOUT)
         assert ctx.get(eng.idle), "nothing left in the engine"
         # A late report of a lost TLP, with nothing outstanding: ignored.
         b.reports.append(lost[-1])
@@ -278,49 +282,77 @@ def test_lost_reports_end_in_a_timeout_and_the_engine_goes_on():
         assert not b.reports
         # The next request waits for its own report, then completes.
         b.hold_reports = True
-        await b.request(ctx, 0, 0x4000, 64, 0, ident=3)
+        await b.request(ctx, 0x4000, 64, 0, ident=3)
         for _ in range(b.timeout // 2):
             await ctx.tick()
-            assert not ctx.get(eng.status[0].valid), "confirmed by a stale report"
+            assert not b.statuses, "confirmed by a stale report"
         b.hold_reports = False
-        assert await b.wait_status(ctx, 0) == (3, WriteError.OK)
+        assert await b.wait_status(ctx, 3) == (3, WriteError.OK)
 
-    sim = new_sim(b.dut)
-    sim.add_testbench(b.sink, background=True)
-    sim.add_testbench(tb)
-    run(sim, "dma_write_lost_reports")
+    b.simulate(tb, "dma_write_lost_reports")
 
 
-def test_two_clients_round_robin_and_bus_master_off():
-    b = Bench(512, clients=2)
+def test_requests_follow_each_other_and_bus_master_off():
+    """Requests are written in the order they come, their TLPs without a gap between them;
+    each is released, then confirmed, in order."""
+    b = Bench(512)
+    cases = [(0x1000, 1024, 0), (0x8000 + 3, 1000, 512 + 7), (0xA000, 256, 2048)]
 
     async def tb(ctx):
         ctx.set(b.dut.engine.max_payload, 0)
         ctx.set(b.dut.engine.bus_master, 1)
         await b.fill_ram(ctx)
-        # Both clients at once: their TLPs interleave, one per turn.
         eng = b.dut.engine
-        for c, (addr, ram) in enumerate(((0x1000, 0), (0x8000, 512))):
-            ctx.set(eng.req[c].payload.addr, addr)
-            ctx.set(eng.req[c].payload.length, 1024)
-            ctx.set(eng.req[c].payload.ram_addr, ram)
-            ctx.set(eng.req[c].payload.id, c)
-            ctx.set(eng.req[c].valid, 1)
-        await ctx.tick()
-        for c in range(2):
-            ctx.set(eng.req[c].valid, 0)
-        assert await b.wait_status(ctx, 0) == (0, WriteError.OK)
-        assert await b.wait_status(ctx, 1) == (1, WriteError.OK)
-        order = [a >= 0x8000 for a, _ in b.writes]
-        assert all(x != y for x, y in zip(order, order[1:])), f"round-robin order {order}"
+        b.hold_reports = True
+        for i, (addr, length, ram) in enumerate(cases):
+            await b.request(ctx, addr, length, ram, ident=0x10 + i)
+        await wait_for(ctx, lambda: len(b.released) == len(cases), max_cycles=2_000,
+                       what="released")
+        assert b.released == [0x10 + i for i in range(len(cases))]
+        assert not b.statuses, "no status before the reports"
+        b.hold_reports = False
+        for i in range(len(cases)):
+            assert await b.wait_status(ctx, 0x10 + i) == (0x10 + i, WriteError.OK)
+        pos = 0
+        for addr, length, ram in cases:
+            got = bytearray()
+            while len(got) < length:
+                a, data = b.writes[pos]
+                assert a == addr + len(got)
+                got += data
+                pos += 1
+            assert bytes(got) == expected_bytes(ram, length, RAM_ROWS * b.row_bytes)
+        starts = [c for c, first, _ in b.tlp_beats if first]
+        ends = [c for c, _, last in b.tlp_beats if last]
+        assert all(s == e + 1 for s, e in zip(starts[1:], ends)), "a gap between TLPs"
         # Bus mastering off: the request ends at once with its error and sends nothing.
         ctx.set(eng.bus_master, 0)
         sent = len(b.writes)
-        await b.request(ctx, 0, 0x3000, 64, 0, ident=9)
-        assert await b.wait_status(ctx, 0) == (9, WriteError.BUS_MASTER_OFF)
+        await b.request(ctx, 0x3000, 64, 0, ident=9)
+        assert await b.wait_status(ctx, 9) == (9, WriteError.BUS_MASTER_OFF)
         assert len(b.writes) == sent
+        await ctx.tick().repeat(3)
+        assert ctx.get(eng.idle)
 
-    sim = new_sim(b.dut)
-    sim.add_testbench(b.sink, background=True)
-    sim.add_testbench(tb)
-    run(sim, "dma_write_clients")
+    b.simulate(tb, "dma_write_in_order")
+
+
+def test_one_tlp_requests_go_out_one_per_clock():
+    """A request is taken in the clock the one before it leaves the register, so requests of
+    one TLP each (a stream of small writes) follow each other without a gap."""
+    b = Bench(512)
+    count = 6
+
+    async def tb(ctx):
+        ctx.set(b.dut.engine.max_payload, 1)
+        ctx.set(b.dut.engine.bus_master, 1)
+        await b.fill_ram(ctx)
+        for i in range(count):
+            await b.request(ctx, 0x6000 + 0x100 * i, 64, 64 * i, ident=i)
+        for i in range(count):
+            assert await b.wait_status(ctx, i) == (i, WriteError.OK)
+
+    b.simulate(tb, "dma_write_small")
+    starts = [c for c, first, _ in b.tlp_beats if first]
+    assert len(starts) == count
+    assert starts[-1] - starts[0] == count - 1, f"a TLP every clock: {starts}"

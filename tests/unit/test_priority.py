@@ -29,3 +29,29 @@ def test_lowest_set(width):
 
     sim.add_testbench(tb)
     sim.run()
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 21, 128])
+def test_round_robin_serves_the_first_requester_after_the_last(width):
+    from hdl.common.priority import round_robin
+    m = Module()
+    requests = Signal(width)
+    last = Signal(range(max(width, 2)))
+    index, valid = round_robin(m, requests, last)
+    sim = Simulator(m)
+
+    async def tb(ctx):
+        rng = random.Random(width)
+        for _ in range(300):
+            x = rng.getrandbits(width) & rng.getrandbits(width)
+            prev = rng.randrange(width)
+            ctx.set(requests, x)
+            ctx.set(last, prev)
+            assert ctx.get(valid) == (x != 0)
+            if x:
+                expected = next((prev + k) % width for k in range(1, width + 1)
+                                if x >> ((prev + k) % width) & 1)
+                assert ctx.get(index) == expected, (hex(x), prev)
+
+    sim.add_testbench(tb)
+    sim.run()
