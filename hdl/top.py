@@ -27,6 +27,7 @@ from .pcie.rq_framer import RqFramer
 from .sdxi.context_engine import FETCHERS, ContextEngine
 from .sdxi.data_mover import DataMover
 from .sdxi.doorbells import DoorbellArray
+from .sdxi.error_completion import ErrorCompletion
 from .sdxi.error_log import ErrorLogWriter
 from .sdxi.retire import CST_WRITERS, Retire
 from .sdxi.function_state import FunctionStateMachine
@@ -194,14 +195,14 @@ class SdxiEngine(wiring.Component):
         ram_bits = ram_addr_bits(w, ram_rows)
         m.submodules.dma_ram = ram = DmaRam(data_width=w, rows=ram_rows)
         # Read clients: exerciser, context engine (tables, ring), page tables, mover. Write
-        # clients: exerciser, context engine, retire (read index, CSTs), error log, mover. Each
-        # is an id prefix on its engine's one request stream.
+        # clients: exerciser, context engine, retire (read index, CSTs), error log, error
+        # completion, mover. Each is an id prefix on its engine's one request stream.
         m.submodules.read_clients = read_mux = ClientMux(
             request=lambda bits: ReadRequest(ram_bits, bits), status=ReadStatus,
             clients=3 + FETCHERS + 1, client_id_bits=8)
         m.submodules.write_clients = write_mux = ClientMux(
             request=lambda bits: WriteRequest(ram_bits, bits), status=WriteStatus,
-            notice=WriteRelease, clients=4 + CST_WRITERS + 1, client_id_bits=8)
+            notice=WriteRelease, clients=5 + CST_WRITERS + 1, client_id_bits=8)
         m.submodules.dma_read = rd = DmaReadEngine(
             data_width=w, ram_rows=ram_rows, id_bits=read_mux.id_bits,
             credit_bytes=cfg.cpl_credit_bytes, credit_headers=cfg.cpl_credit_headers)
@@ -262,7 +263,7 @@ class SdxiEngine(wiring.Component):
         ])
         wiring.connect(m, completer.bar2, doorbells.bus)
 
-        # ---- context engine, data mover, retire unit, error log ------------------------------------
+        # ---- context engine, data mover, retire unit, error log ----------------------------------
         m.submodules.context_engine = ce = ContextEngine(config=cfg, ram_addr_bits=ram_bits,
                                                          row_bytes=row_bytes)
         m.submodules.data_mover = mover = DataMover(ram_addr_bits=ram_bits, row_bytes=row_bytes,
@@ -272,6 +273,8 @@ class SdxiEngine(wiring.Component):
             ram_addr_bits=ram_bits, layout=layout)
         m.submodules.error_log = errlog = ErrorLogWriter(
             data_width=w, ram_rows=ram_rows, ram_addr_bits=ram_bits, staging=layout.errlog)
+        m.submodules.error_completion = completion = ErrorCompletion(ram_addr_bits=ram_bits,
+                                                                     row_bytes=row_bytes)
         m.submodules.translation = tu = TranslationUnit(
             data_width=w, ram_rows=ram_rows, ram_addr_bits=ram_bits, landing=layout.walk)
         read_clients = [(ce.rd_req, ce.rd_status)]
@@ -279,7 +282,8 @@ class SdxiEngine(wiring.Component):
         read_clients += [(tu.rd_req, tu.rd_status)]
         read_clients += [(mover.rd_req, mover.rd_status)]
         write_clients = [(ce.wr_req, ce.wr_status), (retire.ri_req, retire.ri_status),
-                         (errlog.wr_req, errlog.wr_status)]
+                         (errlog.wr_req, errlog.wr_status),
+                         (completion.wr_req, completion.wr_status)]
         write_clients += [(retire.cst_req[c], retire.cst_status[c]) for c in range(CST_WRITERS)]
         write_clients += [(mover.wr_req, mover.wr_status)]
         for i, (req, status) in enumerate(read_clients, start=1):
@@ -305,8 +309,9 @@ class SdxiEngine(wiring.Component):
         wiring.connect(m, mover.result, retire.results)
         wiring.connect(m, ce.records, retire.records)
         wiring.connect(m, retire.failure, ce.failure)
-        wiring.connect(m, retire.log, errlog.req[0])
-        wiring.connect(m, ce.log, errlog.req[1])
+        wiring.connect(m, retire.error_report, completion.reports[0])
+        wiring.connect(m, ce.error_report, completion.reports[1])
+        wiring.connect(m, completion.log, errlog.req)
         m.d.comb += [
             mover.abort.eq(ce.mover_abort),
             ce.mover_idle.eq(mover.idle),
@@ -382,7 +387,7 @@ class SdxiEngine(wiring.Component):
             ro.IMPL_PERF_WALK.eq(tu.walk_cycles),
         ]
 
-        # ---- address spaces: the PASID table and TLB invalidation ----------------------------------
+        # ---- address spaces: the PASID table and TLB invalidation --------------------------------
         reg = regmap.REGISTERS_BY_NAME
         pasid_table = stored.IMPL_PASID_TABLE
         pasid_sz = reg["IMPL_PASID_TABLE"]["sz"].bits(pasid_table)

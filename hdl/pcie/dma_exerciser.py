@@ -101,7 +101,7 @@ class DmaExerciser(wiring.Component):
                 m.d.sync += [running.eq(0), error.eq(status.payload.error),
                              cycles.eq(now - start)]
 
-        # ---- RAM window ---------------------------------------------------------------------------
+        # ---- RAM window --------------------------------------------------------------------------
         idle = ~busy["DMA_RD"] & ~busy["DMA_WR"] & self.enable
         win = self.window
         row_qwords = self._w // 64

@@ -4,7 +4,6 @@ decode and issue (docs/context-engine.md). Completion is the retire unit's (reti
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from sdxi_defs import descriptors as dsc
@@ -17,13 +16,14 @@ from sdxi_defs.structures import (AKEY_ENT, CXT_CTL, CXT_L1_ENT, CXT_L2_ENT, CXT
 from ..common.address_range import runs_past_top
 from ..common.fsm import goto, request_states
 from ..common.layouts import layout_of
-from ..common.priority import lowest_set, round_robin
 from ..mmu.tlb import Lookup, Translation
 from ..pcie.dma_ram import RamReadPairSignature, RamWriteSignature
 from ..pcie.dma_read import ReadRequest, ReadStatus
 from ..pcie.dma_write import WriteRequest, WriteStatus
 from .data_mover import BufferSpace, MoverCommand, MoverOp
 from .error_classes import class_of_fault, class_of_read_error, class_of_write_error
+from .error_completion import ErrorReport
+from .context_table import ContextTable, CxtEntry
 from .retire import ContextFailure, RetireRecord
 from .ring_fetcher import FETCHERS, RingFetcher
 
@@ -31,20 +31,6 @@ from .ring_fetcher import FETCHERS, RingFetcher
 __all__ = ["ContextEngine", "FETCHERS", "RECORDS"]
 
 RECORDS = 64                #: issued descriptors waiting to retire
-
-
-class _CxtEntry(data.StructLayout):
-    """A context as the engine keeps it on chip."""
-
-    def __init__(self):
-        super().__init__({
-            "ring": 64, "ring_sz": 32, "sts": 64, "wi_ptr": 64, "akey": 64, "akey_sz": 4,
-            "max_buffer": 4, "opb": 32, "qos": 2, "read_index": 64, "slot": 32, "state": 4,
-            # L1 pv, cxt_pasid and ~pr: the space of the ring, CXT_STS, write index and CSTs;
-            # sts and wi_ptr hold bus addresses, translated when the context is loaded.
-            "pv": 1, "pasid": 20, "user": 1,
-            "wi_fault": 3,      # the write index's translation failed (a Fault): step 6
-        })
 
 
 class ContextEngine(wiring.Component):
@@ -68,7 +54,8 @@ class ContextEngine(wiring.Component):
     tlb_flush : Out(1), a SYNC invalidates the TLB
     records : Out(stream.Signature(RetireRecord)), to the retire unit (buffered here)
     retire_idle, failure, clear_failed, retire_restart : the retire unit
-    log : Out(stream.Signature(layout_of(ERRLOG_HD_ENT))), error-log entries
+    error_report : Out(stream.Signature(ErrorReport)), errors found here, to the error
+        completion unit (held until it has written everything)
     ram_wr, ram_wr_taken, ram_rd : the DMA RAM's side ports
     pending, take_valid, take_cxt : doorbells
     activate, activate_done, activate_ok, soft_stop, hard_stop, quiesced, fatal : function FSM
@@ -105,7 +92,7 @@ class ContextEngine(wiring.Component):
             "failure": In(stream.Signature(ContextFailure(self._cxt_bits))),
             "clear_failed": Out(n),
             "retire_restart": Out(1),
-            "log": Out(stream.Signature(layout_of(ERRLOG_HD_ENT))),
+            "error_report": Out(stream.Signature(ErrorReport())),
             "ram_wr": Out(RamWriteSignature(config.data_width, rows)),
             "ram_wr_taken": In(1),
             "ram_rd": Out(RamReadPairSignature(config.data_width, rows)),
@@ -129,40 +116,18 @@ class ContextEngine(wiring.Component):
         row_shift = row.bit_length() - 1
 
         # ---- context table and per-context flags --------------------------------------------
-        m.submodules.table = table = Memory(shape=_CxtEntry(), depth=n, init=[])
-        t_rd = table.read_port(domain="sync")
-        t_wr = table.write_port()
-        cx = Signal(_CxtEntry())              # the context being worked on
+        m.submodules.contexts = contexts = ContextTable(contexts=n)
+        cx = Signal(CxtEntry())               # the context being worked on
         cur = Signal(range(n))
-        m.d.comb += [t_wr.addr.eq(cur), t_wr.data.eq(cx), t_rd.addr.eq(cur)]
-        running = Signal(n)
-        work = Signal(n)                      # may have descriptors beyond the last turn
-        stale = Signal(n)                     # cached structures to re-read before use
-        known = Signal(n)                     # has a table entry (started since activation)
-        # The flags are flip-flops updated once a clock from what the states ask for ``cur``
-        # (``*_cur``), for the context the retire unit stopped, and for an admin range.
-        cur_bit = Signal(n)
-        m.d.comb += cur_bit.eq(Const(1, n) << cur)
-        forget_all = Signal()                 # activation: no context is known
-        stopped_cur = Signal()                # cur stops: not running, no work
-        started_cur = Signal()                # cur runs, with work
-        idle_cur = Signal()                   # cur has no work beyond its write index
-        more_cur = Signal()                   # cur has work left after its turn
-        fresh_cur = Signal()                  # cur's cached structures are current
-        known_cur = Signal()                  # cur has a table entry
-        stale_range = Signal(n)               # contexts whose structures an admin op changed
-        failed_bit = Signal(n)                # the context the retire unit stopped
-        stop_mask = Mux(stopped_cur, cur_bit, 0) | failed_bit
-        m.d.sync += [
-            running.eq(Mux(forget_all, 0,
-                           (running & ~stop_mask) | Mux(started_cur, cur_bit, 0))),
-            work.eq(Mux(forget_all, 0, (work & ~stop_mask & ~Mux(idle_cur, cur_bit, 0)) |
-                        Mux(started_cur | more_cur, cur_bit, 0))),
-            stale.eq(Mux(forget_all, 0, (stale & ~Mux(fresh_cur, cur_bit, 0)) | stale_range)),
-            known.eq(Mux(forget_all, 0, known | Mux(known_cur, cur_bit, 0))),
-        ]
+        m.d.comb += [contexts.cur.eq(cur), contexts.save_entry.eq(cx),
+                     contexts.pending.eq(self.pending)]
+        save = contexts.save
+        saved = contexts.entry                # cur's entry, one clock after cur is set
+        update = contexts.update
+        forget_all, stopped_cur, started_cur = update.forget_all, update.stopped, update.started
+        idle_cur, more_cur, fresh_cur, known_cur = update.idle, update.more, update.fresh, \
+            update.known
         activated = Signal()
-        last_served = Signal(range(n))
 
         # ---- retire records ----------------------------------------------------------------------
         m.submodules.record_fifo = fifo = SyncFIFOBuffered(
@@ -174,7 +139,7 @@ class ContextEngine(wiring.Component):
         drained = Signal()
         m.d.comb += drained.eq((fifo.level == 0) & self.retire_idle & self.mover_idle)
 
-        # ---- control reads and writes -------------------------------------------------------------
+        # ---- control reads and writes ------------------------------------------------------------
         rq = Signal(ReadRequest(self._ram_bits))
         wq = Signal(WriteRequest(self._ram_bits))
         m.d.comb += [self.rd_req.payload.eq(rq), self.wr_req.payload.eq(wq)]
@@ -244,7 +209,7 @@ class ContextEngine(wiring.Component):
         landed = Signal(512)
         m.d.comb += landed.eq((pair >> (struct_off * 64))[:512])
 
-        # ---- error reporting ------------------------------------------------------------------------
+        # ---- error reporting ---------------------------------------------------------------------
         # What an error found here reports; the entry is made from it in one place.
         found = Signal(data.StructLayout({
             "function": 1,     # a table error: the function stops
@@ -255,6 +220,7 @@ class ContextEngine(wiring.Component):
         err_fn = found.function
         err = Signal(layout_of(ERRLOG_HD_ENT))
         m.d.comb += [
+            err.eq(0),                         # reserved bits are 0, not left undriven
             err.vl.eq(1), err.type.eq(ERRLOG_TYPE), err.step.eq(found.step),
             err.sub_step.eq(found.sub_step), err.err_class.eq(found.err_class), err.cv.eq(1),
             err.re.eq(Mux(found.function, ErrReaction.FUNCTION_STOPPED,
@@ -271,9 +237,9 @@ class ContextEngine(wiring.Component):
                 found.div.eq(index), found.bv.eq(buf is not None),
                 found.buf.eq(0 if buf is None else buf),
             ]
-            m.next = "LOG" if function else "ERR_DRAIN"
+            m.next = "REPORT" if function else "ERR_DRAIN"
 
-        # ---- activation / admin targets ---------------------------------------------------------------
+        # ---- activation / admin targets ----------------------------------------------------------
         tgt = Signal(16)
         tgt_end = Signal(16)
         mode = Signal(2)
@@ -281,7 +247,7 @@ class ContextEngine(wiring.Component):
         mod_count = Signal(7)
         remainder = Signal(33)
 
-        # ---- the turn: write index, fetch, decode -------------------------------------------------------
+        # ---- the turn: write index, fetch, decode ------------------------------------------------
         write_index = Signal(64)
         turn_on = Signal()                      # the fetcher may fetch for ``cx``
         turn_left = Signal(8)                   # descriptors before others get a turn
@@ -300,7 +266,7 @@ class ContextEngine(wiring.Component):
         def desc_row(buffer, index):
             return lay.desc // row + ((buffer * BATCH + index) << (6 - row_shift))
 
-        # ---- decode sources: the RAM's output in DECODE, the latched copy elsewhere -----------------
+        # ---- decode sources: the RAM's output in DECODE, the latched copy elsewhere --------------
         d = Signal(512)
         now = Signal(512)
         in_decode = Signal()
@@ -323,7 +289,7 @@ class ContextEngine(wiring.Component):
         m.d.comb += max_buffer.eq(Mux(cx.max_buffer < ctl2_max_buffer, cx.max_buffer,
                                       ctl2_max_buffer))
 
-        # ---- AKey cache: the last two good entries of this turn's context ---------------------------
+        # ---- AKey cache: the last two good entries of this turn's context ------------------------
         ak_valid = Signal(2)
         ak_idx = [Signal(16, name=f"ak_idx{i}") for i in range(2)]
         ak_iv = Signal(2)
@@ -344,13 +310,13 @@ class ContextEngine(wiring.Component):
         def ak_space_of(index):
             return Mux(ak_valid[0] & (ak_idx[0] == index), ak_space[0], ak_space[1])
 
-        # ---- fill image cache ---------------------------------------------------------------------------
+        # ---- fill image cache --------------------------------------------------------------------
         image_ok = Signal()
         image_psz = Signal(2)
         image_pattern = Signal(256)
         image_rows = Signal(range(IMAGE // row + 1))
 
-        # ---- what the current descriptor needs ----------------------------------------------------------
+        # ---- what the current descriptor needs ---------------------------------------------------
         mover = Signal(MoverCommand(self._ram_bits))
         keys = Signal(2)
         key_idx = Signal(16)
@@ -371,22 +337,18 @@ class ContextEngine(wiring.Component):
                     record.csb.eq(Mux(csb_ready, csb, Cat(Const(0, 5), g(gen, "csb_ptr", src)))),
                     record.intr.eq(intr), record.vector.eq(vec)]
 
-        others_waiting = Signal()
-        cands = Signal(n)
-        m.d.comb += [cands.eq(running & (self.pending | work)),
-                     others_waiting.eq((cands & ~(Const(1, n) << cur)) != 0)]
-        sched, sched_valid = round_robin(m, cands, last_served, name="sched")
+        others_waiting = contexts.others_waiting
         stopping = Signal()
         m.d.comb += stopping.eq(self.soft_stop | self.hard_stop)
-        first_running, any_running = lowest_set(m, running, name="first_running")
         m.d.comb += self.mover_abort.eq(self.hard_stop)
         # A descriptor failed in the datapath: the retire unit has set ERR_FN, logged it and
         # completed its CST; the context stops (a restart re-reads its CXT_STS).
         m.d.comb += self.failure.ready.eq(1)
-        with m.If(self.failure.valid):
-            m.d.comb += failed_bit.eq(Const(1, n) << self.failure.payload.cxt)
+        m.d.comb += [contexts.failed.eq(self.failure.valid),
+                     contexts.failed_cxt.eq(self.failure.payload.cxt)]
+        m.d.comb += contexts.query.eq(tgt[:cxt_bits])      # an admin operation's target
         lost = Signal()                         # the current context stopped running
-        m.d.comb += lost.eq(~running.bit_select(cur, 1))
+        m.d.comb += lost.eq(~contexts.cur_running)
 
         def advance():
             """The descriptor is issued: on to the next, reading it from the RAM now."""
@@ -412,7 +374,7 @@ class ContextEngine(wiring.Component):
             m.d.sync += decoded_count.eq(decoded_count + 1)
 
         with m.FSM(init="IDLE"):
-            # ---- scheduling ----------------------------------------------------------------------------
+            # ---- scheduling ----------------------------------------------------------------------
             with m.State("IDLE"):
                 with m.If(self.activate & ~activated):
                     m.d.sync += [tgt.eq(0), tgt_end.eq(0), mode.eq(MODE_ACTIVATE), cur.eq(0),
@@ -424,14 +386,15 @@ class ContextEngine(wiring.Component):
                 with m.Elif(stopping):
                     with m.If(~drained):
                         pass
-                    with m.Elif(any_running):
-                        m.d.sync += cur.eq(first_running)
+                    with m.Elif(contexts.any_running):
+                        m.d.sync += cur.eq(contexts.first_running)
                         m.next = "FN_STOP_LOAD"
                     with m.Else():
                         m.d.comb += self.quiesced.eq(1)
                         m.d.sync += activated.eq(0)
-                with m.Elif(activated & sched_valid):
-                    m.d.sync += [cur.eq(sched), last_served.eq(sched)]
+                with m.Elif(activated & contexts.next_valid):
+                    m.d.sync += cur.eq(contexts.next)
+                    m.d.comb += contexts.served.eq(1)
                     m.next = "LOAD"
 
             def stop_states(prefix, state, then):
@@ -439,7 +402,7 @@ class ContextEngine(wiring.Component):
                 with m.State(prefix + "_LOAD"):
                     m.next = prefix + "_LATCH"
                 with m.State(prefix + "_LATCH"):
-                    m.d.sync += cx.eq(t_rd.data)
+                    m.d.sync += cx.eq(saved)
                     m.next = prefix + "_ENTRY"
                 with m.State(prefix + "_ENTRY"):
                     m.d.sync += cx.state.eq(state)
@@ -449,7 +412,7 @@ class ContextEngine(wiring.Component):
 
             stop_states("FN_STOP", CxtState.STOP_FN, "SAVE")
 
-            # ---- activation: constants, then the admin context's tables -------------------------------
+            # ---- activation: constants, then the admin context's tables --------------------------
             with m.State("CONSTANTS"):
                 m.d.comb += [self.ram_wr.row.eq(lay.stage // row),
                              self.ram_wr.data.eq(lay.constants_row()),
@@ -586,7 +549,7 @@ class ContextEngine(wiring.Component):
             with m.State("FETCH_DONE"):
                 m.d.comb += known_cur.eq(1)
                 with m.If(mode == MODE_ACTIVATE):
-                    m.d.comb += [t_wr.en.eq(1), self.activate_done.eq(1),
+                    m.d.comb += [save.eq(1), self.activate_done.eq(1),
                                  self.activate_ok.eq(1)]
                     m.d.sync += activated.eq(1)
                     m.d.comb += started_cur.eq(cx.state == CxtState.RUN)     # cur is 0
@@ -600,15 +563,15 @@ class ContextEngine(wiring.Component):
             write_states("START_STATE", goto(m, "START_SAVE"),
                          lambda e: table_error(ErrStep.CXT_STS, ErrSubStep.DAF, e))
             with m.State("START_SAVE"):
-                m.d.comb += t_wr.en.eq(1)
+                m.d.comb += save.eq(1)
                 m.next = "ADMIN_NEXT"
 
-            # ---- a turn of a context ----------------------------------------------------------------
+            # ---- a turn of a context -------------------------------------------------------------
             with m.State("LOAD"):
                 m.next = "LOAD_LATCH"
             with m.State("LOAD_LATCH"):
-                m.d.sync += cx.eq(t_rd.data)
-                with m.If(stale.bit_select(cur, 1)):
+                m.d.sync += cx.eq(saved)
+                with m.If(contexts.cur_stale):
                     m.d.sync += [tgt.eq(cur), mode.eq(MODE_REFRESH)]
                     m.next = "FETCH_L2"
                 with m.Else():
@@ -628,7 +591,8 @@ class ContextEngine(wiring.Component):
             def start_turn():
                 m.d.sync += [write_index.eq(landed[:64]), k.eq(0)]
                 m.d.comb += [fetcher.start.eq(1), fetcher.turn.ring.eq(cx.ring),
-                             fetcher.turn.ring_sz.eq(cx.ring_sz), fetcher.turn.pos.eq(cx.read_index),
+                             fetcher.turn.ring_sz.eq(cx.ring_sz),
+                             fetcher.turn.pos.eq(cx.read_index),
                              fetcher.turn.slot.eq(cx.slot), fetcher.turn.space.pv.eq(cx.pv),
                              fetcher.turn.space.pasid.eq(cx.pasid),
                              fetcher.turn.space.user.eq(cx.user)]
@@ -682,10 +646,10 @@ class ContextEngine(wiring.Component):
                     m.d.comb += fetcher.flush.eq(1)
                     m.next = "SAVE"
             with m.State("SAVE"):
-                m.d.comb += t_wr.en.eq(1)
+                m.d.comb += save.eq(1)
                 m.next = "IDLE"
 
-            # ---- decode: one descriptor per clock on the fast path ------------------------------------
+            # ---- decode: one descriptor per clock on the fast path -------------------------------
             def invalid(err_class, buf=None):
                 m.d.sync += d.eq(now)
                 context_error(ErrStep.DESCRIPTOR, ErrSubStep.DVF, err_class, buf=buf)
@@ -861,7 +825,7 @@ class ContextEngine(wiring.Component):
 
             translate_states("CST_XLATE", cst_translated, cst_refused)
 
-            # ---- admin operations over a context range (the pipeline is empty) ----------------------
+            # ---- admin operations over a context range (the pipeline is empty) -------------------
             with m.State("ADMIN_CHECK"):
                 s = dsc.DSC_CXT_STOP
                 first, last_ = g(s, "cxt_start"), g(s, "cxt_end")
@@ -891,7 +855,7 @@ class ContextEngine(wiring.Component):
                             invalid(ErrClass.UNKNOWN_OPCODE)
             with m.State("ADMIN"):
                 # The admin context's entry is saved first: target contexts reuse ``cx``.
-                m.d.comb += [t_wr.en.eq(1), self.tlb_flush.eq(sub == AdminOp.SYNC)]
+                m.d.comb += [save.eq(1), self.tlb_flush.eq(sub == AdminOp.SYNC)]
                 m.d.sync += ak_valid.eq(0)
                 with m.Switch(sub):
                     with m.Case(AdminOp.CXT_START_NM, AdminOp.CXT_START_RS):
@@ -901,19 +865,18 @@ class ContextEngine(wiring.Component):
                     with m.Default():          # CXT_UPD, SYNC
                         with m.If((sub == AdminOp.CXT_UPD) |
                                   (g(dsc.DSC_SYNC, "flt") == SyncFilter.CXT)):
-                            # Contexts tgt to tgt_end (admin ranges start at 1).
-                            upto_end = (Const(1, n + 1) << (tgt_end[:cxt_bits] + 1)) - 1
-                            below_tgt = (Const(1, n) << tgt[:cxt_bits]) - 1
-                            m.d.comb += stale_range.eq(upto_end[:n] & ~below_tgt)
+                            m.d.comb += [contexts.mark_stale.eq(1),
+                                         contexts.stale_from.eq(tgt[:cxt_bits]),
+                                         contexts.stale_to.eq(tgt_end[:cxt_bits])]
                         m.next = "ADMIN_RETURN"
             with m.State("ADMIN_START"):
-                with m.If(running.bit_select(tgt[:cxt_bits], 1)):
+                with m.If(contexts.query_running):
                     m.next = "ADMIN_NEXT"         # already running: nothing to do
                 with m.Else():
                     m.d.sync += [cur.eq(tgt), mode.eq(MODE_START)]
                     m.next = "FETCH_L2"
             with m.State("ADMIN_STOP"):
-                with m.If(known.bit_select(tgt[:cxt_bits], 1)):
+                with m.If(contexts.query_known):
                     m.d.sync += cur.eq(tgt)
                     m.next = "STOP_LOAD"
                 with m.Else():
@@ -933,10 +896,10 @@ class ContextEngine(wiring.Component):
             with m.State("ADMIN_RETURN"):
                 m.next = "ADMIN_RELOAD"
             with m.State("ADMIN_RELOAD"):
-                m.d.sync += cx.eq(t_rd.data)
+                m.d.sync += cx.eq(saved)
                 m.next = "RECORD"
 
-            # ---- AKey checks (step 11) on a cache miss ------------------------------------------------
+            # ---- AKey checks (step 11) on a cache miss -------------------------------------------
             def keep_space(space):
                 """The buffer this key covers gets its address space: key 0 is a FROM_RAM's
                 destination and otherwise the source, key 1 the destination."""
@@ -993,7 +956,7 @@ class ContextEngine(wiring.Component):
                         lambda e: context_error(ErrStep.AKEY, ErrSubStep.DAF, e, buf=key_buf))
 
 
-            # ---- the fill / write-immediate image (waits until the mover no longer reads it) --------
+            # ---- the fill / write-immediate image (waits until the mover no longer reads it) -----
             with m.State("IMAGE_WAIT"):
                 with m.If(self.mover_idle & (fifo.level == 0) & self.retire_idle):
                     m.d.sync += fill_row.eq(0)
@@ -1017,7 +980,7 @@ class ContextEngine(wiring.Component):
                                      image_pattern.eq(pattern), image_rows.eq(fill_rows)]
                         m.next = "RECORD"
 
-            # ---- slow-path issue: the record, then the mover command -----------------------------------
+            # ---- slow-path issue: the record, then the mover command -----------------------------
             with m.State("RECORD"):
                 is_admin = g(gen, "type") == OpGroup.ADMIN
                 needs_mover = ~is_admin & ~key_intr & (g(gen, "type") != OpGroup.INTR) & \
@@ -1036,7 +999,7 @@ class ContextEngine(wiring.Component):
             with m.State("ADVANCE"):
                 advance()
 
-            # ---- a descriptor-level error: wait for everything earlier, then end the context --------
+            # ---- a descriptor-level error: wait for everything earlier, then end the context -----
             with m.State("ERR_DRAIN"):
                 m.d.sync += turn_on.eq(0)
                 with m.If(lost & ~err_fn):
@@ -1044,19 +1007,20 @@ class ContextEngine(wiring.Component):
                 with m.Elif(drained & ~fetch_busy):
                     m.d.sync += cx.state.eq(CxtState.ERR_FN)
                     m.d.comb += stopped_cur.eq(1)
-                    start_write("ERR_STATE", cx.sts, 1, lay.states + CxtState.ERR_FN)
-            write_states("ERR_STATE", goto(m, "LOG"))
-            with m.State("LOG"):
-                m.d.comb += [self.log.valid.eq(1), self.log.payload.eq(err)]
-                with m.If(self.log.ready):
+                    m.next = "REPORT"
+            with m.State("REPORT"):
+                # CXT_STS says ERR_FN, the entry is logged, the CST gets er (not for a table
+                # error, which stops the function and names no descriptor).
+                rep = self.error_report
+                m.d.comb += [rep.valid.eq(1), rep.payload.entry.eq(err),
+                             rep.payload.stop.eq(~err_fn), rep.payload.sts.eq(cx.sts),
+                             rep.payload.cst.eq(~err_fn & err.div & has_cst),
+                             rep.payload.csb.eq(csb)]
+                with m.If(rep.ready):
                     with m.If(err_fn):
                         m.next = "FN_ERROR"
-                    with m.Elif(err.div & has_cst):
-                        start_write("ERR_FLAGS", csb + 8, 4, lay.flags_err)
                     with m.Else():
                         m.next = "END_TURN"
-            write_states("ERR_FLAGS", lambda: start_write("ERR_SIGNAL", csb, 8, lay.zero))
-            write_states("ERR_SIGNAL", goto(m, "END_TURN"))
             with m.State("FN_ERROR"):
                 with m.If(mode == MODE_ACTIVATE):
                     m.d.comb += [self.activate_done.eq(1), self.activate_ok.eq(0)]

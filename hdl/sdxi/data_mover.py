@@ -63,12 +63,13 @@ class DataMover(wiring.Component):
     """Executes commands with their chunks overlapped (docs/context-engine.md, "Data mover").
 
     A command is cut into chunks as fast as there is room: COPY chunks (CHUNK bytes, aligned to
-    CHUNK of the source) each take a free RAM slot and its read client; FROM_RAM chunks (IMAGE
+    CHUNK of the source) each take a free RAM slot and a read; FROM_RAM chunks (IMAGE
     bytes) need no read. Chunks are written in order, a COPY chunk as soon as its read has
-    completed; many writes wait for their confirmation at once. A command's result comes once all its chunks
-    and all earlier ones have been written and confirmed by the hard block, so whatever the
-    context engine writes after it (a completion status) follows the data. REPCOPY waits for an
-    empty mover, reads its block into the first slots and holds them until its last chunk.
+    completed; many writes wait for their confirmation at once. A command's result comes once
+    all its chunks and all earlier ones have been written and confirmed by the hard block, so
+    whatever the context engine writes after it (a completion status) follows the data.
+    REPCOPY waits for an empty mover, reads its block into the first slots and holds them
+    until its last chunk.
 
     A buffer in a pv = 1 address space is translated a 4 KiB page at a time through
     ``translate`` / ``translated`` (the TLB) as the cutter reaches the page, and no chunk crosses
@@ -441,7 +442,7 @@ class DataMover(wiring.Component):
         read_done = Mux(rs_failed | ~rs_use.data.write, rs_bit, 0)
         free_failed = Mux(rs_failed & rs_use.data.copy, 1 << rs_use.data.slot, 0)
 
-        # ---- writes, in chunk order ----------------------------------------------------------------
+        # ---- writes, in chunk order --------------------------------------------------------------
         w = wr[:seq_bits]
         w_data = write_table.read_port(domain="comb")
         w_use = use_table.read_port(domain="comb")

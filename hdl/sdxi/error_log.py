@@ -1,6 +1,6 @@
 """Error log writer: appends ERRLOG_HD_ENT entries to the host's error-log ring (sdxi-spec.md 6)."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -32,11 +32,11 @@ class ErrorLogWriter(wiring.Component):
     (ERR_WRT - ERR_RD >= entries) the entry is discarded and ERR_STS.ovf set; a failed write, or
     a log ring that would run past 2^64 - 1 (nothing is written then), sets ERR_STS.err.
     Vector 0 is raised when ERR_CTL.en is set and ERR_STS.sts was 0 (docs/spec-choices.md,
-    "Errors"). ``req`` has two ports; port 0 wins.
+    "Errors").
 
     Members
     -------
-    req : In(stream.Signature(layout_of(ERRLOG_HD_ENT))).array(2)
+    req : In(stream.Signature(layout_of(ERRLOG_HD_ENT)))
         The entry (its 64 bytes, little-endian, are written as they are).
     wr_req, wr_status : a write client
     ram_wr, ram_wr_taken : where the entry is staged (``staging``, a RAM byte address)
@@ -52,7 +52,7 @@ class ErrorLogWriter(wiring.Component):
         if staging % self._row:
             raise ValueError("the staging area must start on a RAM row")
         super().__init__({
-            "req": In(stream.Signature(layout_of(ERRLOG_HD_ENT))).array(2),
+            "req": In(stream.Signature(layout_of(ERRLOG_HD_ENT))),
             "wr_req": Out(stream.Signature(WriteRequest(ram_addr_bits))),
             "wr_status": In(stream.Signature(WriteStatus(), always_ready=True)),
             "ram_wr": Out(RamWriteSignature(data_width, ram_rows)),
@@ -68,7 +68,6 @@ class ErrorLogWriter(wiring.Component):
         row = self._row
         rows = 64 // row
         entry = Signal(512)
-        port = Signal()
         sts_before = Signal()
         part = Signal(range(max(rows, 2)))
 
@@ -91,10 +90,8 @@ class ErrorLogWriter(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(self.req[0].valid | self.req[1].valid):
-                    m.d.sync += [port.eq(~self.req[0].valid),
-                                 entry.eq(Mux(self.req[0].valid, self.req[0].payload,
-                                              self.req[1].payload)),
+                with m.If(self.req.valid):
+                    m.d.sync += [entry.eq(self.req.payload),
                                  sts_before.eq(ERR_STS["sts"].bits(self.err_sts)), part.eq(0)]
                     m.next = "CHECK"
             with m.State("CHECK"):
@@ -134,6 +131,6 @@ class ErrorLogWriter(wiring.Component):
                 m.next = "RAISE"
             with m.State("RAISE"):
                 m.d.comb += [self.raise_vector0.eq(ERR_CTL["en"].bits(self.err_ctl) & ~sts_before),
-                             self.req[0].ready.eq(~port), self.req[1].ready.eq(port)]
+                             self.req.ready.eq(1)]
                 m.next = "IDLE"
         return m

@@ -5,14 +5,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from sdxi_defs.errors import ERRLOG_TYPE, ErrClass, ErrReaction, ErrStep, ErrSubStep
-from sdxi_defs.structures import ERRLOG_HD_ENT, CxtState
 
 from ..common.fsm import goto, request_states
-from ..common.layouts import layout_of
 from ..common.priority import lowest_set
 from ..pcie.dma_ram import RamWriteSignature
 from ..pcie.dma_write import WriteRequest, WriteStatus
 from .data_mover import MoverResult
+from .error_completion import ErrorReport
 
 
 __all__ = ["Retire", "RetireRecord", "ContextFailure", "CST_WRITERS"]
@@ -49,8 +48,9 @@ class Retire(wiring.Component):
     on the ``ri`` client, never past a descriptor whose CST is still in flight, whenever the
     records run out, the context changes or 8 have completed since the last write.
 
-    A mover error fails the descriptor: CXT_STS.state = ERR_FN, an error-log entry (step 10,
-    DAF, re = 1), the CST with er = 1, then ``failure`` to the front end. Later records of that
+    A mover error fails the descriptor: an error report to the error completion unit
+    (CXT_STS.state = ERR_FN, an error-log entry: step 10, DAF, re = 1, the CST with er = 1),
+    then ``failure`` to the front end. Later records of that
     context are dropped until ``clear_failed``. An aborted result (hard stop) drops its record.
 
     Members
@@ -61,7 +61,7 @@ class Retire(wiring.Component):
     ri_req, ri_status : write client for the read index
     ram_wr, ram_wr_taken : RAM staging of the read index (``stage`` holds the constants of
         ``RamLayout``)
-    log : Out(stream.Signature(layout_of(ERRLOG_HD_ENT))), the error-log writer
+    error_report : Out(stream.Signature(ErrorReport)), to the error completion unit
     failure : Out(stream.Signature(ContextFailure)), a one-clock report (always taken)
     clear_failed : In(contexts), contexts (re)started: their records count again
     restart : In(1), the function is activating: forget the last context's indexes
@@ -83,7 +83,7 @@ class Retire(wiring.Component):
             "ri_status": In(stream.Signature(WriteStatus(), always_ready=True)),
             "ram_wr": Out(RamWriteSignature(data_width, ram_rows)),
             "ram_wr_taken": In(1),
-            "log": Out(stream.Signature(layout_of(ERRLOG_HD_ENT))),
+            "error_report": Out(stream.Signature(ErrorReport())),
             "failure": Out(stream.Signature(ContextFailure(self._cxt_bits))),
             "clear_failed": In(contexts),
             "restart": In(1),
@@ -114,7 +114,6 @@ class Retire(wiring.Component):
         hold = [Signal(64, name=f"hold{c}") for c in range(CST_WRITERS)]
         queues = [Signal.like(self.cst_req[0].payload, name=f"cst_q{c}")
                   for c in range(CST_WRITERS)]
-        cst_q = queues[0]               # writer 0's, also used for a failed context's state
         for c in range(CST_WRITERS):
             q, req, st = queues[c], self.cst_req[c], self.cst_status[c]
             m.d.comb += req.payload.eq(q)
@@ -133,7 +132,7 @@ class Retire(wiring.Component):
                 request_states(m, "FLAGS", req, st, signal_next, busy=busy[c])
                 request_states(m, "SIGNAL", req, st, goto(m, "IDLE"), busy=busy[c])
 
-        # ---- read index: completed (done), safe to publish (safe), published (written) ------------
+        # ---- read index: completed (done), safe to publish (safe), published (written) -----------
         cur_cxt = Signal(self._cxt_bits)
         cur_sts = Signal(64)
         done_index = Signal(64)
@@ -174,8 +173,7 @@ class Retire(wiring.Component):
                     m.d.sync += written.eq(ri_value)
                     m.next = "IDLE"
 
-        # ---- records, in order -----------------------------------------------------------------------
-        entry = Signal(layout_of(ERRLOG_HD_ENT))
+        # ---- records, in order -------------------------------------------------------------------
 
         settled = Signal()
         m.d.comb += settled.eq(~cst_busy & ~ri_busy & (safe == written))
@@ -246,30 +244,24 @@ class Retire(wiring.Component):
             with m.State("FAIL_SETTLE"):
                 m.d.comb += ri_kick.eq(1)
                 with m.If(settled):
-                    m.d.sync += [cst_q.addr.eq(rec.sts), cst_q.length.eq(1),
-                                 cst_q.ram_addr.eq(lay.states + CxtState.ERR_FN)]
-                    m.next = "FAIL_STATE"
-            def log_failure():
-                sub_step = Mux(ErrClass.is_translation(err), ErrSubStep.ATF,
-                               Mux(err == ErrClass.BAD_PARAMETER, ErrSubStep.DVF, ErrSubStep.DAF))
-                m.d.sync += [entry.eq(0), entry.vl.eq(1), entry.type.eq(ERRLOG_TYPE),
-                             entry.step.eq(ErrStep.DATA_BUFFER), entry.sub_step.eq(sub_step),
-                             entry.re.eq(ErrReaction.CONTEXT_STOPPED), entry.err_class.eq(err),
-                             entry.cv.eq(1), entry.cxt_num.eq(rec.cxt), entry.div.eq(1),
-                             entry.dsc_index.eq(rec.index), entry.bv.eq(1), entry.buf.eq(buf)]
-                m.next = "FAIL_LOG"
-
-            request_states(m, "FAIL_STATE", self.cst_req[0], self.cst_status[0], log_failure)
-            with m.State("FAIL_LOG"):
-                m.d.comb += [self.log.valid.eq(1), self.log.payload.eq(entry)]
-                with m.If(self.log.ready):
-                    m.next = "FAIL_CST"
-            with m.State("FAIL_CST"):
-                with m.If(rec.cst):
-                    m.d.comb += [cst_start.eq(1), cst_addr.eq(rec.csb), cst_er.eq(1)]
-                m.next = "FAIL_CST_WAIT"
-            with m.State("FAIL_CST_WAIT"):
-                with m.If(~cst_busy & ~cst_start):
+                    m.next = "FAIL"
+            with m.State("FAIL"):
+                rep = self.error_report
+                entry = rep.payload.entry
+                m.d.comb += [
+                    # Every bit of the entry is driven: reserved ones are 0, not left open.
+                    rep.payload.eq(0),
+                    rep.valid.eq(1), rep.payload.stop.eq(1), rep.payload.sts.eq(rec.sts),
+                    rep.payload.cst.eq(rec.cst), rep.payload.csb.eq(rec.csb),
+                    entry.vl.eq(1), entry.type.eq(ERRLOG_TYPE), entry.step.eq(ErrStep.DATA_BUFFER),
+                    entry.sub_step.eq(Mux(ErrClass.is_translation(err), ErrSubStep.ATF,
+                                          Mux(err == ErrClass.BAD_PARAMETER, ErrSubStep.DVF,
+                                              ErrSubStep.DAF))),
+                    entry.re.eq(ErrReaction.CONTEXT_STOPPED), entry.err_class.eq(err),
+                    entry.cv.eq(1), entry.cxt_num.eq(rec.cxt), entry.div.eq(1),
+                    entry.dsc_index.eq(rec.index), entry.bv.eq(1), entry.buf.eq(buf),
+                ]
+                with m.If(rep.ready):
                     m.d.sync += failed.bit_select(rec.cxt, 1).eq(1)
                     m.next = "FAIL_REPORT"
             with m.State("FAIL_REPORT"):

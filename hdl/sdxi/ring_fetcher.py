@@ -165,7 +165,7 @@ class RingFetcher(wiring.Component):
                              buf_full.bit_select(f_buf[f], 1).eq(1),
                              buf_err.bit_select(f_buf[f], 1).eq(st.payload.error != 0)]
 
-        # ---- hand-over, in ring order ---------------------------------------------------------------
+        # ---- hand-over, in ring order ------------------------------------------------------------
         m.d.comb += [
             self.batch.full.eq(buf_full.bit_select(db, 1)),
             self.batch.failed.eq(buf_err.bit_select(db, 1)),

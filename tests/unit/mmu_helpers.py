@@ -120,3 +120,24 @@ def run_bounded(sim, limit):
 
     sim.add_testbench(watchdog, background=True)
     sim.run()
+
+
+async def answer_lookups(ctx, ask, answer, rng, resolve, *, max_delay):
+    """A TLB for a unit's ``translate``/``translated`` pair: one lookup at a time, answered
+    1 to ``max_delay`` clocks after it is taken with ``resolve(vaddr) -> (fault, paddr)``."""
+    pending, due = None, 0
+    ctx.set(ask.ready, 1)
+    async for _, _, valid, ready, p in ctx.tick().sample(ask.valid, ask.ready, ask.payload):
+        ctx.set(answer.valid, 0)
+        if pending is None and valid and ready:
+            pending, due = p.vaddr, rng.randrange(1, max_delay + 1)
+            ctx.set(ask.ready, 0)
+        elif pending is not None:
+            due -= 1
+            if due == 0:
+                fault, paddr = resolve(pending)
+                ctx.set(answer.payload.fault, fault)
+                ctx.set(answer.payload.paddr, paddr)
+                ctx.set(answer.valid, 1)
+                ctx.set(ask.ready, 1)
+                pending = None

@@ -12,6 +12,7 @@ from sdxi_defs.page_tables import Fault
 from sdxi_defs.ram_map import IMAGE
 from sim.reference_model import HostMemory
 
+from .mmu_helpers import answer_lookups
 from .pcie_helpers import new_sim, run, transfer, wait_for
 
 RAM_BITS = 15
@@ -92,24 +93,11 @@ class Bench:
             ctx.set(wq.ready, self.rng.random() < 0.7)
 
     async def tlb(self, ctx):
-        """One lookup at a time, answered a few clocks after it is taken."""
-        ask, answer = self.dut.translate, self.dut.translated
-        pending, due = None, 0
-        ctx.set(ask.ready, 1)
-        async for _, _, valid, ready, p in ctx.tick().sample(ask.valid, ask.ready, ask.payload):
-            ctx.set(answer.valid, 0)
-            if pending is None and valid and ready:
-                pending, due = p.vaddr, self.rng.randrange(1, 6)
-                ctx.set(ask.ready, 0)
-            elif pending is not None:
-                due -= 1
-                if due == 0:
-                    ctx.set(answer.payload.fault, self.faults.get(pending, Fault.NONE))
-                    ctx.set(answer.payload.paddr, pending + PASID_OFFSET)
-                    ctx.set(answer.valid, 1)
-                    ctx.set(ask.ready, 1)
-                    self.translations += 1
-                    pending = None
+        def resolve(vaddr):
+            self.translations += 1
+            return self.faults.get(vaddr, Fault.NONE), vaddr + PASID_OFFSET
+        await answer_lookups(ctx, self.dut.translate, self.dut.translated, self.rng, resolve,
+                             max_delay=5)
 
     async def collect(self, ctx):
         res = self.dut.result

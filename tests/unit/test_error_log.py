@@ -78,8 +78,8 @@ class Bench:
             for name, v in self.regs.items():
                 ctx.set(getattr(dut, name), v)
 
-    async def log(self, ctx, raw, port=0):
-        req = self.dut.req[port]
+    async def log(self, ctx, raw):
+        req = self.dut.req
         ctx.set(req.payload.as_value(), int.from_bytes(raw, "little"))
         await transfer(ctx, req, max_cycles=5000, what="entry settled")
 
@@ -97,7 +97,7 @@ def test_entries_fill_the_ring_then_overflow():
 
     async def tb(ctx):
         for i in range(entries):
-            await bench.log(ctx, entry(3, 100 + i), port=i % 2)
+            await bench.log(ctx, entry(3, 100 + i))
         await bench.log(ctx, entry(3, 999))              # the ring is full: discarded
 
     bench.simulate(tb, "error_log_fill")

@@ -12,6 +12,7 @@ from sdxi_defs.page_tables import Fault
 from sdxi_defs.ram_map import BATCH
 from sim.reference_model import HostMemory
 
+from .mmu_helpers import answer_lookups
 from .pcie_helpers import new_sim, run, wait_for
 
 DESC_BASE = 0x2000
@@ -63,24 +64,11 @@ class Bench:
                 ctx.set(dut.fetch_status[f].valid, 1)
 
     async def tlb(self, ctx):
-        """One lookup at a time, answered a few clocks after it is taken."""
-        ask, answer = self.dut.ring_translate, self.dut.ring_translated
-        pending, due = None, 0
-        ctx.set(ask.ready, 1)
-        async for _, _, valid, ready, p in ctx.tick().sample(ask.valid, ask.ready, ask.payload):
-            ctx.set(answer.valid, 0)
-            if pending is None and valid and ready:
-                pending, due = p.vaddr, self.rng.randrange(1, 5)
-                ctx.set(ask.ready, 0)
-            elif pending is not None:
-                due -= 1
-                if due == 0:
-                    fault = Fault.NOT_PRESENT if pending in self.faults else Fault.NONE
-                    ctx.set(answer.payload.fault, fault)
-                    ctx.set(answer.payload.paddr, pending + FRAME_OFFSET)
-                    ctx.set(answer.valid, 1)
-                    ctx.set(ask.ready, 1)
-                    pending = None
+        def resolve(vaddr):
+            return (Fault.NOT_PRESENT if vaddr in self.faults else Fault.NONE,
+                    vaddr + FRAME_OFFSET)
+        await answer_lookups(ctx, self.dut.ring_translate, self.dut.ring_translated, self.rng,
+                             resolve, max_delay=4)
 
     async def turn(self, ctx, pos, write_index):
         """Run a turn from ``pos`` to ``write_index``; return what was handed over: the

@@ -1,0 +1,127 @@
+"""Context table and scheduler: what the engine keeps of each context, and whose turn is next."""
+
+from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..common.priority import lowest_set, round_robin
+
+
+__all__ = ["ContextTable", "CxtEntry", "FlagUpdate"]
+
+
+class CxtEntry(data.StructLayout):
+    """A context as the engine keeps it on chip."""
+
+    def __init__(self):
+        super().__init__({
+            "ring": 64, "ring_sz": 32, "sts": 64, "wi_ptr": 64, "akey": 64, "akey_sz": 4,
+            "max_buffer": 4, "opb": 32, "qos": 2, "read_index": 64, "slot": 32, "state": 4,
+            # L1 pv, cxt_pasid and ~pr: the space of the ring, CXT_STS, write index and CSTs;
+            # sts and wi_ptr hold bus addresses, translated when the context is loaded.
+            "pv": 1, "pasid": 20, "user": 1,
+            "wi_fault": 3,      # the write index's translation failed (a Fault): step 6
+        })
+
+
+class FlagUpdate(data.StructLayout):
+    """What happened to context ``cur`` in this clock (and, for ``forget_all``, to all)."""
+
+    def __init__(self):
+        super().__init__({
+            "forget_all": 1,    # activation: no context is known, runs or has work
+            "stopped": 1,       # not running, no work
+            "started": 1,       # running, with work
+            "idle": 1,          # no work beyond its write index
+            "more": 1,          # work left after its turn
+            "fresh": 1,         # its cached structures are current
+            "known": 1,         # it has a table entry
+        })
+
+
+class ContextTable(wiring.Component):
+    """The context table (a RAM of ``CxtEntry``) and the per-context flags, with the
+    round-robin choice of the next context to serve (docs/context-engine.md, "Front end").
+
+    The entry of ``cur`` is read one clock after ``cur`` is set (``entry``) and written with
+    ``save``. Per context, flip-flops updated once a clock from masks: ``running``, ``work``
+    (may have descriptors beyond its last turn), ``stale`` (cached structures to re-read before
+    use) and ``known`` (has a table entry since activation). ``update`` says what happened to
+    ``cur``; ``failed`` stops ``failed_cxt`` (the retire unit ended it); ``mark_stale`` marks
+    contexts ``stale_from`` to ``stale_to``. Where updates meet in one clock, setting wins.
+
+    The next context to serve is the first after the last served (``served`` records ``next``)
+    that runs and has a doorbell ``pending`` or work: a rotate and a priority encoder.
+
+    Members
+    -------
+    cur : In(range(contexts)), entry : Out(CxtEntry), save : In(1), save_entry : In(CxtEntry)
+    update : In(FlagUpdate), failed : In(1), failed_cxt : In(range(contexts))
+    mark_stale : In(1), stale_from, stale_to : In(range(contexts))
+    pending : In(contexts)
+    next, next_valid : Out, served : In(1)
+    cur_running, cur_stale, others_waiting : Out(1)
+        ``cur`` runs; ``cur`` is stale; another running context has a doorbell or work.
+    query : In(range(contexts)), query_running, query_known : Out(1)
+    first_running : Out(range(contexts)), any_running : Out(1)
+    """
+
+    def __init__(self, *, contexts):
+        self._n = contexts
+        n = range(contexts)
+        super().__init__({
+            "cur": In(n), "entry": Out(CxtEntry()), "save": In(1), "save_entry": In(CxtEntry()),
+            "update": In(FlagUpdate()), "failed": In(1), "failed_cxt": In(n),
+            "mark_stale": In(1), "stale_from": In(n), "stale_to": In(n),
+            "pending": In(contexts),
+            "next": Out(n), "next_valid": Out(1), "served": In(1),
+            "cur_running": Out(1), "cur_stale": Out(1), "others_waiting": Out(1),
+            "query": In(n), "query_running": Out(1), "query_known": Out(1),
+            "first_running": Out(n), "any_running": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self._n
+        m.submodules.table = table = Memory(shape=CxtEntry(), depth=n, init=[])
+        rd = table.read_port(domain="sync")
+        wr = table.write_port()
+        m.d.comb += [rd.addr.eq(self.cur), self.entry.eq(rd.data),
+                     wr.addr.eq(self.cur), wr.data.eq(self.save_entry), wr.en.eq(self.save)]
+
+        running, work, stale, known = Signal(n), Signal(n), Signal(n), Signal(n)
+        cur_bit = Signal(n)
+        m.d.comb += cur_bit.eq(Const(1, n) << self.cur)
+        up = self.update
+        failed_bit = Mux(self.failed, Const(1, n) << self.failed_cxt, 0)
+        stop_mask = Mux(up.stopped, cur_bit, 0) | failed_bit
+        upto_end = (Const(1, n + 1) << (self.stale_to + 1)) - 1
+        below_from = (Const(1, n) << self.stale_from) - 1
+        stale_range = Mux(self.mark_stale, upto_end[:n] & ~below_from, 0)
+        m.d.sync += [
+            running.eq(Mux(up.forget_all, 0,
+                           (running & ~stop_mask) | Mux(up.started, cur_bit, 0))),
+            work.eq(Mux(up.forget_all, 0, (work & ~stop_mask & ~Mux(up.idle, cur_bit, 0)) |
+                        Mux(up.started | up.more, cur_bit, 0))),
+            stale.eq(Mux(up.forget_all, 0, (stale & ~Mux(up.fresh, cur_bit, 0)) | stale_range)),
+            known.eq(Mux(up.forget_all, 0, known | Mux(up.known, cur_bit, 0))),
+        ]
+
+        candidates = Signal(n)
+        m.d.comb += candidates.eq(running & (self.pending | work))
+        last_served = Signal(range(n))
+        pick, any_ = round_robin(m, candidates, last_served, name="sched")
+        with m.If(self.served):
+            m.d.sync += last_served.eq(pick)
+        first, any_running = lowest_set(m, running, name="first_running")
+        m.d.comb += [
+            self.next.eq(pick), self.next_valid.eq(any_),
+            self.cur_running.eq(running.bit_select(self.cur, 1)),
+            self.cur_stale.eq(stale.bit_select(self.cur, 1)),
+            self.others_waiting.eq((candidates & ~cur_bit) != 0),
+            self.query_running.eq(running.bit_select(self.query, 1)),
+            self.query_known.eq(known.bit_select(self.query, 1)),
+            self.first_running.eq(first), self.any_running.eq(any_running),
+        ]
+        return m

@@ -1,0 +1,98 @@
+"""Error completion: what ending a context in error writes, shared by the front end and retire."""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from sdxi_defs.ram_map import RamLayout
+from sdxi_defs.structures import ERRLOG_HD_ENT, CxtState
+
+from ..common.fsm import goto, request_states
+from ..common.layouts import layout_of
+from ..pcie.dma_write import WriteRequest, WriteStatus
+
+
+__all__ = ["ErrorCompletion", "ErrorReport"]
+
+
+class ErrorReport(data.StructLayout):
+    """An error to complete: its log ``entry``; with ``stop``, the context's CXT_STS (at
+    ``sts``) says ERR_FN first; with ``cst``, the descriptor's CST (at ``csb``) gets er = 1."""
+
+    def __init__(self):
+        super().__init__({"entry": layout_of(ERRLOG_HD_ENT), "stop": 1, "sts": 64,
+                          "cst": 1, "csb": 64})
+
+
+class ErrorCompletion(wiring.Component):
+    """Completes an error the way SDXI's error handling orders it (sdxi-spec.md 6,
+    docs/spec-choices.md "Errors"): CXT_STS.state = ERR_FN written and confirmed, then the
+    error-log entry handed to the log writer, then the CST's flags with er = 1 and its
+    signal cleared, each confirmed before the next. A report is taken (``ready``) when all
+    of it is done, so what its sender does next follows it. ``reports`` has two ports; port 0
+    wins. The writes are best effort: a failed one does not hold up the rest, as the context
+    is stopping anyway.
+
+    Members
+    -------
+    reports : In(stream.Signature(ErrorReport)).array(2)
+    log : Out(stream.Signature(layout_of(ERRLOG_HD_ENT)))
+    wr_req, wr_status : a write client
+    """
+
+    def __init__(self, *, ram_addr_bits, row_bytes):
+        self._lay = RamLayout(row_bytes)
+        super().__init__({
+            "reports": In(stream.Signature(ErrorReport())).array(2),
+            "log": Out(stream.Signature(layout_of(ERRLOG_HD_ENT))),
+            "wr_req": Out(stream.Signature(WriteRequest(ram_addr_bits))),
+            "wr_status": In(stream.Signature(WriteStatus(), always_ready=True)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        lay = self._lay
+        report = Signal(ErrorReport())
+        port = Signal()
+        chosen = Signal(ErrorReport())
+        m.d.comb += chosen.eq(Mux(self.reports[0].valid, self.reports[0].payload,
+                                  self.reports[1].payload))
+        wq = Signal.like(self.wr_req.payload)
+        m.d.comb += [self.wr_req.payload.eq(wq), self.log.payload.eq(report.entry)]
+
+        def write_cst_flags():
+            with m.If(report.cst):
+                m.d.sync += [wq.addr.eq(report.csb + 8), wq.length.eq(4),
+                             wq.ram_addr.eq(lay.flags_err)]
+                m.next = "FLAGS"
+            with m.Else():
+                m.next = "DONE"
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.reports[0].valid | self.reports[1].valid):
+                    m.d.sync += [port.eq(~self.reports[0].valid), report.eq(chosen),
+                                 wq.addr.eq(chosen.sts), wq.length.eq(1),
+                                 wq.ram_addr.eq(lay.states + CxtState.ERR_FN)]
+                    m.next = "STATE"
+            with m.State("STATE"):
+                with m.If(~report.stop):
+                    m.next = "LOG"
+                with m.Else():
+                    m.next = "STATE_WRITE"
+            request_states(m, "STATE_WRITE", self.wr_req, self.wr_status, goto(m, "LOG"))
+            with m.State("LOG"):
+                m.d.comb += self.log.valid.eq(1)
+                with m.If(self.log.ready):
+                    write_cst_flags()
+
+            def clear_signal():
+                m.d.sync += [wq.addr.eq(report.csb), wq.length.eq(8), wq.ram_addr.eq(lay.zero)]
+                m.next = "SIGNAL"
+
+            request_states(m, "FLAGS", self.wr_req, self.wr_status, clear_signal)
+            request_states(m, "SIGNAL", self.wr_req, self.wr_status, goto(m, "DONE"))
+            with m.State("DONE"):
+                m.d.comb += [self.reports[0].ready.eq(~port), self.reports[1].ready.eq(port)]
+                m.next = "IDLE"
+        return m

@@ -1,0 +1,102 @@
+"""ErrorCompletion against a fake write engine and a log sink with random stalls: CXT_STS,
+then the log entry, then the CST's flags and signal, each after the one before is done."""
+
+import random
+
+import pytest
+
+from hdl.sdxi.error_completion import ErrorCompletion
+from sdxi_defs.errors import WriteError
+from sdxi_defs.ram_map import RamLayout
+from sdxi_defs.structures import ERRLOG_HD_ENT, CxtState
+
+from .pcie_helpers import new_sim, run, transfer
+
+LAY = RamLayout(64)
+STS, CSB = 0x9000, 0xA000
+
+
+class Bench:
+    def __init__(self, seed, fail=False):
+        self.dut = ErrorCompletion(ram_addr_bits=14, row_bytes=64)
+        self.rng = random.Random(seed)
+        self.fail = fail
+        self.events = []          # ("write", addr, length, ram) / ("log", cxt) in order
+
+    async def engine(self, ctx):
+        dut = self.dut
+        pending, due = None, 0
+        async for _, _, valid, ready, p, l_valid, l_ready, entry in ctx.tick().sample(
+                dut.wr_req.valid, dut.wr_req.ready, dut.wr_req.payload,
+                dut.log.valid, dut.log.ready, dut.log.payload):
+            ctx.set(dut.wr_status.valid, 0)
+            if l_valid and l_ready:
+                self.events.append(("log", entry.cxt_num))
+            ctx.set(dut.log.ready, self.rng.random() < 0.4)
+            if pending is None:
+                if valid and ready:
+                    pending, due = ("write", p.addr, p.length, p.ram_addr), self.rng.randrange(1, 8)
+                    ctx.set(dut.wr_req.ready, 0)
+                else:
+                    ctx.set(dut.wr_req.ready, self.rng.random() < 0.5)
+                continue
+            due -= 1
+            if due == 0:
+                self.events.append(pending)
+                ctx.set(dut.wr_status.payload.error,
+                        WriteError.TIMEOUT if self.fail else WriteError.OK)
+                ctx.set(dut.wr_status.valid, 1)
+                pending = None
+
+    async def report(self, ctx, port, *, cxt, stop, cst):
+        r = self.dut.reports[port]
+        ctx.set(r.payload.entry.as_value(),
+                int.from_bytes(ERRLOG_HD_ENT.encode(vl=1, cxt_num=cxt), "little"))
+        ctx.set(r.payload.stop, stop)
+        ctx.set(r.payload.sts, STS)
+        ctx.set(r.payload.cst, cst)
+        ctx.set(r.payload.csb, CSB)
+        await transfer(ctx, r, max_cycles=2000, what="report done")
+        self.events.append(("done", cxt))
+
+    def simulate(self, tb, name):
+        sim = new_sim(self.dut)
+        sim.add_testbench(self.engine, background=True)
+        sim.add_testbench(tb)
+        run(sim, name)
+
+
+STATE = ("write", STS, 1, LAY.states + CxtState.ERR_FN)
+FLAGS = ("write", CSB + 8, 4, LAY.flags_err)
+SIGNAL = ("write", CSB, 8, LAY.zero)
+
+
+@pytest.mark.parametrize("stop,cst", [(1, 1), (1, 0), (0, 0)])
+def test_each_part_follows_the_one_before(stop, cst):
+    bench = Bench(stop * 2 + cst)
+
+    async def tb(ctx):
+        await bench.report(ctx, 0, cxt=5, stop=stop, cst=cst)
+
+    bench.simulate(tb, f"error_completion_{stop}{cst}")
+    expected = ([STATE] if stop else []) + [("log", 5)] + ([FLAGS, SIGNAL] if cst else [])
+    assert bench.events == expected + [("done", 5)]
+
+
+def test_failed_writes_do_not_hold_up_the_rest_and_port_0_comes_first():
+    bench = Bench(9, fail=True)
+
+    async def both(ctx):
+        await bench.report(ctx, 1, cxt=2, stop=1, cst=1)
+
+    async def tb(ctx):
+        await bench.report(ctx, 0, cxt=1, stop=1, cst=1)
+
+    sim = new_sim(bench.dut)
+    sim.add_testbench(bench.engine, background=True)
+    sim.add_testbench(both)
+    sim.add_testbench(tb)
+    run(sim, "error_completion_ports")
+    first = [STATE, ("log", 1), FLAGS, SIGNAL, ("done", 1)]
+    second = [STATE, ("log", 2), FLAGS, SIGNAL, ("done", 2)]
+    assert bench.events == first + second
