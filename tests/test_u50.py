@@ -11,7 +11,9 @@ import cocotbext.pcie.xilinx.us.usp_model as usp_model
 
 from fpga.export import export
 from fpga.lint import lint
-from fpga.resources import COLUMNS, format_table, parse_stat, summarize, synthesize
+from fpga.logic_depth import longest_paths
+from fpga.resources import (BUDGETS, COLUMNS, DMA_PATH, budget_lines, format_table, parse_stat,
+                            summarize, synthesize)
 from fpga.u50.build import generate
 from fpga.u50.pcie4c_ip import render_ip_tcl
 from fpga.u50.ports import load_ports
@@ -162,15 +164,20 @@ def test_lint_clean(variant):
     assert code == 0, output
 
 
-@pytest.mark.sweep           # a full synthesis: several minutes, so not in the quick suite
-@pytest.mark.xfail(strict=True, raises=RuntimeError,
-                   reason="YoWASP Yosys exhausts its stack in opt_expr on context_engine (README)")
+@pytest.mark.resources
+@pytest.mark.sweep           # two syntheses: minutes, so not in the quick suite
 def test_resource_report():
-    blocks, total = summarize(parse_stat(synthesize(export("default"))))
+    stat, netlist = synthesize(export("default"))
+    paths = longest_paths(netlist)
+    blocks, total = summarize(parse_stat(stat), paths=paths)
     # Every top-level block of the engine is reported, with logic in it.
-    for block in ("completer", "registers", "function", "doorbells", "msix"):
+    for block in ("completer", "registers", "function", "doorbells", "msix", *DMA_PATH):
         assert blocks[block]["LUT"] > 0 and blocks[block]["FF"] > 0, block
+        assert blocks[block]["levels"] > 0, block
+        assert paths[block].start and paths[block].end and block in paths[block].blocks
     assert total["LUT"] == sum(b["LUT"] for b in blocks.values())
     table = format_table(blocks, total)
-    assert table.splitlines()[0].split() == ["block", *COLUMNS]
+    assert table.splitlines()[0].split() == ["block", *COLUMNS, "levels"]
     assert table.splitlines()[-1].startswith("total")
+    lines = budget_lines(blocks, total)
+    assert len(lines) == len(BUDGETS)
