@@ -102,9 +102,13 @@ def parse_stat(text):
             continue
         if current is None:
             continue
-        cell = re.match(r"^\s+(\d+)\s+([A-Za-z_][\w$.]*)$", line)
-        if cell and not cell.group(2).startswith(current.split(".")[0] + "."):
-            modules[current][cell.group(2)] = int(cell.group(1))
+        # "<count> <cell>" (Yosys 0.70) or "<cell> <count>" (Yosys 0.23).
+        cell = (re.match(r"^\s+(?P<n>\d+)\s+(?P<cell>[A-Za-z_$\\][\w$.\\]*)$", line) or
+                re.match(r"^\s+(?P<cell>[A-Za-z_$\\][\w$.\\]*)\s+(?P<n>\d+)$", line))
+        if cell:
+            name = cell.group("cell").lstrip("\\")
+            if not name.startswith(current.split(".")[0] + "."):
+                modules[current][name] = int(cell.group("n"))
     return modules
 
 

@@ -181,3 +181,37 @@ def test_resource_report():
     assert table.splitlines()[-1].startswith("total")
     lines = budget_lines(blocks, total)
     assert len(lines) == len(BUDGETS)
+
+
+def test_parse_stat_reads_both_yosys_formats():
+    newer = "=== sdxi_engine.dma_read ===\n\n   Number of cells: 5\n       12 LUT6\n        3 FDRE\n"
+    older = "=== sdxi_engine.dma_read ===\n\n   Number of cells: 5\n     LUT6   12\n     FDRE    3\n" \
+            "     sdxi_engine.dma_read.sub    1\n\n=== design hierarchy ===\n     LUT6  99\n"
+    for text in (newer, older):
+        assert parse_stat(text) == {"sdxi_engine.dma_read": {"LUT6": 12, "FDRE": 3}}
+
+
+def test_logic_depth_counts_levels_between_registers_and_names_the_blocks():
+    """A register in block a drives two LUTs in a, one in the top level and one in b, which
+    feeds a register in b: 4 levels ending in b, through a, the glue and b."""
+    def lut(name, i, o):
+        return name, {"type": "LUT2", "port_directions": {"I0": "input", "I1": "input",
+                                                          "O": "output"},
+                      "connections": {"I0": [i], "I1": ["0"], "O": [o]}}
+
+    def ff(name, d, q):
+        return name, {"type": "FDRE", "port_directions": {"D": "input", "C": "input",
+                                                          "Q": "output"},
+                      "connections": {"D": [d], "C": [99], "Q": [q]}}
+    cells = dict([ff("$flatten\\a.$r", 10, 2), lut("$flatten\\a.$l1", 2, 3),
+                  lut("$flatten\\a.$l2", 3, 4), lut("$abc$glue", 4, 5),
+                  lut("$flatten\\b.$l3", 5, 6), ff("$flatten\\b.$s", 6, 7)])
+    netlist = {"modules": {"sdxi_engine": {
+        "cells": cells, "ports": {"clk": {"direction": "input", "bits": [99]},
+                                  "d": {"direction": "input", "bits": [10]}},
+        "netnames": {"a.r": {"bits": [2]}, "b.s": {"bits": [7]}, "$x": {"bits": [5]}}}}}
+    paths = longest_paths(netlist)
+    assert paths["b"].levels == 4
+    assert (paths["b"].start, paths["b"].end) == ("a.r", "b.s")
+    assert paths["b"].blocks == ("a", "(glue)", "b")
+    assert paths["a"].levels == 0             # the register in a is fed by a port directly
