@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from sdxi_defs import descriptors as dsc
 from sdxi_defs.descriptors import AdminOp, DmaBaseOp, IntrOp, OpGroup, SyncFilter, VendorOp
-from sdxi_defs.errors import ERRLOG_TYPE, ErrClass, ErrReaction, ErrStep, ErrSubStep
+from sdxi_defs.errors import ErrClass, ErrStep, ErrSubStep
 from sdxi_defs.ram_map import BATCH, IMAGE, RamLayout
 from sdxi_defs.structures import (AKEY_ENT, CXT_CTL, CXT_L1_ENT, CXT_L2_ENT, CXT_STS, CxtState,
                                   ERRLOG_HD_ENT)
@@ -22,8 +22,8 @@ from ..pcie.dma_read import ReadRequest, ReadStatus
 from ..pcie.dma_write import WriteRequest, WriteStatus
 from .data_mover import BufferSpace, MoverCommand, MoverOp
 from .error_classes import class_of_fault, class_of_read_error, class_of_write_error
-from .error_completion import ErrorReport
 from .context_table import ContextTable, CxtEntry
+from .error_completion import ErrorReport, entry_fields
 from .retire import ContextFailure, RetireRecord
 from .ring_fetcher import FETCHERS, RingFetcher
 
@@ -219,16 +219,11 @@ class ContextEngine(wiring.Component):
         }))
         err_fn = found.function
         err = Signal(layout_of(ERRLOG_HD_ENT))
-        m.d.comb += [
-            err.eq(0),                         # reserved bits are 0, not left undriven
-            err.vl.eq(1), err.type.eq(ERRLOG_TYPE), err.step.eq(found.step),
-            err.sub_step.eq(found.sub_step), err.err_class.eq(found.err_class), err.cv.eq(1),
-            err.re.eq(Mux(found.function, ErrReaction.FUNCTION_STOPPED,
-                          ErrReaction.CONTEXT_STOPPED)),
-            err.cxt_num.eq(found.cxt), err.div.eq(found.div),
-            err.dsc_index.eq(Mux(found.div, cx.read_index, 0)), err.bv.eq(found.bv),
-            err.buf.eq(found.buf),
-        ]
+        m.d.comb += entry_fields(err, step=found.step, sub_step=found.sub_step,
+                                 err_class=found.err_class, function=found.function,
+                                 cxt=found.cxt, index=Mux(found.div, cx.read_index, 0),
+                                 buf=found.buf)
+        m.d.comb += [err.div.eq(found.div), err.bv.eq(found.bv)]     # known only when found
 
         def report(step, sub_step, cls, *, function=False, buf=None, index=True):
             m.d.sync += [

@@ -4,6 +4,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from sdxi_defs.errors import ERRLOG_TYPE, ErrReaction
 from sdxi_defs.ram_map import RamLayout
 from sdxi_defs.structures import ERRLOG_HD_ENT, CxtState
 
@@ -12,7 +13,23 @@ from ..common.layouts import layout_of
 from ..pcie.dma_write import WriteRequest, WriteStatus
 
 
-__all__ = ["ErrorCompletion", "ErrorReport"]
+__all__ = ["ErrorCompletion", "ErrorReport", "entry_fields"]
+
+
+def entry_fields(entry, *, step, sub_step, err_class, function, cxt, index, buf):
+    """Assignments that make ``entry`` (a ``layout_of(ERRLOG_HD_ENT)`` view) an error-log
+    header entry (sdxi-spec.md 6): reserved bits 0; ``index`` is the descriptor's read index
+    or ``None`` (div = 0), ``buf`` its operand or ``None`` (bv = 0); ``function`` is whether
+    the function stops (re) rather than the context."""
+    return [
+        entry.eq(0),                  # every bit driven: reserved ones are 0, never left open
+        entry.vl.eq(1), entry.type.eq(ERRLOG_TYPE), entry.step.eq(step),
+        entry.sub_step.eq(sub_step), entry.err_class.eq(err_class), entry.cv.eq(1),
+        entry.re.eq(Mux(function, ErrReaction.FUNCTION_STOPPED, ErrReaction.CONTEXT_STOPPED)),
+        entry.cxt_num.eq(cxt),
+        entry.div.eq(index is not None), entry.dsc_index.eq(0 if index is None else index),
+        entry.bv.eq(buf is not None), entry.buf.eq(0 if buf is None else buf),
+    ]
 
 
 class ErrorReport(data.StructLayout):

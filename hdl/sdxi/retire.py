@@ -4,14 +4,14 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sdxi_defs.errors import ERRLOG_TYPE, ErrClass, ErrReaction, ErrStep, ErrSubStep
+from sdxi_defs.errors import ErrClass, ErrStep, ErrSubStep
 
 from ..common.fsm import goto, request_states
 from ..common.priority import lowest_set
 from ..pcie.dma_ram import RamWriteSignature
 from ..pcie.dma_write import WriteRequest, WriteStatus
 from .data_mover import MoverResult
-from .error_completion import ErrorReport
+from .error_completion import ErrorReport, entry_fields
 
 
 __all__ = ["Retire", "RetireRecord", "ContextFailure", "CST_WRITERS"]
@@ -247,19 +247,14 @@ class Retire(wiring.Component):
                     m.next = "FAIL"
             with m.State("FAIL"):
                 rep = self.error_report
-                entry = rep.payload.entry
+                sub_step = Mux(ErrClass.is_translation(err), ErrSubStep.ATF,
+                               Mux(err == ErrClass.BAD_PARAMETER, ErrSubStep.DVF, ErrSubStep.DAF))
                 m.d.comb += [
-                    # Every bit of the entry is driven: reserved ones are 0, not left open.
-                    rep.payload.eq(0),
                     rep.valid.eq(1), rep.payload.stop.eq(1), rep.payload.sts.eq(rec.sts),
                     rep.payload.cst.eq(rec.cst), rep.payload.csb.eq(rec.csb),
-                    entry.vl.eq(1), entry.type.eq(ERRLOG_TYPE), entry.step.eq(ErrStep.DATA_BUFFER),
-                    entry.sub_step.eq(Mux(ErrClass.is_translation(err), ErrSubStep.ATF,
-                                          Mux(err == ErrClass.BAD_PARAMETER, ErrSubStep.DVF,
-                                              ErrSubStep.DAF))),
-                    entry.re.eq(ErrReaction.CONTEXT_STOPPED), entry.err_class.eq(err),
-                    entry.cv.eq(1), entry.cxt_num.eq(rec.cxt), entry.div.eq(1),
-                    entry.dsc_index.eq(rec.index), entry.bv.eq(1), entry.buf.eq(buf),
+                    *entry_fields(rep.payload.entry, step=ErrStep.DATA_BUFFER, sub_step=sub_step,
+                                  err_class=err, function=0, cxt=rec.cxt, index=rec.index,
+                                  buf=buf),
                 ]
                 with m.If(rep.ready):
                     m.d.sync += failed.bit_select(rec.cxt, 1).eq(1)
