@@ -11,6 +11,7 @@ from .config import EngineConfig
 from .common.client_mux import ClientMux
 from .common.packet_arbiter import PacketArbiter
 from .common.regfile import RegisterFile
+from .common.register_slice import RegisterSlice
 from .common.transaction_arbiter import TransactionArbiter
 from .mmu.tlb import Lookup, Translation
 from .mmu.translation_unit import TranslationUnit
@@ -293,7 +294,10 @@ class SdxiEngine(wiring.Component):
             wiring.connect(m, req, write_mux.requests[i])
             wiring.connect(m, write_mux.statuses[i], status)
         wiring.connect(m, write_mux.notices[len(write_clients)], mover.wr_released)
-        wiring.connect(m, ce.mover_cmd, mover.cmd)
+        # Decode logic on one side, the mover's cutting and TLB requests on the other.
+        m.submodules.mover_cmd_slice = cmd_slice = RegisterSlice(mover.cmd.payload.shape())
+        wiring.connect(m, ce.mover_cmd, cmd_slice.i)
+        wiring.connect(m, cmd_slice.o, mover.cmd)
         # The TLB serves the mover's buffer pages and a pv = 1 context's own structures.
         m.submodules.lookup_arbiter = lookups = TransactionArbiter(Lookup(), Translation(),
                                                                    clients=3)
@@ -314,7 +318,7 @@ class SdxiEngine(wiring.Component):
         wiring.connect(m, completion.log, errlog.req)
         m.d.comb += [
             mover.abort.eq(ce.mover_abort),
-            ce.mover_idle.eq(mover.idle),
+            ce.mover_idle.eq(mover.idle & ~cmd_slice.busy),
             ce.retire_idle.eq(retire.idle),
             retire.clear_failed.eq(ce.clear_failed),
             retire.restart.eq(ce.retire_restart),
