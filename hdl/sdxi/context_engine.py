@@ -206,8 +206,11 @@ class ContextEngine(wiring.Component):
         with m.If(self.rd_req.valid & self.rd_req.ready):
             m.d.sync += struct_off.eq(rq.addr[:row_shift] >> 3)
         pair = Cat(self.ram_rd.lo, self.ram_rd.hi)
+        # Structures of up to 32 bytes are aligned to their size and those of 64 (CXT_CTL) to
+        # 64 bytes, so only the first 256 bits move and the rest is the upper half as it is;
+        # with 64-byte rows, the second row is never needed.
         landed = Signal(512)
-        m.d.comb += landed.eq((pair >> (struct_off * 64))[:512])
+        m.d.comb += landed.eq(Cat((pair[:512] >> (struct_off * 64))[:256], pair[256:512]))
 
         # ---- error reporting ---------------------------------------------------------------------
         # What an error found here reports; the entry is made from it in one place.
@@ -235,18 +238,21 @@ class ContextEngine(wiring.Component):
             m.next = "REPORT" if function else "ERR_DRAIN"
 
         # ---- activation / admin targets ----------------------------------------------------------
-        tgt = Signal(16)
-        tgt_end = Signal(16)
-        mode = Signal(2)
+        admin = Signal(data.StructLayout({"tgt": 16, "tgt_end": 16, "mode": 2,
+                                          "op": dsc.DSC_GENERIC["subtype"].width}))
+        tgt, tgt_end, mode, admin_op = admin.tgt, admin.tgt_end, admin.mode, admin.op
         MODE_ACTIVATE, MODE_START, MODE_REFRESH = 0, 1, 2
-        mod_count = Signal(7)
-        remainder = Signal(33)
+        modulo = Signal(data.StructLayout({"count": 7, "remainder": 33}))
+        mod_count, remainder = modulo.count, modulo.remainder
 
         # ---- the turn: write index, fetch, decode ------------------------------------------------
-        write_index = Signal(64)
-        turn_on = Signal()                      # the fetcher may fetch for ``cx``
-        turn_left = Signal(8)                   # descriptors before others get a turn
-        k = Signal(range(BATCH + 1))            # the descriptor of the batch being decoded
+        turn = Signal(data.StructLayout({
+            "write_index": 64,
+            "on": 1,                            # the fetcher may fetch for ``cx``
+            "left": 8,                          # descriptors before others get a turn
+            "k": range(BATCH + 1),              # the descriptor of the batch being decoded
+        }))
+        write_index, turn_on, turn_left, k = turn.write_index, turn.on, turn.left, turn.k
         m.submodules.fetcher = fetcher = RingFetcher(ram_addr_bits=self._ram_bits,
                                                      desc_base=lay.desc)
         for f in range(FETCHERS):
@@ -261,14 +267,16 @@ class ContextEngine(wiring.Component):
         def desc_row(buffer, index):
             return lay.desc // row + ((buffer * BATCH + index) << (6 - row_shift))
 
-        # ---- decode sources: the RAM's output in DECODE, the latched copy elsewhere --------------
-        d = Signal(512)
+        # ---- the descriptor: the RAM's output, read again after a structure read ---------------
         now = Signal(512)
-        in_decode = Signal()
-        m.d.comb += now.eq(Mux(in_decode, pair[:512], d))
+        m.d.comb += now.eq(pair[:512])
 
-        def g(struct, name, src=now):
-            return struct[name].bits(src)
+        def reread_descriptor():
+            """The descriptor being decided is in ``now`` from the next clock on."""
+            m.d.comb += [self.ram_rd.en.eq(1), self.ram_rd.row.eq(desc_row(batch.buffer, k))]
+
+        def g(struct, name):
+            return struct[name].bits(now)
 
         gen = dsc.DSC_GENERIC
         typ = g(gen, "type")
@@ -285,12 +293,13 @@ class ContextEngine(wiring.Component):
                                       ctl2_max_buffer))
 
         # ---- AKey cache: the last two good entries of this turn's context ------------------------
-        ak_valid = Signal(2)
-        ak_idx = [Signal(16, name=f"ak_idx{i}") for i in range(2)]
-        ak_iv = Signal(2)
-        ak_vec = [Signal(11, name=f"ak_vec{i}") for i in range(2)]
-        ak_space = [Signal(BufferSpace(), name=f"ak_space{i}") for i in range(2)]
-        ak_next = Signal()
+        # Registers that change together are grouped in one signal each (one process each in
+        # the export, instead of one per register with an arm for every state).
+        akeys = Signal(data.StructLayout({
+            "valid": 2, "iv": 2, "next": 1, "idx": data.ArrayLayout(16, 2),
+            "vec": data.ArrayLayout(11, 2), "space": data.ArrayLayout(BufferSpace(), 2)}))
+        ak_valid, ak_iv, ak_next = akeys.valid, akeys.iv, akeys.next
+        ak_idx, ak_vec, ak_space = akeys.idx, akeys.vec, akeys.space
 
         def ak_hit(index):
             return ((ak_valid[0] & (ak_idx[0] == index)) | (ak_valid[1] & (ak_idx[1] == index)))
@@ -306,30 +315,29 @@ class ContextEngine(wiring.Component):
             return Mux(ak_valid[0] & (ak_idx[0] == index), ak_space[0], ak_space[1])
 
         # ---- fill image cache --------------------------------------------------------------------
-        image_ok = Signal()
-        image_psz = Signal(2)
-        image_pattern = Signal(256)
-        image_rows = Signal(range(IMAGE // row + 1))
+        image = Signal(data.StructLayout({"ok": 1, "psz": 2, "pattern": 256,
+                                          "rows": range(IMAGE // row + 1)}))
+        image_ok, image_psz, image_pattern, image_rows = \
+            image.ok, image.psz, image.pattern, image.rows
 
         # ---- what the current descriptor needs ---------------------------------------------------
         mover = Signal(MoverCommand(self._ram_bits))
-        keys = Signal(2)
-        key_idx = Signal(16)
-        key_idx1 = Signal(16)
-        key_buf = Signal()
-        key_intr = Signal()
-        fill_rows = Signal(range(IMAGE // row + 1))
-        fill_row = Signal(range(IMAGE // row + 1))
-        has_cst = Signal()
-        csb = Signal(64)
-        csb_ready = Signal()                    # ``csb`` holds the translated CST address
-        vector = Signal(11)
+        slow = Signal(data.StructLayout({      # the slow path: AKeys to check, image to write
+            "keys": 2, "key_idx": 16, "key_idx1": 16, "key_buf": 1, "key_intr": 1,
+            "fill_rows": range(IMAGE // row + 1), "fill_row": range(IMAGE // row + 1),
+            "vector": 11}))
+        keys, key_idx, key_idx1, key_buf, key_intr = \
+            slow.keys, slow.key_idx, slow.key_idx1, slow.key_buf, slow.key_intr
+        fill_rows, fill_row, vector = slow.fill_rows, slow.fill_row, slow.vector
+        cst = Signal(data.StructLayout({"has": 1, "csb": 64, "ready": 1}))
+        # ``csb_ready``: ``csb`` holds the translated CST address
+        has_cst, csb, csb_ready = cst.has, cst.csb, cst.ready
 
-        def make_record(*, mover_op, intr=0, vec=0, src=now):
+        def make_record(*, mover_op, intr=0, vec=0):
             return [record.cxt.eq(cur), record.sts.eq(cx.sts), record.index.eq(cx.read_index),
                     record.mover.eq(mover_op),
-                    record.cst.eq(~g(gen, "np", src)),
-                    record.csb.eq(Mux(csb_ready, csb, Cat(Const(0, 5), g(gen, "csb_ptr", src)))),
+                    record.cst.eq(~g(gen, "np")),
+                    record.csb.eq(Mux(csb_ready, csb, Cat(Const(0, 5), g(gen, "csb_ptr")))),
                     record.intr.eq(intr), record.vector.eq(vec)]
 
         others_waiting = contexts.others_waiting
@@ -361,8 +369,8 @@ class ContextEngine(wiring.Component):
                              self.ram_rd.row.eq(desc_row(batch.buffer, k + 1))]
                 m.next = "DECODE"
 
-        decoded_count = Signal(32)
-        decode_cycles = Signal(32)
+        counters = Signal(data.StructLayout({"decoded": 32, "decode_cycles": 32}))
+        decoded_count, decode_cycles = counters.decoded, counters.decode_cycles
         m.d.comb += [self.decoded.eq(decoded_count), self.decode_cycles.eq(decode_cycles)]
 
         def count_decoded():
@@ -646,7 +654,6 @@ class ContextEngine(wiring.Component):
 
             # ---- decode: one descriptor per clock on the fast path -------------------------------
             def invalid(err_class, buf=None):
-                m.d.sync += d.eq(now)
                 context_error(ErrStep.DESCRIPTOR, ErrSubStep.DVF, err_class, buf=buf)
 
             def size_ok(size_minus_one):
@@ -657,7 +664,7 @@ class ContextEngine(wiring.Component):
                 invalid(ErrClass.ADDRESS_WRAP, buf=buf)
 
             def check_keys(count, first, second=0, intr=False):
-                m.d.sync += [d.eq(now), keys.eq((1 << count) - 1), key_idx.eq(first),
+                m.d.sync += [keys.eq((1 << count) - 1), key_idx.eq(first),
                              key_idx1.eq(second), key_buf.eq(0), key_intr.eq(intr)]
                 m.next = "AKEY"
 
@@ -679,7 +686,6 @@ class ContextEngine(wiring.Component):
                     advance()
 
             with m.State("DECODE"):
-                m.d.comb += in_decode.eq(1)
                 with m.If(~csb_ready):
                     m.d.sync += csb.eq(Cat(Const(0, 5), g(gen, "csb_ptr")))
                 m.d.sync += [has_cst.eq(~g(gen, "np")),
@@ -806,12 +812,11 @@ class ContextEngine(wiring.Component):
                     with m.Elif(~drained):
                         pass                         # admin operations wait for quiet
                     with m.Else():
-                        m.d.sync += d.eq(now)
                         m.next = "ADMIN_CHECK"
 
             def cst_translated(paddr):
                 m.d.sync += [csb.eq(paddr), csb_ready.eq(1)]
-                m.d.comb += [self.ram_rd.en.eq(1), self.ram_rd.row.eq(desc_row(batch.buffer, k))]
+                reread_descriptor()
                 m.next = "DECODE"
 
             def cst_refused(fault):
@@ -822,6 +827,7 @@ class ContextEngine(wiring.Component):
 
             # ---- admin operations over a context range (the pipeline is empty) -------------------
             with m.State("ADMIN_CHECK"):
+                m.d.sync += admin_op.eq(sub)     # the targets' structures will be read over it
                 s = dsc.DSC_CXT_STOP
                 first, last_ = g(s, "cxt_start"), g(s, "cxt_end")
                 range_ok = (first >= 1) & (first <= last_) & (last_ <= ctl2_max_cxt)
@@ -883,12 +889,13 @@ class ContextEngine(wiring.Component):
                     m.next = "ADMIN_RETURN"
                 with m.Else():
                     m.d.sync += tgt.eq(tgt + 1)
-                    with m.Switch(sub):
+                    with m.Switch(admin_op):
                         with m.Case(AdminOp.CXT_STOP):
                             m.next = "ADMIN_STOP"
                         with m.Default():
                             m.next = "ADMIN_START"
             with m.State("ADMIN_RETURN"):
+                reread_descriptor()             # the targets' structures were read over it
                 m.next = "ADMIN_RELOAD"
             with m.State("ADMIN_RELOAD"):
                 m.d.sync += cx.eq(saved)
@@ -945,6 +952,7 @@ class ContextEngine(wiring.Component):
                                          ak_space[i].eq(space)]
                     m.d.sync += [ak_next.eq(~ak_next), vector.eq(vec), keys.eq(keys >> 1),
                                  key_idx.eq(key_idx1), key_buf.eq(1)]
+                    reread_descriptor()         # the entry was read over it
                     m.next = "AKEY"
 
             read_states("AKEY_RD", check_akey,
@@ -982,7 +990,7 @@ class ContextEngine(wiring.Component):
                     ~((g(gen, "type") == OpGroup.DMABASE) & (g(gen, "subtype") == DmaBaseOp.NOP))
                 with m.If(fifo.w_rdy):
                     m.d.comb += [fifo.w_en.eq(1)] + make_record(
-                        mover_op=needs_mover, intr=key_intr, vec=vector, src=d)
+                        mover_op=needs_mover, intr=key_intr, vec=vector)
                     with m.If(needs_mover):
                         m.next = "MOVE"
                     with m.Else():
