@@ -194,7 +194,8 @@ class SdxiEngine(wiring.Component):
         ram_bytes = 1 << (max(layout.bytes, regmap.DMA_RAM_BYTES) - 1).bit_length()
         ram_rows = ram_bytes // row_bytes
         ram_bits = ram_addr_bits(w, ram_rows)
-        m.submodules.dma_ram = ram = DmaRam(data_width=w, rows=ram_rows)
+        # The side port reads control structures (at most 64 bytes, aligned to their size).
+        m.submodules.dma_ram = ram = DmaRam(data_width=w, rows=ram_rows, side_pair=row_bytes < 64)
         # Read clients: exerciser, context engine (tables, ring), page tables, mover. Write
         # clients: exerciser, context engine, retire (read index, CSTs), error log, error
         # completion, mover. Each is an id prefix on its engine's one request stream.
@@ -223,7 +224,10 @@ class SdxiEngine(wiring.Component):
             regs_addr_width=(regmap.DMA_EXERCISER_BYTES - 1).bit_length() - 3,
             window_addr_width=(regmap.DMA_RAM_BYTES - 1).bit_length() - 3)
 
-        wiring.connect(m, rd.tlp, arbiter.i[0])
+        # The read engine's splitter arithmetic on one side, the arbiter and framer on the other.
+        m.submodules.read_tlp_slice = read_tlp_slice = RegisterSlice(RqTlpBeat(w))
+        wiring.connect(m, rd.tlp, read_tlp_slice.i)
+        wiring.connect(m, read_tlp_slice.o, arbiter.i[0])
         wiring.connect(m, wr.tlp, arbiter.i[1])
         wiring.connect(m, arbiter.o, framer.tlp)
         _bind_axis(m, self, "m_axis_rq", framer.rq, incoming=False)
@@ -316,9 +320,12 @@ class SdxiEngine(wiring.Component):
         wiring.connect(m, retire.error_report, completion.reports[0])
         wiring.connect(m, ce.error_report, completion.reports[1])
         wiring.connect(m, completion.log, errlog.req)
+        mover_idle = Signal()
+        m.d.sync += mover_idle.eq(mover.idle & ~cmd_slice.busy)
         m.d.comb += [
             mover.abort.eq(ce.mover_abort),
-            ce.mover_idle.eq(mover.idle & ~cmd_slice.busy),
+            # Both from registers: the mover leaves idle only by taking a command from the slice.
+            ce.mover_idle.eq(mover_idle & ~cmd_slice.busy),
             ce.retire_idle.eq(retire.idle),
             retire.clear_failed.eq(ce.clear_failed),
             retire.restart.eq(ce.retire_restart),

@@ -54,6 +54,9 @@ class DmaRam(wiring.Component):
     ``side_wr`` and ``side_rd`` are a second write and read port for control accesses (the
     context engine's structures, the host's RAM window): ``side_wr`` is applied in a clock where
     ``wr`` writes nothing, and ``side_wr_taken`` says when; ``side_rd`` is independent of ``rd``.
+    With ``side_pair=False``, ``side_rd`` reads one row: ``side_rd.hi`` is 0 (for rows of 64 bytes
+    and more, which hold any control structure whole: none is larger, each is aligned to its
+    size).
 
     Members
     -------
@@ -64,11 +67,12 @@ class DmaRam(wiring.Component):
     side_rd : In(RamReadPairSignature)
     """
 
-    def __init__(self, *, data_width, rows):
+    def __init__(self, *, data_width, rows, side_pair=True):
         if rows < 2 or rows & (rows - 1):
             raise ValueError(f"rows must be a power of two of at least 2, not {rows}")
         self._data_width = data_width
         self._rows = rows
+        self._side_pair = side_pair
         super().__init__({
             "wr": In(RamWriteSignature(data_width, rows)),
             "rd": In(RamReadPairSignature(data_width, rows)),
@@ -97,12 +101,13 @@ class DmaRam(wiring.Component):
                 wp.en.eq(Mux(write_row[0] == parity, write_en, 0)),
             ]
             banks.append(bank)
-        for port in (self.rd, self.side_rd):
-            self._read_pair(m, banks, port)
+        self._read_pair(m, banks, self.rd)
+        self._read_pair(m, banks, self.side_rd, pair=self._side_pair)
         return m
 
-    def _read_pair(self, m, banks, port):
-        """Rows ``port.row`` and ``port.row + 1``: the even bank serves whichever is even."""
+    def _read_pair(self, m, banks, port, *, pair=True):
+        """Rows ``port.row`` and ``port.row + 1``: the even bank serves whichever is even (only
+        ``port.row`` unless ``pair``)."""
         rps = [bank.read_port(domain="sync") for bank in banks]
         nxt = Signal(range(self._rows))
         m.d.comb += [nxt.eq(port.row + 1), rps[0].en.eq(port.en), rps[1].en.eq(port.en),
@@ -111,7 +116,6 @@ class DmaRam(wiring.Component):
         odd_first = Signal()
         with m.If(port.en):
             m.d.sync += odd_first.eq(port.row[0])
-        m.d.comb += [
-            port.lo.eq(Mux(odd_first, rps[1].data, rps[0].data)),
-            port.hi.eq(Mux(odd_first, rps[0].data, rps[1].data)),
-        ]
+        m.d.comb += port.lo.eq(Mux(odd_first, rps[1].data, rps[0].data))
+        if pair:
+            m.d.comb += port.hi.eq(Mux(odd_first, rps[0].data, rps[1].data))

@@ -66,7 +66,8 @@ class Retire(wiring.Component):
     clear_failed : In(contexts), contexts (re)started: their records count again
     restart : In(1), the function is activating: forget the last context's indexes
     raise_vectors : Out(vectors)
-    idle : Out(1), nothing held, nothing in flight
+    idle : Out(1), from a register: nothing was held or in flight in the last clock. The unit
+        leaves idle only by taking a record, so while no record is offered it is still idle.
     """
 
     def __init__(self, *, contexts, vectors, data_width, ram_rows, ram_addr_bits, layout):
@@ -138,11 +139,13 @@ class Retire(wiring.Component):
         done_index = Signal(64)
         written = Signal(64)
         # Never past a CST still being written: the oldest busy writer's descriptor bounds it.
+        # ``safe`` is that bound one clock ago, from a register: the bound only grows within a
+        # context, so an older value is never past it (and a new context sets both).
         safe = Signal(64)
         bound = done_index
         for c in range(CST_WRITERS):
             bound = Mux(busy[c] & (hold[c] < bound), hold[c], bound)
-        m.d.comb += safe.eq(bound)
+        m.d.sync += safe.eq(bound)
 
         ri_q = Signal.like(self.ri_req.payload)
         m.d.comb += self.ri_req.payload.eq(ri_q)
@@ -175,8 +178,11 @@ class Retire(wiring.Component):
 
         # ---- records, in order -------------------------------------------------------------------
 
+        # Everything completed is published: with no CST writer busy, the bound is done_index.
         settled = Signal()
-        m.d.comb += settled.eq(~cst_busy & ~ri_busy & (safe == written))
+        idle_now = Signal()
+        m.d.sync += self.idle.eq(idle_now)
+        m.d.comb += settled.eq(~cst_busy & ~ri_busy & (done_index == written))
         have_cur = Signal()
         with m.If(self.restart):
             m.d.sync += have_cur.eq(0)
@@ -185,7 +191,7 @@ class Retire(wiring.Component):
         complete = [done_index.eq(rec.index + 1)]
         with m.FSM(name="retire"):
             with m.State("NEXT"):
-                m.d.comb += self.idle.eq(settled & ~self.records.valid)
+                m.d.comb += idle_now.eq(settled & ~self.records.valid)
                 with m.If(~self.records.valid):
                     m.d.comb += ri_kick.eq(1)
                 with m.Elif(switching & ~settled):
@@ -200,7 +206,7 @@ class Retire(wiring.Component):
                     m.d.sync += rec.eq(p)
                     with m.If(switching):
                         m.d.sync += [cur_cxt.eq(p.cxt), cur_sts.eq(p.sts), done_index.eq(p.index),
-                                     written.eq(p.index), have_cur.eq(1)]
+                                     written.eq(p.index), safe.eq(p.index), have_cur.eq(1)]
                     with m.If(quick):
                         m.d.comb += self.results.ready.eq(p.mover)
                         m.d.sync += done_index.eq(p.index + 1)
