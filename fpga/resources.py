@@ -42,8 +42,8 @@ _LUTRAM_LUTS = {"RAM32X1S": 1, "RAM32X1D": 2, "RAM64X1S": 1, "RAM64X1D": 2, "RAM
 _FF = {"FDRE", "FDSE", "FDCE", "FDPE"}
 _LATCH = {"LDCE", "LDPE"}
 #: The blocks that verilog-pcie's shim and DMA engines correspond to.
-DMA_PATH = ("dma_ram", "dma_read", "dma_write", "read_clients", "write_clients", "rq_arbiter",
-            "rq_framer", "rc_parser")
+DMA_PATH = ("dma_ram", "dma_read", "read_tlp_slice", "dma_write", "read_clients", "write_clients",
+            "rq_arbiter", "rq_framer", "rc_parser")
 #: (what, column, budget) for the default variant (issue 13).
 BUDGETS = (("whole engine", "LUT", 40_000), ("whole engine", "FF", 22_000),
            ("DMA path", "LUT", 18_000))

@@ -1,7 +1,7 @@
 """``sdxi_engine``: the top level that binds to the UltraScale+ PCIe hard block by port name."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from sdxi_defs import regmap
@@ -19,6 +19,7 @@ from .pcie.cfg_mgmt import DeviceControlMonitor
 from .pcie.completer import MmioCompleter
 from .pcie.dma_exerciser import DmaExerciser
 from .pcie.dma_layouts import RqTlpBeat
+from .pcie.layouts import RqDescriptor
 from .pcie.dma_ram import DmaRam, ram_addr_bits
 from .pcie.dma_read import DmaReadEngine, ReadRequest, ReadStatus
 from .pcie.dma_write import DmaWriteEngine, WriteRelease, WriteRequest, WriteStatus
@@ -225,9 +226,17 @@ class SdxiEngine(wiring.Component):
             window_addr_width=(regmap.DMA_RAM_BYTES - 1).bit_length() - 3)
 
         # The read engine's splitter arithmetic on one side, the arbiter and framer on the other.
-        m.submodules.read_tlp_slice = read_tlp_slice = RegisterSlice(RqTlpBeat(w))
-        wiring.connect(m, rd.tlp, read_tlp_slice.i)
-        wiring.connect(m, read_tlp_slice.o, arbiter.i[0])
+        # A read request is one beat without payload: only its header crosses the slice.
+        read_header = data.StructLayout({"desc": RqDescriptor, "first_be": 4, "last_be": 4,
+                                         "seq_num": 6})
+        m.submodules.read_tlp_slice = read_tlp_slice = RegisterSlice(read_header)
+        into, out = read_tlp_slice.i, read_tlp_slice.o
+        m.d.comb += [into.valid.eq(rd.tlp.valid), rd.tlp.ready.eq(into.ready),
+                     arbiter.i[0].valid.eq(out.valid), out.ready.eq(arbiter.i[0].ready),
+                     arbiter.i[0].payload.first.eq(1), arbiter.i[0].payload.last.eq(1)]
+        for name in read_header.members:
+            m.d.comb += [into.payload[name].eq(rd.tlp.payload[name]),
+                         arbiter.i[0].payload[name].eq(out.payload[name])]
         wiring.connect(m, wr.tlp, arbiter.i[1])
         wiring.connect(m, arbiter.o, framer.tlp)
         _bind_axis(m, self, "m_axis_rq", framer.rq, incoming=False)

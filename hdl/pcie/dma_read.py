@@ -41,8 +41,9 @@ class DmaReadEngine(wiring.Component):
     clock, each with its own tag (32 tags until ``ext_tag`` is set, then ``tags``), while the
     completion data and headers outstanding stay within ``credit_bytes`` and
     ``credit_headers``; the first read leaves in the clock the request is taken. Completion
-    chunks are written to the RAM as they come, in any order; a request's status (one clock
-    after the last of its data, never held back) carries its id and its first error.
+    chunks are written to the RAM as they come, in any order, from a register (one clock after
+    the chunk); a request's status (one clock after the last of its data is written, never held
+    back) carries its id and its first error.
 
     A read still outstanding after ``timeout`` clocks ends with TIMEOUT and its tag is retired
     for another ``timeout`` clocks: a late completion in that time is dropped, never taken for
@@ -315,7 +316,9 @@ class DmaReadEngine(wiring.Component):
         keep_bytes = Cat(*(k.replicate(4) for k in chunk.keep))
         m.d.comb += bytes_en.eq(((Const(1, row_bytes + 1) << hi) - 1) &
                                 ~((Const(1, row_bytes + 1) << lo) - 1) & keep_bytes)
-        m.d.comb += [
+        # From registers: the tag lookup and byte enables do not run on into the RAM's port
+        # sharing; the statuses are a clock later for it too.
+        m.d.sync += [
             self.ram.row.eq(c_entry.row0 + (chunk.window - c_entry.w0)),
             self.ram.data.eq(chunk.data),
             self.ram.en.eq(Mux(take & (chunk_error == ReadError.OK), bytes_en, 0)),
@@ -373,17 +376,19 @@ class DmaReadEngine(wiring.Component):
             op_done.eq(Mux(completes, 1 << ev_op, 0)),
         ]
 
-        # ---- status, from a register -------------------------------------------------------------
+        # ---- status, two registers on: the request's last data is in the RAM by then ----------
         st = self.status
-        m.d.sync += st.valid.eq(completes | direct)
+        stage = Signal(data.StructLayout({"valid": 1, "status": ReadStatus(self.id_bits)}))
+        m.d.sync += [stage.valid.eq(completes | direct),
+                     st.valid.eq(stage.valid), st.payload.eq(stage.status)]
         with m.If(completes):
-            m.d.sync += [st.payload.id.eq(Mux(given_up, cur_id, issue_rd.data.id)),
-                         st.payload.error.eq(Mux(error != 0, error,
-                                                 Mux(bus_master_off, ReadError.BUS_MASTER_OFF,
-                                                     ReadError.OK)))]
+            m.d.sync += [stage.status.id.eq(Mux(given_up, cur_id, issue_rd.data.id)),
+                         stage.status.error.eq(Mux(error != 0, error,
+                                                   Mux(bus_master_off, ReadError.BUS_MASTER_OFF,
+                                                       ReadError.OK)))]
         with m.Elif(direct):
-            m.d.sync += [direct.eq(0), st.payload.id.eq(direct_id),
-                         st.payload.error.eq(ReadError.BUS_MASTER_OFF)]
+            m.d.sync += [direct.eq(0), stage.status.id.eq(direct_id),
+                         stage.status.error.eq(ReadError.BUS_MASTER_OFF)]
 
         m.d.sync += [
             busy.eq((busy | issued_mask) & ~finished_mask & ~expired_mask),
@@ -397,5 +402,6 @@ class DmaReadEngine(wiring.Component):
             credit_b.eq(credit_b + Mux(issued, p_dwords << 2, 0) - release_b),
             credit_h.eq(credit_h + Mux(issued, p_headers, 0) - release_h),
         ]
-        m.d.comb += self.idle.eq(~active & ~op_busy.any() & ~busy.any() & ~direct & ~st.valid)
+        m.d.comb += self.idle.eq(~active & ~op_busy.any() & ~busy.any() & ~direct & ~stage.valid &
+                                 ~st.valid)
         return m
