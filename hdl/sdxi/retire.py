@@ -180,9 +180,9 @@ class Retire(wiring.Component):
 
         # Everything completed is published: with no CST writer busy, the bound is done_index.
         settled = Signal()
+        m.d.comb += settled.eq(~cst_busy & ~ri_busy & (done_index == written))
         idle_now = Signal()
         m.d.sync += self.idle.eq(idle_now)
-        m.d.comb += settled.eq(~cst_busy & ~ri_busy & (done_index == written))
         have_cur = Signal()
         with m.If(self.restart):
             m.d.sync += have_cur.eq(0)
