@@ -1,5 +1,6 @@
 """Build the exported Verilog once per variant and run cocotb test modules against it."""
 
+import contextlib
 import os
 import shutil
 import sys
@@ -37,17 +38,31 @@ _ICARUS_ARGS = ["-g2005"]
 
 _WAVES_MODULE = """module sdxi_waves;
   initial begin
-    $dumpfile("sdxi_engine.vcd");
+    $dumpfile("sdxi_engine.fst");
     $dumpvars(0, sdxi_engine);
   end
 endmodule
 """
 
 
+@contextlib.contextmanager
+def _runner_without_waves():
+    """Hide ``WAVES`` from cocotb's build step, which would add its own SystemVerilog dump module.
+
+    The test step still sees it and runs vvp with ``-fst``, so ``sdxi_waves`` writes FST.
+    """
+    saved = os.environ.pop("WAVES", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["WAVES"] = saved
+
+
 def build(variant="default"):
     """Export the variant and compile it for Icarus; both steps are skipped when unchanged.
 
-    With ``WAVES=1`` a second root module dumps every signal to ``sdxi_engine.vcd`` in the
+    With ``WAVES=1`` a second root module dumps every signal to ``sdxi_engine.fst`` in the
     test's run directory (cocotb's own dump module is SystemVerilog, which -g2005 rejects).
     """
     require_icarus()
@@ -65,14 +80,15 @@ def build(variant="default"):
     runner = get_runner("icarus")
     if not (build_dir / "sim.vvp").exists() or (build_dir / "sim.vvp").stat().st_mtime < verilog.stat().st_mtime:
         _progress(f"compiling the {variant} variant with Icarus Verilog")
-    runner.build(
-        sources=sources,
-        hdl_toplevel="sdxi_engine",
-        build_dir=build_dir,
-        build_args=args,
-        timescale=("1ns", "1ps"),
-        always=False,
-    )
+    with _runner_without_waves():
+        runner.build(
+            sources=sources,
+            hdl_toplevel="sdxi_engine",
+            build_dir=build_dir,
+            build_args=args,
+            timescale=("1ns", "1ps"),
+            always=False,
+        )
     return runner, verilog, build_dir
 
 

