@@ -422,21 +422,27 @@ class RcParser(wiring.Component):
         # ---- stage 4: the chunk, in address order ---------------------------------------------
         # Lane i of the chunk is lane (i + c) mod 2L of Cat(prev, cur). Those 2L lanes hold every
         # residue mod L once in the window, so first merge prev and cur lane by lane, then rotate.
+        # Each step is a signal of its own: an expression used in several places would be
+        # written out once per use.
         c_lo, c_hi = ev.c[:LB], ev.c[LB]
-        merged = Cat(*(Mux(ev.below[i] ^ c_hi, ev.cur[32 * i:32 * i + 32],
-                           ev.prev[32 * i:32 * i + 32]) for i in range(L)))
+        merged = Signal(32 * L)
+        m.d.comb += merged.eq(Cat(*(Mux(ev.below[i] ^ c_hi, ev.cur[32 * i:32 * i + 32],
+                                        ev.prev[32 * i:32 * i + 32]) for i in range(L))))
         # Rotate right by c_lo lanes, two select bits (a 4:1 mux) per step.
         chunk_data = merged
         for b in range(0, LB, 2):
             options = [Cat(chunk_data[32 * (k << b):], chunk_data[:32 * (k << b)])
                        for k in range(1 << min(2, LB - b))]
-            sel = c_lo[b:b + 2]
-            chunk_data = options[0]
-            for k in range(1, len(options)):
-                chunk_data = Mux(sel == k, options[k], chunk_data)
+            rotated = Signal(32 * L, name=f"rotated_{b}")
+            m.d.comb += rotated.eq(options[0])
+            with m.Switch(c_lo[b:b + 2]):
+                for k in range(1, len(options)):
+                    with m.Case(k):
+                        m.d.comb += rotated.eq(options[k])
+            chunk_data = rotated
 
-        lo = Mux(ev.first, ev.a_lo, 0)
-        hi = Mux(ev.last, ev.e_lo, L - 1)
+        lo, hi = Signal(LB), Signal(LB)
+        m.d.comb += [lo.eq(Mux(ev.first, ev.a_lo, 0)), hi.eq(Mux(ev.last, ev.e_lo, L - 1))]
         keep = Cat(*((i >= lo) & (i <= hi) for i in range(L)))
 
         chunk_desc = ev.desc0
