@@ -433,12 +433,12 @@ class RcParser(wiring.Component):
         for b in range(0, LB, 2):
             options = [Cat(chunk_data[32 * (k << b):], chunk_data[:32 * (k << b)])
                        for k in range(1 << min(2, LB - b))]
+            sel = c_lo[b:b + 2]
+            step = options[0]
+            for k in range(1, len(options)):
+                step = Mux(sel == k, options[k], step)
             rotated = Signal(32 * L, name=f"rotated_{b}")
-            m.d.comb += rotated.eq(options[0])
-            with m.Switch(c_lo[b:b + 2]):
-                for k in range(1, len(options)):
-                    with m.Case(k):
-                        m.d.comb += rotated.eq(options[k])
+            m.d.comb += rotated.eq(step)
             chunk_data = rotated
 
         lo, hi = Signal(LB), Signal(LB)

@@ -127,6 +127,7 @@ class ContextEngine(wiring.Component):
         forget_all, stopped_cur, started_cur = update.forget_all, update.stopped, update.started
         idle_cur, more_cur, fresh_cur, known_cur = update.idle, update.more, update.fresh, \
             update.known
+        stale_cur = update.stale
         activated = Signal()
 
         # ---- retire records ----------------------------------------------------------------------
@@ -333,12 +334,36 @@ class ContextEngine(wiring.Component):
         # ``csb_ready``: ``csb`` holds the translated CST address
         has_cst, csb, csb_ready = cst.has, cst.csb, cst.ready
 
+        # The record is driven in one place; where one is written, the state says only what
+        # differs between descriptors (``make_record``).
+        rec = Signal(data.StructLayout({"mover": 1, "intr": 1, "vector": 11}))
+        m.d.comb += [record.cxt.eq(cur), record.sts.eq(cx.sts), record.index.eq(cx.read_index),
+                     record.mover.eq(rec.mover),
+                     record.cst.eq(~g(gen, "np")),
+                     record.csb.eq(Mux(csb_ready, csb, Cat(Const(0, 5), g(gen, "csb_ptr")))),
+                     record.intr.eq(rec.intr), record.vector.eq(rec.vector)]
+
         def make_record(*, mover_op, intr=0, vec=0):
-            return [record.cxt.eq(cur), record.sts.eq(cx.sts), record.index.eq(cx.read_index),
-                    record.mover.eq(mover_op),
-                    record.cst.eq(~g(gen, "np")),
-                    record.csb.eq(Mux(csb_ready, csb, Cat(Const(0, 5), g(gen, "csb_ptr")))),
-                    record.intr.eq(intr), record.vector.eq(vec)]
+            return [rec.mover.eq(mover_op), rec.intr.eq(intr), rec.vector.eq(vec)]
+
+        # The mover command of the fast path (a COPY or a FILL straight from the descriptor)
+        # or, on the slow path, the one kept in ``mover``; driven in one place.
+        copy_cmd = Signal(MoverCommand(self._ram_bits))
+        fill_cmd = Signal(MoverCommand(self._ram_bits))
+        c = dsc.DSC_DMAB_COPY
+        fl = dsc.DSC_VENDOR_FILL
+        m.d.comb += [
+            copy_cmd.op.eq(MoverOp.COPY), copy_cmd.src.eq(g(c, "addr0")),
+            copy_cmd.dst.eq(g(c, "addr1")), copy_cmd.last.eq(g(c, "size")),
+            copy_cmd.src_space.eq(ak_space_of(g(c, "akey0"))),
+            copy_cmd.dst_space.eq(ak_space_of(g(c, "akey1"))),
+            fill_cmd.op.eq(MoverOp.FROM_RAM), fill_cmd.dst.eq(g(fl, "addr0")),
+            fill_cmd.last.eq(g(fl, "size")), fill_cmd.ram.eq(lay.fill),
+            fill_cmd.dst_space.eq(ak_space_of(g(fl, "akey0"))),
+        ]
+        cmd_from_mover = Signal()
+        m.d.comb += self.mover_cmd.payload.eq(
+            Mux(cmd_from_mover, mover, Mux(typ == OpGroup.DMABASE, copy_cmd, fill_cmd)))
 
         others_waiting = contexts.others_waiting
         stopping = Signal()
@@ -353,28 +378,22 @@ class ContextEngine(wiring.Component):
         lost = Signal()                         # the current context stopped running
         m.d.comb += lost.eq(~contexts.cur_running)
 
+        # The descriptor is issued: on to the next. The states that issue set ``advancing``;
+        # what it changes is written in one place, after the state machine.
+        advancing = Signal()
+        last_of_batch = Signal()
+        m.d.comb += last_of_batch.eq(k + 1 == batch.count)
+
         def advance():
-            """The descriptor is issued: on to the next, reading it from the RAM now."""
-            last_slot = cx.slot + 1 == cx.ring_sz
-            m.d.sync += [cx.read_index.eq(cx.read_index + 1), csb_ready.eq(0),
-                         cx.slot.eq(Mux(last_slot, 0, cx.slot + 1)),
-                         k.eq(k + 1), turn_left.eq(Mux(turn_left == 0, 0, turn_left - 1))]
-            count_decoded()
-            with m.If(k + 1 == batch.count):
-                m.d.sync += k.eq(0)
-                m.d.comb += fetcher.consume.eq(1)
+            m.d.comb += advancing.eq(1)
+            with m.If(last_of_batch):
                 m.next = "BATCH"
             with m.Else():
-                m.d.comb += [self.ram_rd.en.eq(1),
-                             self.ram_rd.row.eq(desc_row(batch.buffer, k + 1))]
                 m.next = "DECODE"
 
         counters = Signal(data.StructLayout({"decoded": 32, "decode_cycles": 32}))
         decoded_count, decode_cycles = counters.decoded, counters.decode_cycles
         m.d.comb += [self.decoded.eq(decoded_count), self.decode_cycles.eq(decode_cycles)]
-
-        def count_decoded():
-            m.d.sync += decoded_count.eq(decoded_count + 1)
 
         with m.FSM(init="IDLE"):
             # ---- scheduling ----------------------------------------------------------------------
@@ -389,12 +408,14 @@ class ContextEngine(wiring.Component):
                 with m.Elif(stopping):
                     with m.If(~drained):
                         pass
-                    with m.Elif(contexts.any_running):
-                        m.d.sync += cur.eq(contexts.first_running)
-                        m.next = "FN_STOP_LOAD"
-                    with m.Else():
+                    with m.Elif(~contexts.any_running):
                         m.d.comb += self.quiesced.eq(1)
                         m.d.sync += activated.eq(0)
+                    with m.Elif(contexts.cur_running):
+                        m.next = "FN_STOP_LOAD"
+                    with m.Else():
+                        # Function stop is rare: walk the contexts one per clock.
+                        m.d.sync += cur.eq(Mux(cur == n - 1, 0, cur + 1))
                 with m.Elif(activated & contexts.next_valid):
                     m.d.sync += cur.eq(contexts.next)
                     m.d.comb += contexts.served.eq(1)
@@ -670,9 +691,10 @@ class ContextEngine(wiring.Component):
 
             presented = Signal()                # the mover command is out: hold it
 
-            def issue_fast(cmd, record_stmts):
-                """Hand the command and the record over in one clock, or hold them."""
-                m.d.comb += [self.mover_cmd.valid.eq(fifo.w_rdy), self.mover_cmd.payload.eq(cmd)]
+            def issue_fast(record_stmts):
+                """Hand the command (``copy_cmd`` or ``fill_cmd``, by the descriptor's type)
+                and the record over in one clock, or hold them."""
+                m.d.comb += self.mover_cmd.valid.eq(fifo.w_rdy)
                 with m.If(fifo.w_rdy & self.mover_cmd.ready):
                     m.d.comb += [fifo.w_en.eq(1)] + record_stmts
                     m.d.sync += presented.eq(0)
@@ -696,28 +718,12 @@ class ContextEngine(wiring.Component):
                              ((typ == OpGroup.ADMIN) & ~enabled[OpGroup.ADMIN.opb_bit]) |
                              ((typ == OpGroup.INTR) & ~enabled[OpGroup.INTR.opb_bit]) |
                              ((typ == OpGroup.VENDOR) & ~enabled[OpGroup.VENDOR.opb_bit]))
-                copy_cmd = Signal(MoverCommand(self._ram_bits))
-                fill_cmd = Signal(MoverCommand(self._ram_bits))
-                c = dsc.DSC_DMAB_COPY
-                fl = dsc.DSC_VENDOR_FILL
-                m.d.comb += [
-                    copy_cmd.op.eq(MoverOp.COPY), copy_cmd.src.eq(g(c, "addr0")),
-                    copy_cmd.dst.eq(g(c, "addr1")), copy_cmd.last.eq(g(c, "size")),
-                    copy_cmd.src_space.eq(ak_space_of(g(c, "akey0"))),
-                    copy_cmd.dst_space.eq(ak_space_of(g(c, "akey1"))),
-                    fill_cmd.op.eq(MoverOp.FROM_RAM), fill_cmd.dst.eq(g(fl, "addr0")),
-                    fill_cmd.last.eq(g(fl, "size")), fill_cmd.ram.eq(lay.fill),
-                    fill_cmd.dst_space.eq(ak_space_of(g(fl, "akey0"))),
-                ]
                 fill_size = g(fl, "size")
                 fill_rows_needed = Mux(fill_size >= IMAGE, IMAGE // row,
                                        (fill_size >> row_shift) + 1)
                 with m.If(presented):
                     # A command is out to the mover: it must stay until taken.
-                    with m.If(sub == DmaBaseOp.COPY):
-                        issue_fast(copy_cmd, make_record(mover_op=1))
-                    with m.Else():
-                        issue_fast(fill_cmd, make_record(mover_op=1))
+                    issue_fast(make_record(mover_op=1))
                 with m.Elif(lost | stopping):
                     m.next = "END_TURN"
                 with m.Elif(~g(gen, "vl")):
@@ -744,7 +750,7 @@ class ContextEngine(wiring.Component):
                             with m.Elif(runs_past_top(g(c, "addr1"), g(c, "size"))):
                                 wraps(1)
                             with m.Elif(ak_hit(g(c, "akey0")) & ak_hit(g(c, "akey1"))):
-                                issue_fast(copy_cmd, make_record(mover_op=1))
+                                issue_fast(make_record(mover_op=1))
                             with m.Else():
                                 m.d.sync += mover.eq(copy_cmd)
                                 check_keys(2, g(c, "akey0"), g(c, "akey1"))
@@ -791,7 +797,7 @@ class ContextEngine(wiring.Component):
                                 (image_psz == g(fl, "psz")) &
                                 (image_pattern == g(fl, "pattern")) &
                                 (image_rows >= fill_rows_needed)):
-                        issue_fast(fill_cmd, make_record(mover_op=1))
+                        issue_fast(make_record(mover_op=1))
                     with m.Else():
                         m.d.sync += [mover.eq(fill_cmd), fill_rows.eq(fill_rows_needed)]
                         check_keys(1, g(fl, "akey0"))
@@ -866,10 +872,18 @@ class ContextEngine(wiring.Component):
                     with m.Default():          # CXT_UPD, SYNC
                         with m.If((sub == AdminOp.CXT_UPD) |
                                   (g(dsc.DSC_SYNC, "flt") == SyncFilter.CXT)):
-                            m.d.comb += [contexts.mark_stale.eq(1),
-                                         contexts.stale_from.eq(tgt[:cxt_bits]),
-                                         contexts.stale_to.eq(tgt_end[:cxt_bits])]
-                        m.next = "ADMIN_RETURN"
+                            m.d.sync += cur.eq(tgt)
+                            m.next = "ADMIN_MARK"
+                        with m.Else():
+                            m.next = "ADMIN_RETURN"
+            with m.State("ADMIN_MARK"):
+                # The range's cached structures are re-read before use: one context a clock.
+                m.d.comb += stale_cur.eq(1)
+                with m.If(tgt == tgt_end):
+                    m.d.sync += cur.eq(0)
+                    m.next = "ADMIN_RETURN"
+                with m.Else():
+                    m.d.sync += [tgt.eq(tgt + 1), cur.eq(tgt + 1)]
             with m.State("ADMIN_START"):
                 with m.If(contexts.query_running):
                     m.next = "ADMIN_NEXT"         # already running: nothing to do
@@ -996,7 +1010,7 @@ class ContextEngine(wiring.Component):
                     with m.Else():
                         m.next = "ADVANCE"
             with m.State("MOVE"):
-                m.d.comb += [self.mover_cmd.valid.eq(1), self.mover_cmd.payload.eq(mover)]
+                m.d.comb += [self.mover_cmd.valid.eq(1), cmd_from_mover.eq(1)]
                 with m.If(self.mover_cmd.ready):
                     m.next = "ADVANCE"
             with m.State("ADVANCE"):
@@ -1030,5 +1044,18 @@ class ContextEngine(wiring.Component):
                 with m.Else():
                     m.d.comb += self.fatal.eq(1)
                 m.next = "END_TURN"
+
+        # After the state machine, so that these win over anything a state wrote.
+        with m.If(advancing):
+            m.d.sync += [cx.read_index.eq(cx.read_index + 1), csb_ready.eq(0),
+                         cx.slot.eq(Mux(cx.slot + 1 == cx.ring_sz, 0, cx.slot + 1)),
+                         k.eq(Mux(last_of_batch, 0, k + 1)),
+                         turn_left.eq(Mux(turn_left == 0, 0, turn_left - 1)),
+                         decoded_count.eq(decoded_count + 1)]
+            with m.If(last_of_batch):
+                m.d.comb += fetcher.consume.eq(1)
+            with m.Else():
+                m.d.comb += [self.ram_rd.en.eq(1),
+                             self.ram_rd.row.eq(desc_row(batch.buffer, k + 1))]
 
         return m

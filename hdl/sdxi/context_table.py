@@ -5,7 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..common.priority import lowest_set, round_robin
+from ..common.priority import round_robin
 
 
 __all__ = ["ContextTable", "CxtEntry", "FlagUpdate"]
@@ -36,6 +36,7 @@ class FlagUpdate(data.StructLayout):
             "idle": 1,          # no work beyond its write index
             "more": 1,          # work left after its turn
             "fresh": 1,         # its cached structures are current
+            "stale": 1,         # its cached structures are to be re-read before use
             "known": 1,         # it has a table entry
         })
 
@@ -48,8 +49,9 @@ class ContextTable(wiring.Component):
     ``save``. Per context, flip-flops updated once a clock from masks: ``running``, ``work``
     (may have descriptors beyond its last turn), ``stale`` (cached structures to re-read before
     use) and ``known`` (has a table entry since activation). ``update`` says what happened to
-    ``cur``; ``failed`` stops ``failed_cxt`` (the retire unit ended it); ``mark_stale`` marks
-    contexts ``stale_from`` to ``stale_to``. Where updates meet in one clock, setting wins.
+    ``cur``; ``failed`` stops ``failed_cxt`` (the retire unit ended it). Where updates meet in
+    one clock, setting wins. Every per-context update goes through the one decoder of ``cur``
+    (or of ``failed_cxt``): an operation on a range of contexts visits them one per clock.
 
     The next context to serve is the first after the last served (``served`` records ``next``)
     that runs and has a doorbell ``pending`` or work: a rotate and a priority encoder.
@@ -58,13 +60,12 @@ class ContextTable(wiring.Component):
     -------
     cur : In(range(contexts)), entry : Out(CxtEntry), save : In(1), save_entry : In(CxtEntry)
     update : In(FlagUpdate), failed : In(1), failed_cxt : In(range(contexts))
-    mark_stale : In(1), stale_from, stale_to : In(range(contexts))
     pending : In(contexts)
     next, next_valid : Out, served : In(1)
     cur_running, cur_stale, others_waiting : Out(1)
         ``cur`` runs; ``cur`` is stale; another running context has a doorbell or work.
     query : In(range(contexts)), query_running, query_known : Out(1)
-    first_running : Out(range(contexts)), any_running : Out(1)
+    any_running : Out(1)
     """
 
     def __init__(self, *, contexts):
@@ -73,12 +74,11 @@ class ContextTable(wiring.Component):
         super().__init__({
             "cur": In(n), "entry": Out(CxtEntry()), "save": In(1), "save_entry": In(CxtEntry()),
             "update": In(FlagUpdate()), "failed": In(1), "failed_cxt": In(n),
-            "mark_stale": In(1), "stale_from": In(n), "stale_to": In(n),
             "pending": In(contexts),
             "next": Out(n), "next_valid": Out(1), "served": In(1),
             "cur_running": Out(1), "cur_stale": Out(1), "others_waiting": Out(1),
             "query": In(n), "query_running": Out(1), "query_known": Out(1),
-            "first_running": Out(n), "any_running": Out(1),
+            "any_running": Out(1),
         })
 
     def elaborate(self, platform):
@@ -96,15 +96,13 @@ class ContextTable(wiring.Component):
         up = self.update
         failed_bit = Mux(self.failed, Const(1, n) << self.failed_cxt, 0)
         stop_mask = Mux(up.stopped, cur_bit, 0) | failed_bit
-        upto_end = (Const(1, n + 1) << (self.stale_to + 1)) - 1
-        below_from = (Const(1, n) << self.stale_from) - 1
-        stale_range = Mux(self.mark_stale, upto_end[:n] & ~below_from, 0)
         m.d.sync += [
             running.eq(Mux(up.forget_all, 0,
                            (running & ~stop_mask) | Mux(up.started, cur_bit, 0))),
             work.eq(Mux(up.forget_all, 0, (work & ~stop_mask & ~Mux(up.idle, cur_bit, 0)) |
                         Mux(up.started | up.more, cur_bit, 0))),
-            stale.eq(Mux(up.forget_all, 0, (stale & ~Mux(up.fresh, cur_bit, 0)) | stale_range)),
+            stale.eq(Mux(up.forget_all, 0,
+                         (stale & ~Mux(up.fresh, cur_bit, 0)) | Mux(up.stale, cur_bit, 0))),
             known.eq(Mux(up.forget_all, 0, known | Mux(up.known, cur_bit, 0))),
         ]
 
@@ -114,7 +112,6 @@ class ContextTable(wiring.Component):
         pick, any_ = round_robin(m, candidates, last_served, name="sched")
         with m.If(self.served):
             m.d.sync += last_served.eq(pick)
-        first, any_running = lowest_set(m, running, name="first_running")
         m.d.comb += [
             self.next.eq(pick), self.next_valid.eq(any_),
             self.cur_running.eq(running.bit_select(self.cur, 1)),
@@ -122,6 +119,6 @@ class ContextTable(wiring.Component):
             self.others_waiting.eq((candidates & ~cur_bit) != 0),
             self.query_running.eq(running.bit_select(self.query, 1)),
             self.query_known.eq(known.bit_select(self.query, 1)),
-            self.first_running.eq(first), self.any_running.eq(any_running),
+            self.any_running.eq(running.any()),
         ]
         return m
