@@ -20,9 +20,12 @@ class ClientMux(wiring.Component):
     one request per turn.
 
     The outgoing request is a register, so no path runs from a client's logic through the
-    multiplexer into the engine. It is refilled in the clock it is taken: a client may send a
-    request every clock. Statuses are never held back (``always_ready``) and are routed
-    without a register.
+    multiplexer into the engine; the grant is a register too, so none runs from one client's
+    logic into another's ``ready``. In each clock the granted client may hand over a request;
+    the grant then moves to the next client waiting after it (round-robin), and stays while
+    no other waits, so one client alone may send a request every clock. A request arriving
+    at an idle multiplexer leaves one clock later than it would with a combinational grant.
+    Statuses are never held back (``always_ready``) and are routed without a register.
 
     ``request`` and ``status`` give the payload layouts for an id width (for example
     ``ReadRequest``); each must have an ``id`` field. ``notice``, if given, is the layout of a
@@ -69,21 +72,23 @@ class ClientMux(wiring.Component):
         n = self._n
         out = self.request
 
-        last = Signal(range(max(n, 2)))
-        grant, waiting = round_robin(m, Cat(r.valid for r in self.requests), last, name="grant")
-        take = Signal()
-        m.d.comb += take.eq(waiting & (~out.valid | out.ready))
+        grant = Signal(range(max(n, 2)))     # the client that may hand over in this clock
+        following, waiting = round_robin(m, Cat(r.valid for r in self.requests), grant,
+                                         name="grant")
+        with m.If(waiting):
+            m.d.sync += grant.eq(following)
+        room = Signal()
+        m.d.comb += room.eq(~out.valid | out.ready)
         with m.If(out.ready):
             m.d.sync += out.valid.eq(0)
-        with m.If(take):
-            m.d.sync += [out.valid.eq(1), last.eq(grant)]
         with m.Switch(grant):
             for i, req in enumerate(self.requests):
                 with m.Case(i):
-                    m.d.comb += req.ready.eq(take)
-                    with m.If(take):
-                        m.d.sync += self._forward(req.payload, out.payload,
-                                                  Cat(req.payload.id, Const(i, self.prefix_bits)))
+                    m.d.comb += req.ready.eq(room)
+                    with m.If(room & req.valid):
+                        m.d.sync += [out.valid.eq(1)] + self._forward(
+                            req.payload, out.payload,
+                            Cat(req.payload.id, Const(i, self.prefix_bits)))
 
         self._route(m, self.status, self.statuses)
         if self._notices:

@@ -35,9 +35,10 @@ class RegisterFile(wiring.Component):
         For each register named in ``loadable``: replace its ``RW`` bits with ``load_value``
         in this clock (hardware-advanced registers such as an index); wins over a bus write.
     written : Out(...)
-        For each register, a one-clock strobe when a write with any byte enable reaches it.
+        For each register, a one-clock strobe when a write with any byte enable reaches it,
+        from a register: in the clock after the write, when ``stored`` holds its result.
     write_data, write_be : Out(64), Out(8)
-        Data and byte enables of that write.
+        Data and byte enables of that write, with the strobe.
     """
 
     def __init__(self, registers, *, addr_width, loadable=(), limits=None):
@@ -93,7 +94,9 @@ class RegisterFile(wiring.Component):
         lane_mask = Signal(64)
         for i in range(8):
             m.d.comb += lane_mask[8 * i:8 * i + 8].eq(bus.w_be[i].replicate(8))
-        m.d.comb += [self.write_data.eq(bus.w_data), self.write_be.eq(bus.w_be)]
+        # Registered, so that what reacts to a write does not extend the path from the bus.
+        with m.If(bus.w_stb):
+            m.d.sync += [self.write_data.eq(bus.w_data), self.write_be.eq(bus.w_be)]
 
         read_value = 0
         any_hit = 0
@@ -104,8 +107,8 @@ class RegisterFile(wiring.Component):
             hit = Signal(name=f"hit_{r.name}")
             m.d.comb += [
                 hit.eq(bus.addr == r.offset >> 3),
-                getattr(self.written, r.name).eq(hit & bus.w_stb & bus.w_be.any()),
             ]
+            m.d.sync += getattr(self.written, r.name).eq(hit & bus.w_stb & bus.w_be.any())
             value = 0
             if rw | rw1c:
                 stored = getattr(self.stored, r.name)

@@ -263,16 +263,20 @@ def test_write_only_register_and_written_strobes():
     b = Bench()
 
     async def tb(ctx):
-        # A write to IMPL_MSIX_RAISE pulses ``written`` for one clock with its data; it reads 0.
+        # A write to IMPL_MSIX_RAISE pulses ``written`` for one clock, in the clock after the
+        # write, with its data; it reads 0.
         bus = b.dut.bus
         ctx.set(bus.addr, SPEC["IMPL_MSIX_RAISE"][0] >> 3)
         ctx.set(bus.w_data, 0x5)
         ctx.set(bus.w_be, 0x03)
         ctx.set(bus.w_stb, 1)
+        assert ctx.get(b.dut.written.IMPL_MSIX_RAISE) == 0
+        await ctx.tick()
+        ctx.set(bus.w_stb, 0)
+        ctx.set(bus.w_data, 0)
         assert ctx.get(b.dut.written.IMPL_MSIX_RAISE) == 1
         assert ctx.get(b.dut.write_data) == 0x5 and ctx.get(b.dut.write_be) == 0x03
         await ctx.tick()
-        ctx.set(bus.w_stb, 0)
         assert ctx.get(b.dut.written.IMPL_MSIX_RAISE) == 0
         assert await b.read(ctx, "IMPL_MSIX_RAISE") == 0
         # A write strobe with no byte enabled is not a write.
