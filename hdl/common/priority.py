@@ -10,8 +10,10 @@ def round_robin(m, requests, last, *, name="rr"):
     """Return ``(index, valid)``: the first set bit of ``requests`` after position ``last``,
     wrapping around, so that every requester is served in turn.
 
-    Built as a rotate (``requests`` read from ``last + 1`` on, over a doubled copy) and a
-    priority encoder (``lowest_set``), so its depth grows with log2 of the width.
+    Built as verilog-pcie's arbiters are: the requests after ``last`` (a mask decoded from
+    ``last``, which is a register where this is used) and all requests each go through a
+    priority encoder (``lowest_set``), and the first wins if it found any; the depth grows with
+    log2 of the width.
     """
     n = len(requests)
     index = Signal(range(max(n, 2)), name=f"{name}_index")
@@ -19,17 +21,11 @@ def round_robin(m, requests, last, *, name="rr"):
     if n == 1:
         m.d.comb += [index.eq(0), valid.eq(requests[0])]
         return index, valid
-    start = Signal(range(n + 1), name=f"{name}_start")
-    m.d.comb += start.eq(last + 1)
-    rotated = Signal(n, name=f"{name}_rotated")
-    m.d.comb += rotated.eq(Cat(requests, requests).bit_select(start, n))
-    offset, any_ = lowest_set(m, rotated, name=f"{name}_first")
-    at = Signal(range(2 * n + 1), name=f"{name}_at")
-    m.d.comb += [
-        at.eq(start + offset),
-        index.eq(Mux(at >= n, at - n, at)),
-        valid.eq(any_),
-    ]
+    after = Signal(n, name=f"{name}_after")
+    m.d.comb += after.eq(requests & Cat(*(last < i for i in range(n))))
+    after_index, after_any = lowest_set(m, after, name=f"{name}_after_first")
+    any_index, any_ = lowest_set(m, requests, name=f"{name}_first")
+    m.d.comb += [index.eq(Mux(after_any, after_index, any_index)), valid.eq(any_)]
     return index, valid
 
 

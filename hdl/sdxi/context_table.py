@@ -54,7 +54,7 @@ class ContextTable(wiring.Component):
     (or of ``failed_cxt``): an operation on a range of contexts visits them one per clock.
 
     The next context to serve is the first after the last served (``served`` records ``next``)
-    that runs and has a doorbell ``pending`` or work: a rotate and a priority encoder.
+    that runs and has a doorbell ``pending`` or work (``round_robin``: two priority encoders).
 
     Members
     -------
