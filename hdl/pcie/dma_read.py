@@ -153,13 +153,26 @@ class DmaReadEngine(wiring.Component):
         credit_h = Signal(10)              # completion headers outstanding (worst case)
         m.d.comb += self.outstanding_bytes.eq(credit_b)
 
-        entry = data.StructLayout({"op": op_bits, "row0": row_bits, "w0": win_bits,
-                                   "w_last": win_bits, "first": 12, "end": 13, "bytes": 13,
-                                   "headers": 7, "start": 32})
-        m.submodules.tag_table = table = Memory(shape=entry, depth=self._tags, init=[])
+        # Per tag, written once when its read is issued. Completions read what places their
+        # data; the time-out scan reads what it releases. Two tables, so that neither read
+        # port copies the fields only the other needs (a LUTRAM has one read port per copy).
+        release = {"op": op_bits, "bytes": 13, "headers": 7}
+        placing = data.StructLayout({**release, "row0": row_bits, "w0": win_bits,
+                                     "w_last": win_bits, "first": 12, "end": 13})
+        ageing = data.StructLayout({**release, "start": 32})
+        t_entry = Signal(data.StructLayout({**placing.members, "start": 32}))
+        m.submodules.tag_table = table = Memory(shape=placing, depth=self._tags, init=[])
+        m.submodules.tag_age = age_table = Memory(shape=ageing, depth=self._tags, init=[])
         t_wr = table.write_port()
+        age_wr = age_table.write_port()
         t_cpl = table.read_port(domain="comb")
-        t_scan = table.read_port(domain="comb")
+        t_scan = age_table.read_port(domain="comb")
+        m.d.comb += [age_wr.addr.eq(t_wr.addr), age_wr.en.eq(t_wr.en),
+                     age_wr.data.start.eq(t_entry.start)]
+        for name in placing.members:
+            m.d.comb += getattr(t_wr.data, name).eq(getattr(t_entry, name))
+        for name in release:
+            m.d.comb += getattr(age_wr.data, name).eq(getattr(t_entry, name))
 
         # ---- splitter: the request being cut into reads ----------------------------------------
         active = Signal()                  # reads of the current request are left to issue
@@ -238,15 +251,15 @@ class DmaReadEngine(wiring.Component):
         m.d.comb += [
             t_wr.addr.eq(free_tag),
             t_wr.en.eq(issued),
-            t_wr.data.op.eq(eff_op),
-            t_wr.data.row0.eq(p_ram[row_shift:]),
-            t_wr.data.w0.eq(p_addr[row_shift:12]),
-            t_wr.data.w_last.eq((p_addr[:12] + p_len - 1)[row_shift:12]),
-            t_wr.data.first.eq(p_addr[:12]),
-            t_wr.data.end.eq(p_addr[:12] + p_len),
-            t_wr.data.bytes.eq(p_dwords << 2),
-            t_wr.data.headers.eq(p_headers),
-            t_wr.data.start.eq(now),
+            t_entry.op.eq(eff_op),
+            t_entry.row0.eq(p_ram[row_shift:]),
+            t_entry.w0.eq(p_addr[row_shift:12]),
+            t_entry.w_last.eq((p_addr[:12] + p_len - 1)[row_shift:12]),
+            t_entry.first.eq(p_addr[:12]),
+            t_entry.end.eq(p_addr[:12] + p_len),
+            t_entry.bytes.eq(p_dwords << 2),
+            t_entry.headers.eq(p_headers),
+            t_entry.start.eq(now),
             issued_mask.eq(Mux(issued, 1 << free_tag, 0)),
         ]
         with m.If(fresh):
