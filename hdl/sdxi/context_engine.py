@@ -10,12 +10,10 @@ from sdxi_defs import descriptors as dsc
 from sdxi_defs.descriptors import AdminOp, DmaBaseOp, IntrOp, OpGroup, SyncFilter, VendorOp
 from sdxi_defs.errors import ErrClass, ErrStep, ErrSubStep
 from sdxi_defs.ram_map import BATCH, IMAGE, RamLayout
-from sdxi_defs.structures import (AKEY_ENT, CXT_CTL, CXT_L1_ENT, CXT_L2_ENT, CXT_STS, CxtState,
-                                  ERRLOG_HD_ENT)
+from sdxi_defs.structures import AKEY_ENT, CXT_CTL, CXT_L1_ENT, CXT_L2_ENT, CXT_STS, CxtState
 
 from ..common.address_range import runs_past_top
 from ..common.fsm import goto, request_states
-from ..common.layouts import layout_of
 from ..mmu.tlb import Lookup, Translation
 from ..pcie.dma_ram import RamReadPairSignature, RamWriteSignature
 from ..pcie.dma_read import ReadRequest, ReadStatus
@@ -23,7 +21,7 @@ from ..pcie.dma_write import WriteRequest, WriteStatus
 from .data_mover import BufferSpace, MoverCommand, MoverOp
 from .error_classes import class_of_fault, class_of_read_error, class_of_write_error
 from .context_table import ContextTable, CxtEntry
-from .error_completion import ErrorReport, entry_fields
+from .error_completion import ErrorFound, ErrorReport, found_fields
 from .retire import ContextFailure, RetireRecord
 from .ring_fetcher import FETCHERS, RingFetcher
 
@@ -214,28 +212,15 @@ class ContextEngine(wiring.Component):
         m.d.comb += landed.eq(Cat((pair[:512] >> (struct_off * 64))[:256], pair[256:512]))
 
         # ---- error reporting ---------------------------------------------------------------------
-        # What an error found here reports; the entry is made from it in one place.
-        found = Signal(data.StructLayout({
-            "function": 1,     # a table error: the function stops
-            "step": 6, "sub_step": 4, "err_class": 8, "cxt": 16,
-            "div": 1,          # the entry names the descriptor (its read index)
-            "bv": 1, "buf": 3,
-        }))
+        # What an error found here reports (the error completion unit makes the log entry);
+        # the index is the read index when the report leaves.
+        found = Signal(ErrorFound())
         err_fn = found.function
-        err = Signal(layout_of(ERRLOG_HD_ENT))
-        m.d.comb += entry_fields(err, step=found.step, sub_step=found.sub_step,
-                                 err_class=found.err_class, function=found.function,
-                                 cxt=found.cxt, index=Mux(found.div, cx.read_index, 0),
-                                 buf=found.buf)
-        m.d.comb += [err.div.eq(found.div), err.bv.eq(found.bv)]     # known only when found
 
         def report(step, sub_step, cls, *, function=False, buf=None, index=True):
-            m.d.sync += [
-                found.function.eq(function), found.step.eq(step), found.sub_step.eq(sub_step),
-                found.err_class.eq(cls), found.cxt.eq(tgt if function else cur),
-                found.div.eq(index), found.bv.eq(buf is not None),
-                found.buf.eq(0 if buf is None else buf),
-            ]
+            m.d.sync += found_fields(found, step=step, sub_step=sub_step, err_class=cls,
+                                     function=function, cxt=tgt if function else cur,
+                                     index=0 if index else None, buf=buf)
             m.next = "REPORT" if function else "ERR_DRAIN"
 
         # ---- activation / admin targets ----------------------------------------------------------
@@ -1029,9 +1014,10 @@ class ContextEngine(wiring.Component):
                 # CXT_STS says ERR_FN, the entry is logged, the CST gets er (not for a table
                 # error, which stops the function and names no descriptor).
                 rep = self.error_report
-                m.d.comb += [rep.valid.eq(1), rep.payload.entry.eq(err),
+                m.d.comb += [rep.valid.eq(1), rep.payload.found.eq(found),
+                             rep.payload.found.index.eq(cx.read_index),
                              rep.payload.stop.eq(~err_fn), rep.payload.sts.eq(cx.sts),
-                             rep.payload.cst.eq(~err_fn & err.div & has_cst),
+                             rep.payload.cst.eq(~err_fn & found.div & has_cst),
                              rep.payload.csb.eq(csb)]
                 with m.If(rep.ready):
                     with m.If(err_fn):

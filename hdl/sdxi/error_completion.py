@@ -13,32 +13,60 @@ from ..common.layouts import layout_of
 from ..pcie.dma_write import WriteRequest, WriteStatus
 
 
-__all__ = ["ErrorCompletion", "ErrorReport", "entry_fields"]
+__all__ = ["ErrorCompletion", "ErrorFound", "ErrorReport", "entry_fields", "found_fields"]
 
 
-def entry_fields(entry, *, step, sub_step, err_class, function, cxt, index, buf):
-    """Assignments that make ``entry`` (a ``layout_of(ERRLOG_HD_ENT)`` view) an error-log
-    header entry (sdxi-spec.md 6): reserved bits 0; ``index`` is the descriptor's read index
-    or ``None`` (div = 0), ``buf`` its operand or ``None`` (bv = 0); ``function`` is whether
-    the function stops (re) rather than the context."""
+_ENTRY = layout_of(ERRLOG_HD_ENT)
+
+
+class ErrorFound(data.StructLayout):
+    """What an error-log header entry says about one error (sdxi-spec.md 6), and nothing of
+    the entry's constant or reserved bits: ``function`` is whether the function stops (re)
+    rather than the context; ``div`` whether ``index`` names the descriptor (its read index);
+    ``bv`` whether ``buf`` names its operand. ``entry_fields`` makes the entry from it."""
+
+    def __init__(self):
+        super().__init__({
+            "function": 1, "step": _ENTRY["step"].width, "sub_step": _ENTRY["sub_step"].width,
+            "err_class": _ENTRY["err_class"].width, "cxt": _ENTRY["cxt_num"].width,
+            "div": 1, "index": _ENTRY["dsc_index"].width, "bv": 1, "buf": _ENTRY["buf"].width,
+        })
+
+
+def found_fields(found, *, step, sub_step, err_class, function, cxt, index, buf):
+    """Assignments that make ``found`` (an ``ErrorFound`` view) describe an error: ``index``
+    is the descriptor's read index or ``None``, ``buf`` its operand or ``None``."""
     return [
-        entry.eq(0),                  # every bit driven: reserved ones are 0, never left open
-        entry.vl.eq(1), entry.type.eq(ERRLOG_TYPE), entry.step.eq(step),
-        entry.sub_step.eq(sub_step), entry.err_class.eq(err_class), entry.cv.eq(1),
-        entry.re.eq(Mux(function, ErrReaction.FUNCTION_STOPPED, ErrReaction.CONTEXT_STOPPED)),
-        entry.cxt_num.eq(cxt),
-        entry.div.eq(index is not None), entry.dsc_index.eq(0 if index is None else index),
-        entry.bv.eq(buf is not None), entry.buf.eq(0 if buf is None else buf),
+        found.function.eq(function), found.step.eq(step), found.sub_step.eq(sub_step),
+        found.err_class.eq(err_class), found.cxt.eq(cxt),
+        found.div.eq(index is not None), found.index.eq(0 if index is None else index),
+        found.bv.eq(buf is not None), found.buf.eq(0 if buf is None else buf),
+    ]
+
+
+def entry_fields(entry, found):
+    """Assignments that make ``entry`` (a ``layout_of(ERRLOG_HD_ENT)`` view) the error-log
+    header entry of ``found`` (an ``ErrorFound`` view): every bit driven, reserved ones 0;
+    the index and operand only where ``div`` and ``bv`` say they are known."""
+    return [
+        entry.eq(0),
+        entry.vl.eq(1), entry.type.eq(ERRLOG_TYPE), entry.step.eq(found.step),
+        entry.sub_step.eq(found.sub_step), entry.err_class.eq(found.err_class),
+        entry.cv.eq(1),
+        entry.re.eq(Mux(found.function, ErrReaction.FUNCTION_STOPPED,
+                        ErrReaction.CONTEXT_STOPPED)),
+        entry.cxt_num.eq(found.cxt),
+        entry.div.eq(found.div), entry.dsc_index.eq(Mux(found.div, found.index, 0)),
+        entry.bv.eq(found.bv), entry.buf.eq(Mux(found.bv, found.buf, 0)),
     ]
 
 
 class ErrorReport(data.StructLayout):
-    """An error to complete: its log ``entry``; with ``stop``, the context's CXT_STS (at
+    """An error to complete: what was ``found``; with ``stop``, the context's CXT_STS (at
     ``sts``) says ERR_FN first; with ``cst``, the descriptor's CST (at ``csb``) gets er = 1."""
 
     def __init__(self):
-        super().__init__({"entry": layout_of(ERRLOG_HD_ENT), "stop": 1, "sts": 64,
-                          "cst": 1, "csb": 64})
+        super().__init__({"found": ErrorFound(), "stop": 1, "sts": 64, "cst": 1, "csb": 64})
 
 
 class ErrorCompletion(wiring.Component):
@@ -75,7 +103,8 @@ class ErrorCompletion(wiring.Component):
         m.d.comb += chosen.eq(Mux(self.reports[0].valid, self.reports[0].payload,
                                   self.reports[1].payload))
         wq = Signal.like(self.wr_req.payload)
-        m.d.comb += [self.wr_req.payload.eq(wq), self.log.payload.eq(report.entry)]
+        # The log entry is made here, once, from what the report says.
+        m.d.comb += [self.wr_req.payload.eq(wq), *entry_fields(self.log.payload, report.found)]
 
         def write_cst_flags():
             with m.If(report.cst):

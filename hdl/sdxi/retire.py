@@ -11,7 +11,7 @@ from ..common.priority import lowest_set
 from ..pcie.dma_ram import RamWriteSignature
 from ..pcie.dma_write import WriteRequest, WriteStatus
 from .data_mover import MoverResult
-from .error_completion import ErrorReport, entry_fields
+from .error_completion import ErrorReport, found_fields
 
 
 __all__ = ["Retire", "RetireRecord", "ContextFailure", "CST_WRITERS"]
@@ -258,7 +258,7 @@ class Retire(wiring.Component):
                 m.d.comb += [
                     rep.valid.eq(1), rep.payload.stop.eq(1), rep.payload.sts.eq(rec.sts),
                     rep.payload.cst.eq(rec.cst), rep.payload.csb.eq(rec.csb),
-                    *entry_fields(rep.payload.entry, step=ErrStep.DATA_BUFFER, sub_step=sub_step,
+                    *found_fields(rep.payload.found, step=ErrStep.DATA_BUFFER, sub_step=sub_step,
                                   err_class=err, function=0, cxt=rec.cxt, index=rec.index,
                                   buf=buf),
                 ]

@@ -6,7 +6,7 @@ import random
 import pytest
 
 from hdl.sdxi.error_completion import ErrorCompletion
-from sdxi_defs.errors import WriteError
+from sdxi_defs.errors import ERRLOG_TYPE, ErrReaction, WriteError
 from sdxi_defs.ram_map import RamLayout
 from sdxi_defs.structures import ERRLOG_HD_ENT, CxtState
 
@@ -22,16 +22,19 @@ class Bench:
         self.rng = random.Random(seed)
         self.fail = fail
         self.events = []          # ("write", addr, length, ram) / ("log", cxt) in order
+        self.entries = []         # the log entries, as bytes
 
     async def engine(self, ctx):
         dut = self.dut
         pending, due = None, 0
         async for _, _, valid, ready, p, l_valid, l_ready, entry in ctx.tick().sample(
                 dut.wr_req.valid, dut.wr_req.ready, dut.wr_req.payload,
-                dut.log.valid, dut.log.ready, dut.log.payload):
+                dut.log.valid, dut.log.ready, dut.log.payload.as_value()):
             ctx.set(dut.wr_status.valid, 0)
             if l_valid and l_ready:
-                self.events.append(("log", entry.cxt_num))
+                raw = entry.to_bytes(ERRLOG_HD_ENT.size, "little")
+                self.entries.append(raw)
+                self.events.append(("log", ERRLOG_HD_ENT.decode(raw)["cxt_num"]))
             ctx.set(dut.log.ready, self.rng.random() < 0.4)
             if pending is None:
                 if valid and ready:
@@ -50,8 +53,9 @@ class Bench:
 
     async def report(self, ctx, port, *, cxt, stop, cst):
         r = self.dut.reports[port]
-        ctx.set(r.payload.entry.as_value(),
-                int.from_bytes(ERRLOG_HD_ENT.encode(vl=1, cxt_num=cxt), "little"))
+        ctx.set(r.payload.found.as_value(), 0)
+        for name, value in dict(FOUND, cxt=cxt).items():
+            ctx.set(getattr(r.payload.found, name), value)
         ctx.set(r.payload.stop, stop)
         ctx.set(r.payload.sts, STS)
         ctx.set(r.payload.cst, cst)
@@ -68,6 +72,14 @@ class Bench:
 
 STATE = ("write", STS, 1, LAY.states + CxtState.ERR_FN)
 FLAGS = ("write", CSB + 8, 4, LAY.flags_err)
+# What a report says; its entry names the descriptor but no operand (bv = 0 hides buf).
+FOUND = dict(function=0, step=3, sub_step=2, err_class=0x21, div=1, index=77, bv=0, buf=5)
+
+
+def expected_entry(cxt):
+    return ERRLOG_HD_ENT.encode(vl=1, type=ERRLOG_TYPE, step=3, sub_step=2, err_class=0x21,
+                                cv=1, re=ErrReaction.CONTEXT_STOPPED, cxt_num=cxt, div=1,
+                                dsc_index=77)
 SIGNAL = ("write", CSB, 8, LAY.zero)
 
 
@@ -81,6 +93,7 @@ def test_each_part_follows_the_one_before(stop, cst):
     bench.simulate(tb, f"error_completion_{stop}{cst}")
     expected = ([STATE] if stop else []) + [("log", 5)] + ([FLAGS, SIGNAL] if cst else [])
     assert bench.events == expected + [("done", 5)]
+    assert bench.entries == [expected_entry(5)], "the entry is made from the report, in full"
 
 
 def test_failed_writes_do_not_hold_up_the_rest_and_port_0_comes_first():

@@ -193,6 +193,6 @@ def test_a_datapath_error_ends_its_context_and_drops_what_follows():
     assert len(bench.reports) == 1
     rep = bench.reports[0]
     assert (rep.stop, rep.sts, rep.cst, rep.csb) == (1, STS[2], 1, CST + 32)
-    entry = rep.entry
-    assert (entry.vl, entry.cxt_num, entry.dsc_index, entry.err_class, entry.step, entry.bv,
-            entry.div) == (1, 2, 8, ErrClass.READ_UR, ErrStep.DATA_BUFFER, 1, 1)
+    found = rep.found
+    assert (found.function, found.cxt, found.index, found.err_class, found.step, found.bv,
+            found.div) == (0, 2, 8, ErrClass.READ_UR, ErrStep.DATA_BUFFER, 1, 1)
