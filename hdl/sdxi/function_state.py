@@ -1,6 +1,6 @@
 """SDXI function state machine: MMIO_CTL0.fn_gsr requests to MMIO_STS0.fn_gsv states."""
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -54,7 +54,8 @@ class FunctionStateMachine(wiring.Component):
     soft_stop, hard_stop : Out(1)
         Held while stopping: drain outstanding work, or abandon it.
     quiesced : In(1)
-        The engine holds no work (ends a stop).
+        The engine holds no work (ends a stop). Taken through a register: the engine's
+        logic does not run on into this state machine, and a stop ends one clock later.
     fatal : In(1)
         A function-level error (ends in ERROR).
     entered_error : Out(1)
@@ -75,6 +76,8 @@ class FunctionStateMachine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        quiesced = Signal()
+        m.d.sync += quiesced.eq(self.quiesced)
 
         def stop_requests():
             with m.If(self.request & (self.gsr == GSR.STOP_SF)):
@@ -117,14 +120,14 @@ class FunctionStateMachine(wiring.Component):
                     to_error()
                 with m.Elif(self.request & ((self.gsr == GSR.STOP_HD) | (self.gsr == GSR.RESET))):
                     m.next = "STOPG_HD"
-                with m.Elif(self.quiesced):
+                with m.Elif(quiesced):
                     m.next = "STOP"
 
             with m.State("STOPG_HD"):
                 m.d.comb += [self.gsv.eq(GSV.STOPG_HD), self.hard_stop.eq(1)]
                 with m.If(self.fatal):
                     to_error()
-                with m.Elif(self.quiesced):
+                with m.Elif(quiesced):
                     m.next = "STOP"
 
             with m.State("ERROR"):

@@ -69,12 +69,15 @@ class Bench:
         return GSV(ctx.get(self.dut.gsv))
 
     async def apply(self, ctx, **inputs):
-        """Hold ``inputs`` for one clock, then return every input to idle."""
+        """Hold ``inputs`` for one clock, then return every input to idle; ``quiesced`` goes
+        through a register, so it acts a clock later."""
         for k, v in inputs.items():
             ctx.set(getattr(self.dut, k), v)
         await ctx.tick()
         for k in ("request", "activate_done", "activate_ok", "quiesced", "fatal"):
             ctx.set(getattr(self.dut, k), 0)
+        if inputs.get("quiesced"):
+            await ctx.tick()
 
     async def request(self, ctx, gsr):
         await self.apply(ctx, request=1, gsr=gsr)
