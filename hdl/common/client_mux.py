@@ -5,7 +5,6 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .priority import round_robin
-from .register_slice import RegisterSlice
 
 
 __all__ = ["ClientMux"]
@@ -20,10 +19,9 @@ class ClientMux(wiring.Component):
     ``client_id_bits`` can tell apart. Clients with a request waiting are served round-robin,
     one request per turn.
 
-    The outgoing request leaves through a register slice, so no path runs from a client's
-    logic through the multiplexer into the engine, nor from the engine's ``ready`` back into
-    a client; the grant is a register too, so none runs from one client's logic into
-    another's ``ready``. In each clock the granted client may hand over a request;
+    The outgoing request is a register, so no path runs from a client's logic through the
+    multiplexer into the engine; the grant is a register too, so none runs from one client's
+    logic into another's ``ready``. In each clock the granted client may hand over a request;
     the grant then moves to the next client waiting after it (round-robin), and stays while
     no other waits, so one client alone may send a request every clock. A request arriving
     at an idle multiplexer leaves one clock later than it would with a combinational grant.
@@ -79,15 +77,18 @@ class ClientMux(wiring.Component):
                                          name="grant")
         with m.If(waiting):
             m.d.sync += grant.eq(following)
-        m.submodules.slice = out_slice = RegisterSlice(out.payload.shape())
-        wiring.connect(m, out_slice.o, wiring.flipped(out))
-        into = out_slice.i
+        room = Signal()
+        m.d.comb += room.eq(~out.valid | out.ready)
+        with m.If(out.ready):
+            m.d.sync += out.valid.eq(0)
         with m.Switch(grant):
             for i, req in enumerate(self.requests):
                 with m.Case(i):
-                    m.d.comb += [req.ready.eq(into.ready), into.valid.eq(req.valid)]
-                    m.d.comb += self._forward(req.payload, into.payload,
-                                              Cat(req.payload.id, Const(i, self.prefix_bits)))
+                    m.d.comb += req.ready.eq(room)
+                    with m.If(room & req.valid):
+                        m.d.sync += [out.valid.eq(1)] + self._forward(
+                            req.payload, out.payload,
+                            Cat(req.payload.id, Const(i, self.prefix_bits)))
 
         self._route(m, self.status, self.statuses)
         if self._notices:
