@@ -106,9 +106,8 @@ class DoorbellArray(wiring.Component):
         raised = Signal(self._contexts)
         taken = Signal(self._contexts)
         m.d.comb += [
-            raised.eq(Cat(*(accept & (cxt == i) for i in range(self._contexts)))),
-            taken.eq(Cat(*(self.take_valid & (self.take_cxt == i)
-                           for i in range(self._contexts)))),
+            raised.eq(Mux(accept, 1 << cxt, 0)),
+            taken.eq(Mux(self.take_valid, 1 << self.take_cxt, 0)),
         ]
         m.d.sync += self.pending.eq((self.pending & ~taken) | raised)
 
