@@ -39,8 +39,9 @@ _SELECT = re.compile(r"^(" + _NAME + r") ?(?:" + _RANGE + r")?$")
 _CONST = re.compile(r"^(\d+)'([hdb])([0-9a-fA-F_]+)$")
 
 
-def _strip(name):
-    return name.rstrip()
+def _written(name):
+    """``name`` as Verilog source: an escaped name ends at a space."""
+    return f"{name} " if name.startswith("\\") else name
 
 
 def _parse_element(text, widths):
@@ -55,7 +56,7 @@ def _parse_element(text, widths):
         return None, value & ((1 << width) - 1), width
     match = _SELECT.match(text)
     if match:
-        name = _strip(match[1])
+        name = match[1].rstrip()
         if match[2] is None:
             width = widths.get(name)
             return (name, 0, width) if width else None
@@ -114,13 +115,12 @@ def _format(elements, widths):
         if name is None:
             texts.append(f"{size}'h{base:x}")
             continue
-        name = f"{name} " if name.startswith("\\") else name   # an escaped name ends at a space
-        if base == 0 and size == widths[name.rstrip()]:
-            texts.append(name)
+        if base == 0 and size == widths[name]:
+            texts.append(_written(name))
         elif size == 1:
-            texts.append(f"{name}[{base}]")
+            texts.append(f"{_written(name)}[{base}]")
         else:
-            texts.append(f"{name}[{base + size - 1}:{base}]")
+            texts.append(f"{_written(name)}[{base + size - 1}:{base}]")
     return texts
 
 
@@ -129,7 +129,7 @@ def _merge_module(lines):
     for line in lines:
         match = _DECL.match(line)
         if match:
-            widths[_strip(match[3])] = int(match[1]) - int(match[2]) + 1 if match[1] else 1
+            widths[match[3].rstrip()] = int(match[1]) - int(match[2]) + 1 if match[1] else 1
 
     pieces = {}          # wire -> [(lsb, width, elements)]
     sites = {}           # wire -> line numbers of its part assignments
@@ -139,7 +139,7 @@ def _merge_module(lines):
     for number, line in enumerate(lines):
         match = _PART_ASSIGN.match(line)
         if match:
-            indent, name = match[1], _strip(match[2])
+            indent, name = match[1], match[2].rstrip()
             hi = int(match[3])
             lo = int(match[4]) if match[4] is not None else hi
             targets = [(name, lo, hi - lo + 1)]
@@ -191,10 +191,9 @@ def _merge_module(lines):
     replace, drop = {}, set()
     for name in sorted(mergeable):
         elements = [e for _, _, part in reversed(pieces[name]) for e in part]
-        target = f"{name} " if name.startswith("\\") else name
         first = min(sites[name])
         replace.setdefault(first, []).append(
-            f"{indent}assign {target} = {{ {', '.join(_format(elements, widths))} }};")
+            f"{indent}assign {_written(name)} = {{ {', '.join(_format(elements, widths))} }};")
         drop.update(sites[name])
     kept = []
     for number, line in enumerate(lines):

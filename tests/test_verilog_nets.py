@@ -11,7 +11,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from fpga.export import export
-from fpga.verilog_nets import merge_part_drivers
+from fpga.verilog_nets import _CONCAT_ASSIGN, _PART_ASSIGN, merge_part_drivers
 
 
 class _Parts(wiring.Component):
@@ -49,9 +49,9 @@ def _yosys(script, cwd):
 
 
 def _part_drivers(text):
+    """The lines that assign part of a wire, as ``fpga.verilog_nets`` recognizes them."""
     return [line for line in text.split("\n")
-            if line.lstrip().startswith("assign ") and ("] = " in line.split("=")[0] + "= "
-                                                        or line.lstrip().startswith("assign {"))]
+            if _PART_ASSIGN.match(line) or _CONCAT_ASSIGN.match(line)]
 
 
 def test_merged_design_is_equivalent(tmp_path):
