@@ -1,12 +1,13 @@
 """The DMA engines' data RAM: rows of ``data_width`` bits in an even and an odd bank."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 
-__all__ = ["DmaRam", "RamWriteSignature", "RamReadPairSignature", "ram_addr_bits"]
+__all__ = ["DmaRam", "RamWriteSignature", "RamReadPairSignature", "RamReadLanesSignature",
+           "ram_addr_bits"]
 
 
 def ram_addr_bits(data_width, rows):
@@ -45,11 +46,31 @@ class RamReadPairSignature(wiring.Signature):
         return isinstance(other, RamReadPairSignature) and other._args == self._args
 
 
+class RamReadLanesSignature(wiring.Signature):
+    """Read the row's worth of bytes that starts at byte ``addr`` (wrapping at the RAM's size),
+    by byte lane: one clock later, byte lane *j* of ``data`` holds the one byte of
+    ``[addr, addr + row)`` whose address is *j* modulo the row size, and it is held while ``en``
+    is low. The bytes in address order are ``data`` rotated right by ``addr % row`` bytes,
+    which the reader does (the write engine, which rotates by its own offset)."""
+
+    def __init__(self, data_width, rows):
+        self._args = (data_width, rows)
+        super().__init__({
+            "en": Out(1),
+            "addr": Out(ram_addr_bits(data_width, rows)),
+            "data": In(data_width),
+        })
+
+    def __eq__(self, other):
+        return isinstance(other, RamReadLanesSignature) and other._args == self._args
+
+
 class DmaRam(wiring.Component):
     """``rows`` rows of ``data_width`` bits (an even number of rows, a power of two).
 
     Even and odd rows sit in separate banks, so a read of any two consecutive rows costs one
-    clock. Read data is registered and held while ``rd.en`` is low.
+    clock: ``rd`` reads the bytes of a row's size from any byte address, by lane. Read data is
+    registered and held while ``en`` is low.
 
     ``side_wr`` and ``side_rd`` are a second write and read port for control accesses (the
     context engine's structures, the host's RAM window): ``side_wr`` is applied in a clock where
@@ -61,7 +82,7 @@ class DmaRam(wiring.Component):
     Members
     -------
     wr : In(RamWriteSignature)
-    rd : In(RamReadPairSignature)
+    rd : In(RamReadLanesSignature)
     side_wr : In(RamWriteSignature)
     side_wr_taken : Out(1)
     side_rd : In(RamReadPairSignature)
@@ -75,7 +96,7 @@ class DmaRam(wiring.Component):
         self._side_pair = side_pair
         super().__init__({
             "wr": In(RamWriteSignature(data_width, rows)),
-            "rd": In(RamReadPairSignature(data_width, rows)),
+            "rd": In(RamReadLanesSignature(data_width, rows)),
             "side_wr": In(RamWriteSignature(data_width, rows)),
             "side_wr_taken": Out(1),
             "side_rd": In(RamReadPairSignature(data_width, rows)),
@@ -101,21 +122,44 @@ class DmaRam(wiring.Component):
                 wp.en.eq(Mux(write_row[0] == parity, write_en, 0)),
             ]
             banks.append(bank)
-        self._read_pair(m, banks, self.rd)
+        self._read_lanes(m, banks, self.rd)
         self._read_pair(m, banks, self.side_rd, pair=self._side_pair)
         return m
 
-    def _read_pair(self, m, banks, port, *, pair=True):
-        """Rows ``port.row`` and ``port.row + 1``: the even bank serves whichever is even (only
-        ``port.row`` unless ``pair``)."""
+    @staticmethod
+    def _bank_reads(m, banks, en, row):
+        """Read rows ``row`` and ``row + 1`` (the even bank serves whichever is even); return
+        the read ports and whether ``row`` was odd, as of the last read."""
         rps = [bank.read_port(domain="sync") for bank in banks]
-        nxt = Signal(range(self._rows))
-        m.d.comb += [nxt.eq(port.row + 1), rps[0].en.eq(port.en), rps[1].en.eq(port.en),
-                     rps[0].addr.eq(Mux(port.row[0], nxt >> 1, port.row >> 1)),
-                     rps[1].addr.eq(Mux(port.row[0], port.row >> 1, nxt >> 1))]
+        nxt = Signal.like(row)
+        m.d.comb += [nxt.eq(row + 1), rps[0].en.eq(en), rps[1].en.eq(en),
+                     rps[0].addr.eq(Mux(row[0], nxt >> 1, row >> 1)),
+                     rps[1].addr.eq(Mux(row[0], row >> 1, nxt >> 1))]
         odd_first = Signal()
-        with m.If(port.en):
-            m.d.sync += odd_first.eq(port.row[0])
+        with m.If(en):
+            m.d.sync += odd_first.eq(row[0])
+        return rps, odd_first
+
+    def _read_pair(self, m, banks, port, *, pair=True):
+        """Rows ``port.row`` and ``port.row + 1`` (only ``port.row`` unless ``pair``)."""
+        rps, odd_first = self._bank_reads(m, banks, port.en, port.row)
         m.d.comb += port.lo.eq(Mux(odd_first, rps[1].data, rps[0].data))
         if pair:
             m.d.comb += port.hi.eq(Mux(odd_first, rps[0].data, rps[1].data))
+
+    def _read_lanes(self, m, banks, port):
+        """Lane *j* from the first row if *j* is at or above the offset, else from the second:
+        one 2-to-1 choice per byte, where a pair of rows in address order would need a swap of
+        both rows and a shifter twice as wide in the reader."""
+        row_bytes = self._data_width // 8
+        row_shift = row_bytes.bit_length() - 1
+        rps, odd_first = self._bank_reads(m, banks, port.en, port.addr[row_shift:])
+        offset = Signal(range(row_bytes))
+        with m.If(port.en):
+            m.d.sync += offset.eq(port.addr[:row_shift])
+        from_second = Signal(row_bytes)      # the lanes below the offset
+        m.d.comb += from_second.eq((Const(1, row_bytes + 1) << offset) - 1)
+        for j in range(row_bytes):
+            m.d.comb += port.data.word_select(j, 8).eq(
+                Mux(odd_first ^ from_second[j], rps[1].data.word_select(j, 8),
+                    rps[0].data.word_select(j, 8)))

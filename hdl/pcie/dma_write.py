@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from sdxi_defs.errors import WriteError
 
 from .dma_layouts import RqTlpBeat, rq_tlp_stream
-from .dma_ram import RamReadPairSignature, ram_addr_bits
+from .dma_ram import RamReadLanesSignature, ram_addr_bits
 from .layouts import ReqType
 
 
@@ -65,7 +65,7 @@ class DmaWriteEngine(wiring.Component):
     released : Out(stream.Signature(WriteRelease(id_bits), always_ready=True))
     tlp : Out(rq_tlp_stream)
         To the RQ framer.
-    ram : Out(RamReadPairSignature)
+    ram : Out(RamReadLanesSignature)
     max_payload : In(2)
         Max_Payload_Size, 128 << n bytes (``cfg_max_payload``).
     bus_master : In(1)
@@ -91,7 +91,7 @@ class DmaWriteEngine(wiring.Component):
             "status": Out(stream.Signature(WriteStatus(id_bits), always_ready=True)),
             "released": Out(stream.Signature(WriteRelease(id_bits), always_ready=True)),
             "tlp": Out(rq_tlp_stream(data_width)),
-            "ram": Out(RamReadPairSignature(data_width, ram_rows)),
+            "ram": Out(RamReadLanesSignature(data_width, ram_rows)),
             "max_payload": In(2),
             "bus_master": In(1),
             "seq_num0": In(6),
@@ -230,7 +230,7 @@ class DmaWriteEngine(wiring.Component):
         m.d.comb += [
             beat_ram.eq(tlp_ram + (beat << row_shift)),
             self.ram.en.eq(issue),
-            self.ram.row.eq(beat_ram[row_shift:]),
+            self.ram.addr.eq(beat_ram),
         ]
 
         # Read stage: the beat's fields wait one clock for the RAM data.
@@ -256,7 +256,8 @@ class DmaWriteEngine(wiring.Component):
             ]
 
         shifted = Signal(self._w)
-        m.d.comb += shifted.eq(Cat(self.ram.lo, self.ram.hi).bit_select(r_shift * 8, self._w))
+        # The RAM gives the beat's bytes by lane (RamReadLanesSignature): rotate them into order.
+        m.d.comb += shifted.eq(Cat(self.ram.data, self.ram.data).bit_select(r_shift * 8, self._w))
         w_beat = RqTlpBeat(self._w)(fifo.w_data)
         m.d.comb += [fifo.w_en.eq(in_read), w_beat.eq(r_beat), w_beat.data.eq(shifted)]
 

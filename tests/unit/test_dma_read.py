@@ -206,10 +206,10 @@ class Bench:
         size = RAM_ROWS * self.row_bytes
         for k in range(length):
             a = (ram_addr + k) % size
-            ctx.set(self.dut.peek.row, a // self.row_bytes)
+            ctx.set(self.dut.peek.addr, a)
             ctx.set(self.dut.peek.en, 1)
             await ctx.tick()
-            out.append((ctx.get(self.dut.peek.lo) >> (8 * (a % self.row_bytes))) & 0xFF)
+            out.append((ctx.get(self.dut.peek.data) >> (8 * (a % self.row_bytes))) & 0xFF)
         ctx.set(self.dut.peek.en, 0)
         return bytes(out)
 
