@@ -152,23 +152,34 @@ class RqFramer(wiring.Component):
         def dw(value, i):
             return value[32 * i:32 * (i + 1)]
 
-        # ---- buffer: two registered window entries, then a FIFO in two banks ----------------
-        # Beats are in order w0, w1, memory. Invariant: the memory holds beats only when both
-        # window entries are full, so the packer always finds the next beats in w0 and w1.
-        # The banks hold the even and odd entries: the window refills two entries per clock.
+        # ---- buffer: two registered window slots, then a FIFO in two banks -----------------
+        # Beats are numbered as they arrive; beat g lives in window slot g % 2 or at row g // 2
+        # of bank g % 2. The window holds the oldest beats (w0 then w1, at most two), the
+        # memory the ones after them: the memory holds beats only when both slots are full,
+        # so the packer always finds the next beats in w0 and w1. A slot is refilled only from
+        # its own bank or the input, so no entry is ever moved from one slot to the other.
         half_depth = _DEPTH // 2
         m.submodules.bank0 = bank0 = Memory(shape=entry, depth=half_depth, init=[])
         m.submodules.bank1 = bank1 = Memory(shape=entry, depth=half_depth, init=[])
         wp = [bank0.write_port(), bank1.write_port()]
         rp = [bank0.read_port(domain="comb"), bank1.read_port(domain="comb")]
 
-        rd = Signal(range(_DEPTH))          # entry index of the oldest beat in memory
-        wr = Signal(range(_DEPTH))
+        rd = Signal(range(_DEPTH))          # number of the oldest beat not in the window
+        wr = Signal(range(_DEPTH))          # number of the next input beat
         mn = Signal(range(_DEPTH + 1))      # beats in memory
+        slot = [Signal(entry, name="slot0"), Signal(entry, name="slot1")]
+        slot_v = Signal(2)
+        head = Signal()                     # slot of the oldest beat (w0)
         w0 = Signal(entry)
         w1 = Signal(entry)
         w0v = Signal()
         w1v = Signal()                      # implies w0v
+        m.d.comb += [
+            w0.eq(Mux(head, slot[1], slot[0])),
+            w1.eq(Mux(head, slot[0], slot[1])),
+            w0v.eq(Mux(head, slot_v[1], slot_v[0])),
+            w1v.eq(Mux(head, slot_v[0], slot_v[1])),
+        ]
         cc = Signal(range(_DEPTH + 3))      # last beats in window and memory: complete TLPs
         in_ready = Signal(init=1)
 
@@ -177,12 +188,6 @@ class RqFramer(wiring.Component):
             rd_plus1.eq(rd + 1),
             rp[0].addr.eq(rd_plus1[1:]),     # bank 0 holds rd (even rd) or rd + 1 (odd rd)
             rp[1].addr.eq(rd[1:]),
-        ]
-        mem0 = Signal(entry)                 # memory entry rd
-        mem1 = Signal(entry)                 # memory entry rd + 1
-        m.d.comb += [
-            mem0.eq(Mux(rd[0], rp[1].data, rp[0].data)),
-            mem1.eq(Mux(rd[0], rp[0].data, rp[1].data)),
         ]
 
         mn0 = Signal()
@@ -290,7 +295,9 @@ class RqFramer(wiring.Component):
                 x_w1.eq(eat0 & w1v & (w1.last | cc2)),
                 x_live.eq(live_single & Mux(s1_tail, ~w0v, eat0 & ~w1v)),
                 s2.eq((open_tail & (x_w0 | x_live)) | (open_eat & (x_w1 | x_live))),
-                x.eq(Mux(x_w0, w0, Mux(x_w1, w1, live))),
+                # w0 or w1 named by its slot: one choice of three, not two chained.
+                x.eq(Mux((x_w0 & ~head) | (x_w1 & head), slot[0],
+                         Mux(x_w0 | x_w1, slot[1], live))),
                 x_ends.eq(x.last & x.fit_hi),
                 end2.eq(_HALF + _DESC + x.n - 1),
             ]
@@ -428,20 +435,23 @@ class RqFramer(wiring.Component):
             refill1.eq((rem1 & ~mn0) | (rem0 & mn1)),
             refill2.eq(rem0 & ~mn0 & ~mn1),
         ]
-        old = Mux(c0, w1, w0)             # the entry left in the window when rem1
-        with m.If(rem1):
-            m.d.sync += [w0.eq(old), w0v.eq(1)]
-            with m.If(mn0):
-                m.d.sync += [w1.eq(live), w1v.eq(live_to_win)]
-            with m.Else():
-                m.d.sync += [w1.eq(mem0), w1v.eq(1)]
-        with m.Elif(rem0):
-            with m.If(mn0):
-                m.d.sync += [w0.eq(live), w0v.eq(live_to_win), w1v.eq(0)]
-            with m.Elif(mn1):
-                m.d.sync += [w0.eq(mem0), w0v.eq(1), w1.eq(live), w1v.eq(live_to_win)]
-            with m.Else():
-                m.d.sync += [w0.eq(mem0), w0v.eq(1), w1.eq(mem1), w1v.eq(1)]
+        # Slot b is free after this clock's consumption, and beat rd or rd + 1 (the one of its
+        # parity) comes from memory if the memory holds it, else from the input.
+        consumed = Signal(2)
+        m.d.comb += consumed.eq(Mux(head, Cat(c1, c0), Cat(c0, c1)))
+        for b in range(2):
+            own_first = rd[0] == b                   # beat rd is slot b's
+            from_mem = Signal(name=f"slot{b}_from_mem")
+            from_live = Signal(name=f"slot{b}_from_live")
+            free = ~slot_v[b] | consumed[b]
+            m.d.comb += [
+                from_mem.eq(free & Mux(own_first, ~mn0, ~mn0 & ~mn1)),
+                from_live.eq(live_to_win & (wr[0] == b)),
+            ]
+            with m.If(from_mem | from_live):
+                m.d.sync += slot[b].eq(Mux(from_mem, rp[b].data, live))
+            m.d.sync += slot_v[b].eq((slot_v[b] & ~consumed[b]) | from_mem | from_live)
+        m.d.sync += head.eq(head ^ c0 ^ c1)
 
         for b in range(2):
             m.d.comb += [
@@ -452,8 +462,8 @@ class RqFramer(wiring.Component):
         refill = Cat(refill1, refill2)
         refill_any = refill1 | refill2
         m.d.sync += [
-            rd.eq(rd + refill),
-            wr.eq(wr + live_to_mem),
+            rd.eq(rd + refill + live_to_win),
+            wr.eq(wr + live_in),
             mn.eq(mn - refill + live_to_mem),
             # Full next clock: it is full and nothing leaves, or one slot is left and it fills.
             in_ready.eq(~((mn_full | (mn_almost & live_to_mem)) & ~refill_any)),
