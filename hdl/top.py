@@ -126,26 +126,6 @@ def _fan_out(m, initiator, targets):
     m.d.comb += [initiator.r_data.eq(r_data), initiator.w_hit.eq(w_hit)]
 
 
-def _share_side_write(m, ram, units, engine_on, exerciser):
-    """The RAM's side write port: the first of ``units`` asking is served while the engine is on
-    (each holds its row until ``ram_wr_taken``), the exerciser's window otherwise."""
-    granted = [Signal(name=f"side_wr_grant{i}") for i in range(len(units))]
-    earlier = 0
-    for i, unit in enumerate(units):
-        asking = unit.ram_wr.en.any()
-        m.d.comb += granted[i].eq(engine_on & asking & ~earlier)
-        earlier = earlier | asking
-    with m.If(~engine_on):
-        m.d.comb += [ram.side_wr.row.eq(exerciser.ram_wr.row),
-                     ram.side_wr.data.eq(exerciser.ram_wr.data),
-                     ram.side_wr.en.eq(exerciser.ram_wr.en)]
-    for i, unit in enumerate(units):
-        with m.If(granted[i]):
-            m.d.comb += [ram.side_wr.row.eq(unit.ram_wr.row), ram.side_wr.data.eq(unit.ram_wr.data),
-                         ram.side_wr.en.eq(unit.ram_wr.en)]
-        m.d.comb += unit.ram_wr_taken.eq(granted[i] & ram.side_wr_taken)
-
-
 class SdxiEngine(wiring.Component):
     """The SDXI engine as exported to ``sdxi_engine.v`` (DESIGN.md section 2).
 
@@ -196,7 +176,9 @@ class SdxiEngine(wiring.Component):
         ram_rows = ram_bytes // row_bytes
         ram_bits = ram_addr_bits(w, ram_rows)
         # The side port reads control structures (at most 64 bytes, aligned to their size).
-        m.submodules.dma_ram = ram = DmaRam(data_width=w, rows=ram_rows, side_pair=row_bytes < 64)
+        # Side writers: the error log, the retire unit and the context engine (below).
+        m.submodules.dma_ram = ram = DmaRam(data_width=w, rows=ram_rows, side_writers=3,
+                                            side_pair=row_bytes < 64)
         # Read clients: exerciser, context engine (tables, ring), page tables, mover. Write
         # clients: exerciser, context engine, retire (read index, CSTs), error log, error
         # completion, mover. Each is an id prefix on its engine's one request stream.
@@ -213,7 +195,13 @@ class SdxiEngine(wiring.Component):
                                                      id_bits=write_mux.id_bits)
         wiring.connect(m, read_mux.request, rd.req)
         wiring.connect(m, rd.status, read_mux.status)
-        wiring.connect(m, write_mux.request, wr.req)
+        # Register cut between the clients and the write engine, whose readiness comes from
+        # its TLP cutting: without it, that logic would reach through the client multiplexer
+        # into every client.
+        m.submodules.write_req_slice = write_slice = RegisterSlice(
+            write_mux.request.payload.shape())
+        wiring.connect(m, write_mux.request, write_slice.i)
+        wiring.connect(m, write_slice.o, wr.req)
         wiring.connect(m, wr.status, write_mux.status)
         wiring.connect(m, wr.released, write_mux.notice)
         m.submodules.rq_arbiter = arbiter = PacketArbiter(RqTlpBeat(w), 2)
@@ -340,20 +328,20 @@ class SdxiEngine(wiring.Component):
             retire.restart.eq(ce.retire_restart),
         ]
 
-        # The RAM's side ports: the context engine's units while the function is out of STOP,
-        # else the exerciser's window.
+        # The RAM's second ports: the engine's units while the function is out of STOP, else
+        # the exerciser's window.
         engine_on = Signal()
         m.d.comb += [engine_on.eq(function.gsv != regmap.GSV.STOP),
                      exerciser.enable.eq(~engine_on)]
-        _share_side_write(m, ram, [errlog, retire, ce], engine_on, exerciser)
-        with m.If(engine_on):
-            m.d.comb += [ram.side_rd.en.eq(ce.ram_rd.en), ram.side_rd.row.eq(ce.ram_rd.row)]
-        with m.Else():
-            m.d.comb += [ram.side_rd.en.eq(exerciser.ram_rd.en),
-                         ram.side_rd.row.eq(exerciser.ram_rd.row)]
-        m.d.comb += [ce.ram_rd.lo.eq(ram.side_rd.lo), ce.ram_rd.hi.eq(ram.side_rd.hi),
-                     exerciser.ram_rd.lo.eq(ram.side_rd.lo),
-                     exerciser.ram_rd.hi.eq(ram.side_rd.hi)]
+        side_writers = (errlog, retire, ce)      # in the RAM's order of priority
+        assert len(side_writers) == len(ram.side_wr_taken)
+        m.d.comb += ram.host_owns.eq(~engine_on)
+        for i, unit in enumerate(side_writers):
+            wiring.connect(m, unit.ram_wr, ram.side_wr[i])
+            m.d.comb += unit.ram_wr_taken.eq(ram.side_wr_taken[i])
+        wiring.connect(m, ce.ram_rd, ram.side_rd)
+        wiring.connect(m, exerciser.ram_wr, ram.host_wr)
+        wiring.connect(m, exerciser.ram_rd, ram.host_rd)
 
         stored = registers.stored
         m.d.comb += [
@@ -366,7 +354,7 @@ class SdxiEngine(wiring.Component):
             ce.soft_stop.eq(function.soft_stop),
             ce.hard_stop.eq(function.hard_stop),
             # STOP is reported only once nothing is in flight on either DMA engine either.
-            function.quiesced.eq(ce.quiesced & rd.idle & wr.idle),
+            function.quiesced.eq(ce.quiesced & rd.idle & ~write_slice.busy & wr.idle),
             function.fatal.eq(ce.fatal),
             ce.ctl2.eq(stored.CTL2),
             ce.cxt_l2.eq(stored.CXT_L2),

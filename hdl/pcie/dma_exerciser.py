@@ -22,9 +22,9 @@ class DmaExerciser(wiring.Component):
     Writing DMA_RD_GO (or DMA_WR_GO) starts a transfer with the ADDR/LEN/RAM registers if
     that direction is idle and ``enable`` is set (the context engine, which shares the engines
     and the RAM, is stopped); its STATUS shows busy, then the engine's error code and the
-    clocks it took. The RAM window maps the DMA RAM (with byte enables, through the RAM's side
+    clocks it took. The RAM window maps the DMA RAM (with byte enables, through the RAM's host
     ports) while ``enable`` is set and neither direction is busy; otherwise window reads return
-    0 and writes are dropped.
+    0 and writes are dropped. A window write reaches the RAM one clock after its access.
 
     Members
     -------
@@ -111,14 +111,15 @@ class DmaExerciser(wiring.Component):
         in_window = win_row < self._rows
         m.d.comb += win.w_hit.eq(idle & in_window)
         en = Signal(self._w // 8)
-        m.d.comb += [
-            en.eq(win.w_be << (8 * win_q)),
+        m.d.comb += en.eq(win.w_be << (8 * win_q))
+        # The write is registered: the RAM's choice of writer then starts from flip-flops, not
+        # from the completer's decode of the access.
+        m.d.sync += [
             self.ram_wr.row.eq(win_row),
             self.ram_wr.data.eq(win.w_data.replicate(row_qwords)),
             self.ram_wr.en.eq(Mux(idle & win.w_stb & in_window, en, 0)),
-            self.ram_rd.en.eq(win.r_stb),
-            self.ram_rd.row.eq(win_row),
         ]
+        m.d.comb += [self.ram_rd.en.eq(win.r_stb), self.ram_rd.row.eq(win_row)]
         read_q = Signal(q_bits)
         read_ok = Signal()
         with m.If(win.r_stb):

@@ -1,9 +1,11 @@
 """The DMA engines' data RAM: rows of ``data_width`` bits in an even and an odd bank."""
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+
+from ..common.priority import lowest_set
 
 
 __all__ = ["DmaRam", "RamWriteSignature", "RamReadPairSignature", "RamReadLanesSignature",
@@ -72,45 +74,57 @@ class DmaRam(wiring.Component):
     clock: ``rd`` reads the bytes of a row's size from any byte address, by lane. Read data is
     registered and held while ``en`` is low.
 
-    ``side_wr`` and ``side_rd`` are a second write and read port for control accesses (the
-    context engine's structures, the host's RAM window): ``side_wr`` is applied in a clock where
-    ``wr`` writes nothing, and ``side_wr_taken`` says when; ``side_rd`` is independent of ``rd``.
-    With ``side_pair=False``, ``side_rd`` reads one row: ``side_rd.hi`` is 0 (for rows of 64 bytes
-    and more, which hold any control structure whole: none is larger, each is aligned to its
-    size).
+    A second write port and a second read port serve control accesses: the engine's units
+    (``side_wr``: the error log, the retire unit and the context engine, in that priority;
+    ``side_rd``: the context engine's structures) or, while ``host_owns`` is set, the host's RAM
+    window (``host_wr``, ``host_rd``). A side write is applied in a clock where ``wr`` writes
+    nothing. Its writer holds the row until ``side_wr_taken`` says it is written; the writer
+    served is chosen a clock ahead, from a register, so no path runs from one writer's logic
+    through the choice into another's. A host write is applied as it comes (the window is used
+    only while the engines are idle). With ``side_pair=False``, the second read port reads one
+    row: ``hi`` is 0 (for rows of 64 bytes and more, which hold any control structure whole:
+    none is larger, each is aligned to its size).
 
     Members
     -------
     wr : In(RamWriteSignature)
     rd : In(RamReadLanesSignature)
-    side_wr : In(RamWriteSignature)
-    side_wr_taken : Out(1)
+    side_wr : In(RamWriteSignature).array(side_writers)
+    side_wr_taken : Out(side_writers)
     side_rd : In(RamReadPairSignature)
+    host_owns : In(1)
+        The host's window has the second ports (a register: the function is stopped).
+    host_wr : In(RamWriteSignature)
+    host_rd : In(RamReadPairSignature)
     """
 
-    def __init__(self, *, data_width, rows, side_pair=True):
+    def __init__(self, *, data_width, rows, side_writers=1, side_pair=True):
         if rows < 2 or rows & (rows - 1):
             raise ValueError(f"rows must be a power of two of at least 2, not {rows}")
         self._data_width = data_width
         self._rows = rows
         self._side_pair = side_pair
+        self._side_writers = side_writers
         super().__init__({
             "wr": In(RamWriteSignature(data_width, rows)),
             "rd": In(RamReadLanesSignature(data_width, rows)),
-            "side_wr": In(RamWriteSignature(data_width, rows)),
-            "side_wr_taken": Out(1),
+            "side_wr": In(RamWriteSignature(data_width, rows)).array(side_writers),
+            "side_wr_taken": Out(side_writers),
             "side_rd": In(RamReadPairSignature(data_width, rows)),
+            "host_owns": In(1),
+            "host_wr": In(RamWriteSignature(data_width, rows)),
+            "host_rd": In(RamReadPairSignature(data_width, rows)),
         })
 
     def elaborate(self, platform):
         m = Module()
         half = self._rows // 2
         main_idle = Signal()
-        m.d.comb += [main_idle.eq(self.wr.en == 0),
-                     self.side_wr_taken.eq(main_idle & self.side_wr.en.any())]
-        write_row = Mux(main_idle, self.side_wr.row, self.wr.row)
-        write_data = Mux(main_idle, self.side_wr.data, self.wr.data)
-        write_en = Mux(main_idle, self.side_wr.en, self.wr.en)
+        m.d.comb += main_idle.eq(self.wr.en == 0)
+        second = self._second_write(m, main_idle)
+        write_row = Mux(main_idle, second.row, self.wr.row)
+        write_data = Mux(main_idle, second.data, self.wr.data)
+        write_en = Mux(main_idle, second.en, self.wr.en)
         banks = []
         for parity in (0, 1):
             bank = Memory(shape=self._data_width, depth=half, init=[])
@@ -123,8 +137,45 @@ class DmaRam(wiring.Component):
             ]
             banks.append(bank)
         self._read_lanes(m, banks, self.rd)
-        self._read_pair(m, banks, self.side_rd, pair=self._side_pair)
+        second_rd = RamReadPairSignature(self._data_width, self._rows).create(
+            path=("second_rd",))
+        m.d.comb += [
+            second_rd.en.eq(Mux(self.host_owns, self.host_rd.en, self.side_rd.en)),
+            second_rd.row.eq(Mux(self.host_owns, self.host_rd.row, self.side_rd.row)),
+        ]
+        self._read_pair(m, banks, second_rd, pair=self._side_pair)
+        for port in (self.side_rd, self.host_rd):
+            m.d.comb += [port.lo.eq(second_rd.lo), port.hi.eq(second_rd.hi)]
         return m
+
+    def _second_write(self, m, main_idle):
+        """The second write port's row: the host's while it owns the port, else the granted
+        unit's. The grant is the first unit asking, registered; it is written when the main
+        port is idle and the unit still asks."""
+        n = self._side_writers
+        asking = Signal(n)
+        m.d.comb += asking.eq(Cat(*(port.en.any() for port in self.side_wr)))
+        first, any_ = lowest_set(m, asking, name="side_first")
+        grant = Signal(range(max(n, 2)))
+        granted = Signal()
+        m.d.sync += [grant.eq(first), granted.eq(any_ & ~self.host_owns)]
+        chosen = Signal(n)
+        m.d.comb += [
+            chosen.eq(Mux(granted, Const(1, n) << grant, 0) & asking),
+            self.side_wr_taken.eq(Mux(main_idle, chosen, 0)),
+        ]
+        second = RamWriteSignature(self._data_width, self._rows).create(path=("second_wr",))
+
+        def pick(field):
+            return Cat(*(getattr(port, field) for port in self.side_wr)).word_select(
+                grant, len(getattr(self.side_wr[0], field)))
+
+        m.d.comb += [
+            second.row.eq(Mux(self.host_owns, self.host_wr.row, pick("row"))),
+            second.data.eq(Mux(self.host_owns, self.host_wr.data, pick("data"))),
+            second.en.eq(Mux(self.host_owns, self.host_wr.en, Mux(chosen.any(), pick("en"), 0))),
+        ]
+        return second
 
     @staticmethod
     def _bank_reads(m, banks, en, row):
