@@ -205,11 +205,16 @@ class ContextEngine(wiring.Component):
         with m.If(self.rd_req.valid & self.rd_req.ready):
             m.d.sync += struct_off.eq(rq.addr[:row_shift] >> 3)
         pair = Cat(self.ram_rd.lo, self.ram_rd.hi)
-        # Structures of up to 32 bytes are aligned to their size and those of 64 (CXT_CTL) to
-        # 64 bytes, so only the first 256 bits move and the rest is the upper half as it is;
-        # with 64-byte rows, the second row is never needed.
+        # Every structure is aligned to its size (8, 16, 32 or 64 bytes), so qword i of it can
+        # only come from the qwords of the 64 bytes that are i modulo its size: the first from
+        # any, the second from an odd one, the next two from either half's upper 16 bytes, and
+        # the upper 32 bytes (CXT_CTL, 64-byte aligned) are where they are. With 64-byte rows,
+        # the second row is never needed.
         landed = Signal(512)
-        m.d.comb += landed.eq(Cat((pair[:512] >> (struct_off * 64))[:256], pair[256:512]))
+        m.d.comb += landed.eq(Cat(pair[:512].word_select(struct_off, 64),
+                                  pair[:512].word_select(Cat(Const(1, 1), struct_off[1:3]), 64),
+                                  pair[:512].word_select(Cat(Const(1, 1), struct_off[2]), 128),
+                                  pair[256:512]))
 
         # ---- error reporting ---------------------------------------------------------------------
         # What an error found here reports (the error completion unit makes the log entry);
