@@ -204,7 +204,10 @@ class SdxiEngine(wiring.Component):
         wiring.connect(m, write_slice.o, wr.req)
         wiring.connect(m, wr.status, write_mux.status)
         wiring.connect(m, wr.released, write_mux.notice)
-        m.submodules.rq_arbiter = arbiter = PacketArbiter(RqTlpBeat(w), 2)
+        # The arbiter merges the beats' control fields; the data lanes bypass it (below).
+        rq_control = data.StructLayout({name: field.shape for name, field in RqTlpBeat(w)
+                                        if name != "data"})
+        m.submodules.rq_arbiter = arbiter = PacketArbiter(rq_control, 2)
         m.submodules.rq_framer = framer = RqFramer(data_width=w, straddle=cfg.rq_straddle)
         m.submodules.rc_parser = parser = RcParser(data_width=w, straddle=cfg.rc_straddle)
         m.submodules.devctl = devctl = DeviceControlMonitor()
@@ -225,8 +228,15 @@ class SdxiEngine(wiring.Component):
         for name in read_header.members:
             m.d.comb += [into.payload[name].eq(rd.tlp.payload[name]),
                          arbiter.i[0].payload[name].eq(out.payload[name])]
-        wiring.connect(m, wr.tlp, arbiter.i[1])
-        wiring.connect(m, arbiter.o, framer.tlp)
+        # Only the write engine's beats have payload (a read request's ``keep`` is 0), so the
+        # data lanes go around the arbiter, straight from the write engine to the framer.
+        into, out = arbiter.i[1], arbiter.o
+        m.d.comb += [into.valid.eq(wr.tlp.valid), wr.tlp.ready.eq(into.ready),
+                     framer.tlp.valid.eq(out.valid), out.ready.eq(framer.tlp.ready),
+                     framer.tlp.payload.data.eq(wr.tlp.payload.data)]
+        for name in rq_control.members:
+            m.d.comb += [into.payload[name].eq(wr.tlp.payload[name]),
+                         framer.tlp.payload[name].eq(out.payload[name])]
         _bind_axis(m, self, "m_axis_rq", framer.rq, incoming=False)
         _bind_axis(m, self, "s_axis_rc", parser.rc, incoming=True)
         wiring.connect(m, parser.cpl, rd.cpl)

@@ -110,16 +110,23 @@ class DmaExerciser(wiring.Component):
         win_q = win.addr[:q_bits]
         in_window = win_row < self._rows
         m.d.comb += win.w_hit.eq(idle & in_window)
-        en = Signal(self._w // 8)
-        m.d.comb += en.eq(win.w_be << (8 * win_q))
-        # The write is registered: the RAM's choice of writer then starts from flip-flops, not
-        # from the completer's decode of the access.
-        m.d.sync += [
-            self.ram_wr.row.eq(win_row),
-            self.ram_wr.data.eq(win.w_data.replicate(row_qwords)),
-            self.ram_wr.en.eq(Mux(idle & win.w_stb & in_window, en, 0)),
+        # A write is taken into registers as it comes (no logic before them) and reaches the RAM
+        # in the next clock, so the path from the completer's decode ends here and the RAM's
+        # port starts from flip-flops. (The completer strobes a read two clocks after a write
+        # at the earliest, so a read always finds the write done.)
+        w_stb, w_addr = Signal(), Signal.like(win.addr)
+        w_data, w_be = Signal.like(win.w_data), Signal.like(win.w_be)
+        m.d.sync += [w_stb.eq(win.w_stb), w_addr.eq(win.addr),
+                     w_data.eq(win.w_data), w_be.eq(win.w_be)]
+        w_row = w_addr[q_bits:]
+        m.d.comb += [
+            self.ram_wr.row.eq(w_row),
+            self.ram_wr.data.eq(w_data.replicate(row_qwords)),
+            self.ram_wr.en.eq(Mux(w_stb & idle & (w_row < self._rows),
+                                  w_be << (8 * w_addr[:q_bits]), 0)),
+            self.ram_rd.en.eq(win.r_stb),
+            self.ram_rd.row.eq(win_row),
         ]
-        m.d.comb += [self.ram_rd.en.eq(win.r_stb), self.ram_rd.row.eq(win_row)]
         read_q = Signal(q_bits)
         read_ok = Signal()
         with m.If(win.r_stb):

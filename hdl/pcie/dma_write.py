@@ -2,7 +2,7 @@
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from sdxi_defs.errors import WriteError
@@ -133,14 +133,18 @@ class DmaWriteEngine(wiring.Component):
                               (waiting_fifo.r_rdy & waiting_fifo.r_en))
 
         # ---- output FIFO: beats on their way to the framer -----------------------------------
+        # The FIFO in LUT RAM, then one output register that starts at 0 (the read port's own
+        # register would start undefined), so the data lanes a read request borrows (top.py)
+        # are never X in simulation. A beat moves on whenever the register is empty or leaves.
         depth = 4
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=RqTlpBeat(self._w).size, depth=depth)
+        m.submodules.fifo = fifo = SyncFIFO(width=RqTlpBeat(self._w).size, depth=depth)
         out = RqTlpBeat(self._w)(fifo.r_data)
-        m.d.comb += [
-            self.tlp.valid.eq(fifo.r_rdy),
-            self.tlp.payload.eq(out),
-            fifo.r_en.eq(self.tlp.ready),
-        ]
+        o_valid = Signal()
+        o_beat = Signal(RqTlpBeat(self._w))
+        m.d.comb += [fifo.r_en.eq(~o_valid | self.tlp.ready),
+                     self.tlp.valid.eq(o_valid), self.tlp.payload.eq(o_beat)]
+        with m.If(~o_valid | self.tlp.ready):
+            m.d.sync += [o_valid.eq(fifo.r_rdy), o_beat.eq(out)]
 
         # ---- TLP builder ---------------------------------------------------------------------
         building = Signal()
@@ -281,7 +285,7 @@ class DmaWriteEngine(wiring.Component):
         sent = Signal(16)
         with m.If(last_issue):
             m.d.sync += built.eq(built + 1)
-        with m.If(fifo.r_rdy & fifo.r_en & out.last):
+        with m.If(self.tlp.valid & self.tlp.ready & self.tlp.payload.last):
             m.d.sync += left_engine.eq(left_engine + 1)
         reports = Signal(2)
         m.d.comb += reports.eq((self.seq_num_vld0 & ~self.seq_num0[5]).as_unsigned() +
@@ -317,6 +321,6 @@ class DmaWriteEngine(wiring.Component):
                          st.payload.error.eq(Mux(head.refused, WriteError.BUS_MASTER_OFF,
                                                  Mux(timed_out, WriteError.TIMEOUT,
                                                      WriteError.OK)))]
-        m.d.comb += self.idle.eq(~cur_valid & ~building & ~in_read & ~fifo.r_rdy &
+        m.d.comb += self.idle.eq(~cur_valid & ~building & ~in_read & ~fifo.r_rdy & ~o_valid &
                                  ~waiting_fifo.r_rdy & ~st.valid)
         return m

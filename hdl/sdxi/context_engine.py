@@ -438,15 +438,15 @@ class ContextEngine(wiring.Component):
                 report(step, sub_step, err_class, function=True, index=False)
 
             with m.State("FETCH_L2"):
-                start_read("FETCH_L2_RD",
-                           Cat(Const(0, 12), self.cxt_l2[12:64]) + (tgt[7:16] << 3), 8)
+                # The tables are 4 KiB-aligned and the offsets below 4 KiB: no carry.
+                start_read("FETCH_L2_RD", Cat(Const(0, 3), tgt[7:16], self.cxt_l2[12:64]), 8)
             def check_l2():
                 with m.If(~CXT_L2_ENT["vl"].bits(landed)):
                     table_error(ErrStep.CXT_L2, ErrSubStep.DVF, ErrClass.INVALID_ENTRY)
                 with m.Else():
                     start_read("FETCH_L1_RD",
-                               Cat(Const(0, 12), CXT_L2_ENT["lv01_ptr"].bits(landed)) +
-                               (tgt[0:7] << 5), 32)
+                               Cat(Const(0, 5), tgt[0:7], CXT_L2_ENT["lv01_ptr"].bits(landed)),
+                               32)
 
             def akey_table_wraps(l1):
                 """The AKey table (16-byte entries, 256 << akey_sz of them, 4 KiB-aligned) runs
