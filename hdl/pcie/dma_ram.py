@@ -93,7 +93,7 @@ class DmaRam(wiring.Component):
     side_wr_taken : Out(side_writers)
     side_rd : In(RamReadPairSignature)
     host_owns : In(1)
-        The host's window has the second ports (a register: the function is stopped).
+        The host's window has the second ports (the function is stopped).
     host_wr : In(RamWriteSignature)
     host_rd : In(RamReadPairSignature)
     """
