@@ -7,20 +7,24 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from sdxi_defs import descriptors as dsc
-from sdxi_defs.descriptors import AdminOp, DmaBaseOp, IntrOp, OpGroup, SyncFilter, VendorOp
+from sdxi_defs.descriptors import AdminOp, DmaBaseOp, OpGroup, SyncFilter
 from sdxi_defs.errors import ErrClass, ErrStep, ErrSubStep
 from sdxi_defs.ram_map import BATCH, IMAGE, RamLayout
+from sdxi_defs.regmap import REGISTERS_BY_NAME
 from sdxi_defs.structures import AKEY_ENT, CXT_CTL, CXT_L1_ENT, CXT_L2_ENT, CXT_STS, CxtState
 
 from ..common.address_range import runs_past_top
 from ..common.fsm import goto, request_states
+from ..common.layouts import layout_of
 from ..mmu.tlb import Lookup, Translation
 from ..pcie.dma_ram import RamReadPairSignature, RamWriteSignature
 from ..pcie.dma_read import ReadRequest, ReadStatus
 from ..pcie.dma_write import WriteRequest, WriteStatus
 from .data_mover import BufferSpace, MoverCommand, MoverOp
 from .error_classes import class_of_fault, class_of_read_error, class_of_write_error
+from .akey_cache import AkeyCache, akey_lookup
 from .context_table import ContextTable, CxtEntry
+from .descriptor_decoder import Action, DescriptorDecoder, ImageCache
 from .error_completion import ErrorFound, ErrorReport, found_fields
 from .retire import ContextFailure, RetireRecord
 from .ring_fetcher import FETCHERS, RingFetcher
@@ -57,7 +61,7 @@ class ContextEngine(wiring.Component):
     ram_wr, ram_wr_taken, ram_rd : the DMA RAM's side ports
     pending, take_valid, take_cxt : doorbells
     activate, activate_done, activate_ok, soft_stop, hard_stop, quiesced, fatal : function FSM
-    ctl2, cxt_l2 : In(64), register values; CTL2's limits are already bounded by CAP1 (the
+    ctl2, cxt_l2 : In(layout_of(CTL2 / CXT_L2)), register values; CTL2's limits are already bounded by CAP1 (the
         register file clamps them), so the engine takes them as they are
     decode_cycles, decoded : Out(32), performance counters (clocks spent deciding on a
         descriptor that was in place, descriptors decided)
@@ -99,7 +103,8 @@ class ContextEngine(wiring.Component):
             "take_cxt": Out(range(n)),
             "activate": In(1), "activate_done": Out(1), "activate_ok": Out(1),
             "soft_stop": In(1), "hard_stop": In(1), "quiesced": Out(1), "fatal": Out(1),
-            "ctl2": In(64), "cxt_l2": In(64),
+            "ctl2": In(layout_of(REGISTERS_BY_NAME["CTL2"])),
+            "cxt_l2": In(layout_of(REGISTERS_BY_NAME["CXT_L2"])),
             "decode_cycles": Out(32), "decoded": Out(32),
         })
 
@@ -222,10 +227,10 @@ class ContextEngine(wiring.Component):
         found = Signal(ErrorFound())
         err_fn = found.function
 
-        def report(step, sub_step, cls, *, function=False, buf=None, index=True):
+        def report(step, sub_step, cls, *, function=False, buf=None, bv=None, index=True):
             m.d.sync += found_fields(found, step=step, sub_step=sub_step, err_class=cls,
                                      function=function, cxt=tgt if function else cur,
-                                     index=0 if index else None, buf=buf)
+                                     index=0 if index else None, buf=buf, bv=bv)
             m.next = "REPORT" if function else "ERR_DRAIN"
 
         # ---- activation / admin targets ----------------------------------------------------------
@@ -266,50 +271,33 @@ class ContextEngine(wiring.Component):
             """The descriptor being decided is in ``now`` from the next clock on."""
             m.d.comb += [self.ram_rd.en.eq(1), self.ram_rd.row.eq(desc_row(batch.buffer, k))]
 
-        def g(struct, name):
-            return struct[name].bits(now)
+        gen = data.View(layout_of(dsc.DSC_GENERIC), now)
+        admin_range = data.View(layout_of(dsc.DSC_CXT_STOP), now)
+        sync = data.View(layout_of(dsc.DSC_SYNC), now)
+        fill = data.View(layout_of(dsc.DSC_VENDOR_FILL), now)
+        imm = data.View(layout_of(dsc.DSC_DMAB_WRT_IMM), now)
+        typ, sub = gen.type, gen.subtype
+        csb_ptr = Cat(Const(0, 5), gen.csb_ptr)
 
-        gen = dsc.DSC_GENERIC
-        typ = g(gen, "type")
-        sub = g(gen, "subtype")
-
-        ctl2_max_buffer = self.ctl2[0:4]
-        ctl2_max_akey_sz = self.ctl2[12:16]
-        ctl2_max_cxt = self.ctl2[16:32]
-        ctl2_opb = self.ctl2[32:64]
+        ctl2 = self.ctl2
         enabled = Signal(32)
-        m.d.comb += enabled.eq(cx.opb & ctl2_opb)
+        m.d.comb += enabled.eq(cx.opb & ctl2.opb_000_avl)
         max_buffer = Signal(4)
-        m.d.comb += max_buffer.eq(Mux(cx.max_buffer < ctl2_max_buffer, cx.max_buffer,
-                                      ctl2_max_buffer))
+        m.d.comb += max_buffer.eq(Mux(cx.max_buffer < ctl2.max_buffer, cx.max_buffer,
+                                      ctl2.max_buffer))
 
-        # ---- AKey cache: the last two good entries of this turn's context ------------------------
-        # Registers that change together are grouped in one signal each (one process each in
-        # the export, instead of one per register with an arm for every state).
-        akeys = Signal(data.StructLayout({
-            "valid": 2, "iv": 2, "next": 1, "idx": data.ArrayLayout(16, 2),
-            "vec": data.ArrayLayout(11, 2), "space": data.ArrayLayout(BufferSpace(), 2)}))
-        ak_valid, ak_iv, ak_next = akeys.valid, akeys.iv, akeys.next
-        ak_idx, ak_vec, ak_space = akeys.idx, akeys.vec, akeys.space
+        # ---- AKey cache and fill image ------------------------------------------------------------
+        akeys = Signal(AkeyCache())
+        image = Signal(ImageCache(row))
 
-        def ak_hit(index):
-            return ((ak_valid[0] & (ak_idx[0] == index)) | (ak_valid[1] & (ak_idx[1] == index)))
-
-        def ak_intr_ok(index):
-            return ((ak_valid[0] & (ak_idx[0] == index) & ak_iv[0]) |
-                    (ak_valid[1] & (ak_idx[1] == index) & ak_iv[1]))
-
-        def ak_vector(index):
-            return Mux(ak_valid[0] & (ak_idx[0] == index), ak_vec[0], ak_vec[1])
-
-        def ak_space_of(index):
-            return Mux(ak_valid[0] & (ak_idx[0] == index), ak_space[0], ak_space[1])
-
-        # ---- fill image cache --------------------------------------------------------------------
-        image = Signal(data.StructLayout({"ok": 1, "psz": 2, "pattern": 256,
-                                          "rows": range(IMAGE // row + 1)}))
-        image_ok, image_psz, image_pattern, image_rows = \
-            image.ok, image.psz, image.pattern, image.rows
+        # ---- the decoder's verdict on the descriptor in ``now`` -----------------------------------
+        m.submodules.decoder = decoder = DescriptorDecoder(
+            ram_addr_bits=self._ram_bits, row_bytes=row, fill_ram=lay.fill)
+        verdict = decoder.verdict
+        m.d.comb += [decoder.descriptor.eq(now), decoder.enabled.eq(enabled),
+                     decoder.max_buffer.eq(max_buffer), decoder.max_cxt.eq(ctl2.max_cxt),
+                     decoder.admin_context.eq(cur == 0), decoder.akeys.eq(akeys),
+                     decoder.image.eq(image)]
 
         # ---- what the current descriptor needs ---------------------------------------------------
         mover = Signal(MoverCommand(self._ram_bits))
@@ -329,31 +317,16 @@ class ContextEngine(wiring.Component):
         rec = Signal(data.StructLayout({"mover": 1, "intr": 1, "vector": 11}))
         m.d.comb += [record.cxt.eq(cur), record.sts.eq(cx.sts), record.index.eq(cx.read_index),
                      record.mover.eq(rec.mover),
-                     record.cst.eq(~g(gen, "np")),
-                     record.csb.eq(Mux(csb_ready, csb, Cat(Const(0, 5), g(gen, "csb_ptr")))),
+                     record.cst.eq(~gen.np), record.csb.eq(Mux(csb_ready, csb, csb_ptr)),
                      record.intr.eq(rec.intr), record.vector.eq(rec.vector)]
 
         def make_record(*, mover_op, intr=0, vec=0):
             return [rec.mover.eq(mover_op), rec.intr.eq(intr), rec.vector.eq(vec)]
 
-        # The mover command of the fast path (a COPY or a FILL straight from the descriptor)
-        # or, on the slow path, the one kept in ``mover``; driven in one place.
-        copy_cmd = Signal(MoverCommand(self._ram_bits))
-        fill_cmd = Signal(MoverCommand(self._ram_bits))
-        c = dsc.DSC_DMAB_COPY
-        fl = dsc.DSC_VENDOR_FILL
-        m.d.comb += [
-            copy_cmd.op.eq(MoverOp.COPY), copy_cmd.src.eq(g(c, "addr0")),
-            copy_cmd.dst.eq(g(c, "addr1")), copy_cmd.last.eq(g(c, "size")),
-            copy_cmd.src_space.eq(ak_space_of(g(c, "akey0"))),
-            copy_cmd.dst_space.eq(ak_space_of(g(c, "akey1"))),
-            fill_cmd.op.eq(MoverOp.FROM_RAM), fill_cmd.dst.eq(g(fl, "addr0")),
-            fill_cmd.last.eq(g(fl, "size")), fill_cmd.ram.eq(lay.fill),
-            fill_cmd.dst_space.eq(ak_space_of(g(fl, "akey0"))),
-        ]
+        # The mover command of the fast path (the decoder's) or, on the slow path, the one kept
+        # in ``mover``; driven in one place.
         cmd_from_mover = Signal()
-        m.d.comb += self.mover_cmd.payload.eq(
-            Mux(cmd_from_mover, mover, Mux(typ == OpGroup.DMABASE, copy_cmd, fill_cmd)))
+        m.d.comb += self.mover_cmd.payload.eq(Mux(cmd_from_mover, mover, verdict.cmd))
 
         others_waiting = contexts.others_waiting
         stopping = Signal()
@@ -390,7 +363,7 @@ class ContextEngine(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.activate & ~activated):
                     m.d.sync += [tgt.eq(0), tgt_end.eq(0), mode.eq(MODE_ACTIVATE), cur.eq(0),
-                                 image_ok.eq(0)]
+                                 image.ok.eq(0)]
                     m.d.comb += forget_all.eq(1)
                     m.d.comb += [self.retire_restart.eq(1),
                                  self.clear_failed.eq((1 << n) - 1)]
@@ -439,13 +412,14 @@ class ContextEngine(wiring.Component):
 
             with m.State("FETCH_L2"):
                 # The tables are 4 KiB-aligned and the offsets below 4 KiB: no carry.
-                start_read("FETCH_L2_RD", Cat(Const(0, 3), tgt[7:16], self.cxt_l2[12:64]), 8)
+                start_read("FETCH_L2_RD", Cat(Const(0, 3), tgt[7:16], self.cxt_l2.ptr), 8)
             def check_l2():
-                with m.If(~CXT_L2_ENT["vl"].bits(landed)):
+                l2 = data.View(layout_of(CXT_L2_ENT), landed[:CXT_L2_ENT.size * 8])
+                with m.If(~l2.vl):
                     table_error(ErrStep.CXT_L2, ErrSubStep.DVF, ErrClass.INVALID_ENTRY)
                 with m.Else():
                     start_read("FETCH_L1_RD",
-                               Cat(Const(0, 5), tgt[0:7], CXT_L2_ENT["lv01_ptr"].bits(landed)),
+                               Cat(Const(0, 5), tgt[0:7], l2.lv01_ptr),
                                32)
 
             def akey_table_wraps(l1):
@@ -453,50 +427,50 @@ class ContextEngine(wiring.Component):
                 past 2^64 - 1; one of 4 KiB, all this build allows without max_akey_sz, cannot."""
                 if cfg.max_akey_sz == 0:
                     return Const(0)
-                pages = Const(1, cfg.max_akey_sz + 1) << CXT_L1_ENT["akey_sz"].bits(l1)
-                return runs_past_top(Cat(Const(0, 12), CXT_L1_ENT["akey_ptr"].bits(l1)),
+                pages = Const(1, cfg.max_akey_sz + 1) << l1.akey_sz
+                return runs_past_top(Cat(Const(0, 12), l1.akey_ptr),
                                      Cat(Const(0xFFF, 12), (pages - 1)[:cfg.max_akey_sz + 1]))
 
             def check_l1():
-                l1 = landed
-                with m.If(~CXT_L1_ENT["vl"].bits(l1)):
+                l1 = data.View(layout_of(CXT_L1_ENT), landed[:CXT_L1_ENT.size * 8])
+                with m.If(~l1.vl):
                     table_error(ErrStep.CXT_L1, ErrSubStep.DVF, ErrClass.INVALID_ENTRY)
-                with m.Elif(CXT_L1_ENT["akey_sz"].bits(l1) > ctl2_max_akey_sz):
+                with m.Elif(l1.akey_sz > ctl2.max_akey_sz):
                     table_error(ErrStep.CXT_L1, ErrSubStep.DVF, ErrClass.BAD_FIELD)
                 with m.Elif(akey_table_wraps(l1)):
                     table_error(ErrStep.CXT_L1, ErrSubStep.DVF, ErrClass.ADDRESS_WRAP)
                 with m.Else():
                     m.d.sync += [
-                        cx.akey.eq(Cat(Const(0, 12), CXT_L1_ENT["akey_ptr"].bits(l1))),
-                        cx.akey_sz.eq(CXT_L1_ENT["akey_sz"].bits(l1)),
-                        cx.max_buffer.eq(CXT_L1_ENT["max_buffer"].bits(l1)),
-                        cx.opb.eq(CXT_L1_ENT["opb_000_enb"].bits(l1)),
-                        cx.pv.eq(CXT_L1_ENT["pv"].bits(l1)),
-                        cx.pasid.eq(CXT_L1_ENT["cxt_pasid"].bits(l1)),
-                        cx.user.eq(~CXT_L1_ENT["pr"].bits(l1)),
+                        cx.akey.eq(Cat(Const(0, 12), l1.akey_ptr)),
+                        cx.akey_sz.eq(l1.akey_sz),
+                        cx.max_buffer.eq(l1.max_buffer),
+                        cx.opb.eq(l1.opb_000_enb),
+                        cx.pv.eq(l1.pv),
+                        cx.pasid.eq(l1.cxt_pasid),
+                        cx.user.eq(~l1.pr),
                     ]
                     start_read("FETCH_CTL_RD",
-                               Cat(Const(0, 6), CXT_L1_ENT["cxt_ctl_ptr"].bits(l1)), 64)
+                               Cat(Const(0, 6), l1.cxt_ctl_ptr), 64)
 
             def check_ctl():
-                c = landed
-                ring_sz = CXT_CTL["ds_ring_sz"].bits(c)
-                with m.If(~CXT_CTL["vl"].bits(c)):
+                c = data.View(layout_of(CXT_CTL), landed[:CXT_CTL.size * 8])
+                ring_sz = c.ds_ring_sz
+                with m.If(~c.vl):
                     table_error(ErrStep.CXT_CTL, ErrSubStep.DVF, ErrClass.INVALID_ENTRY)
                 with m.Elif((ring_sz < 1024) | (ring_sz > (1024 << cfg.max_ds_ring_sz))):
                     table_error(ErrStep.CXT_CTL, ErrSubStep.DVF, ErrClass.BAD_FIELD)
-                with m.Elif(runs_past_top(Cat(Const(0, 6), CXT_CTL["ds_ring_ptr"].bits(c)),
+                with m.Elif(runs_past_top(Cat(Const(0, 6), c.ds_ring_ptr),
                                           Cat(Const(0x3F, 6), (ring_sz - 1)[:32]))):
                     table_error(ErrStep.CXT_CTL, ErrSubStep.DVF, ErrClass.ADDRESS_WRAP)
                 with m.Else():
                     m.d.sync += [
-                        cx.ring.eq(Cat(Const(0, 6), CXT_CTL["ds_ring_ptr"].bits(c))),
+                        cx.ring.eq(Cat(Const(0, 6), c.ds_ring_ptr)),
                         cx.ring_sz.eq(ring_sz),
-                        cx.qos.eq(CXT_CTL["qos"].bits(c)),
+                        cx.qos.eq(c.qos),
                         cx.wi_fault.eq(0),
                     ]
-                    sts = Cat(Const(0, 4), CXT_CTL["cxt_sts_ptr"].bits(c))
-                    wi = Cat(Const(0, 3), CXT_CTL["write_index_ptr"].bits(c))
+                    sts = Cat(Const(0, 4), c.cxt_sts_ptr)
+                    wi = Cat(Const(0, 3), c.write_index_ptr)
                     # ``cx`` only ever holds bus addresses of CXT_STS and the write index: a
                     # virtual one would be written to as it is if the translation failed.
                     with m.If(cx.pv):
@@ -536,8 +510,8 @@ class ContextEngine(wiring.Component):
             translate_states("XLATE_WI", wi_translated, wi_refused)
 
             def check_sts():
-                m.d.sync += [cx.read_index.eq(CXT_STS["read_index"].bits(landed)),
-                             cx.state.eq(CXT_STS["state"].bits(landed)),
+                sts = data.View(layout_of(CXT_STS), landed[:CXT_STS.size * 8])
+                m.d.sync += [cx.read_index.eq(sts.read_index), cx.state.eq(sts.state),
                              mod_count.eq(64), remainder.eq(0)]
                 m.next = "MODULO"
 
@@ -590,12 +564,12 @@ class ContextEngine(wiring.Component):
                     m.next = "FETCH_L2"
                 with m.Else():
                     m.next = "TAKE"
-            def context_error(step, sub_step, err_class, *, buf=None, index=True):
-                report(step, sub_step, err_class, buf=buf, index=index)
+            def context_error(step, sub_step, err_class, *, buf=None, bv=None, index=True):
+                report(step, sub_step, err_class, buf=buf, bv=bv, index=index)
 
             with m.State("TAKE"):
                 m.d.comb += [self.take_valid.eq(1), self.take_cxt.eq(cur)]
-                m.d.sync += [turn_left.eq((cx.qos + 1) * BATCH), ak_valid.eq(0)]
+                m.d.sync += [turn_left.eq((cx.qos + 1) * BATCH), akeys.valid.eq(0)]
                 with m.If(cx.wi_fault != 0):
                     context_error(ErrStep.WRITE_INDEX, ErrSubStep.ATF,
                                   class_of_fault(cx.wi_fault), index=False)
@@ -663,27 +637,11 @@ class ContextEngine(wiring.Component):
                 m.d.comb += save.eq(1)
                 m.next = "IDLE"
 
-            # ---- decode: one descriptor per clock on the fast path -------------------------------
-            def invalid(err_class, buf=None):
-                context_error(ErrStep.DESCRIPTOR, ErrSubStep.DVF, err_class, buf=buf)
-
-            def size_ok(size_minus_one):
-                return (size_minus_one >> (max_buffer + 21)) == 0
-
-            def wraps(buf):
-                """The operand (buf 0 = addr0) runs past 2^64 - 1: nothing of it moves."""
-                invalid(ErrClass.ADDRESS_WRAP, buf=buf)
-
-            def check_keys(count, first, second=0, intr=False):
-                m.d.sync += [keys.eq((1 << count) - 1), key_idx.eq(first),
-                             key_idx1.eq(second), key_buf.eq(0), key_intr.eq(intr)]
-                m.next = "AKEY"
-
+            # ---- decide: one descriptor per clock on the fast path -------------------------------
             presented = Signal()                # the mover command is out: hold it
 
             def issue_fast(record_stmts):
-                """Hand the command (``copy_cmd`` or ``fill_cmd``, by the descriptor's type)
-                and the record over in one clock, or hold them."""
+                """Hand the decoder's command and the record over in one clock, or hold them."""
                 m.d.comb += self.mover_cmd.valid.eq(fifo.w_rdy)
                 with m.If(fifo.w_rdy & self.mover_cmd.ready):
                     m.d.comb += [fifo.w_en.eq(1)] + record_stmts
@@ -699,116 +657,48 @@ class ContextEngine(wiring.Component):
 
             with m.State("DECODE"):
                 with m.If(~csb_ready):
-                    m.d.sync += csb.eq(Cat(Const(0, 5), g(gen, "csb_ptr")))
-                m.d.sync += [has_cst.eq(~g(gen, "np")),
-                             decode_cycles.eq(decode_cycles + 1)]
-                implemented = ((typ == OpGroup.DMABASE) | (typ == OpGroup.ADMIN) |
-                               (typ == OpGroup.INTR) | (typ == OpGroup.VENDOR))
-                group_off = (((typ == OpGroup.DMABASE) & ~enabled[OpGroup.DMABASE.opb_bit]) |
-                             ((typ == OpGroup.ADMIN) & ~enabled[OpGroup.ADMIN.opb_bit]) |
-                             ((typ == OpGroup.INTR) & ~enabled[OpGroup.INTR.opb_bit]) |
-                             ((typ == OpGroup.VENDOR) & ~enabled[OpGroup.VENDOR.opb_bit]))
-                fill_size = g(fl, "size")
-                fill_rows_needed = Mux(fill_size >= IMAGE, IMAGE // row,
-                                       (fill_size >> row_shift) + 1)
+                    m.d.sync += csb.eq(csb_ptr)
+                m.d.sync += [has_cst.eq(~gen.np), decode_cycles.eq(decode_cycles + 1),
+                             tgt.eq(admin_range.cxt_start), tgt_end.eq(admin_range.cxt_end)]
                 with m.If(presented):
                     # A command is out to the mover: it must stay until taken.
                     issue_fast(make_record(mover_op=1))
                 with m.Elif(lost | stopping):
                     m.next = "END_TURN"
-                with m.Elif(~g(gen, "vl")):
+                with m.Elif(~gen.vl):
                     # Not yet written: wait for the next doorbell (sdxi-spec.md 5.1).
                     m.d.comb += idle_cur.eq(1)
                     m.next = "END_TURN"
-                with m.Elif(cx.pv & ~g(gen, "np") & ~csb_ready):
-                    start_translate("CST_XLATE", Cat(Const(0, 5), g(gen, "csb_ptr")), write=1)
-                with m.Elif(g(gen, "fe") & ~drained):
+                with m.Elif(cx.pv & ~gen.np & ~csb_ready):
+                    start_translate("CST_XLATE", csb_ptr, write=1)
+                with m.Elif(gen.fe & ~drained):
                     pass                             # fence: wait for everything earlier
-                with m.Elif(~implemented):
-                    invalid(ErrClass.UNKNOWN_OPCODE)
-                with m.Elif(group_off):
-                    invalid(ErrClass.GROUP_DISABLED)
-                with m.Elif(typ == OpGroup.DMABASE):
-                    with m.Switch(sub):
-                        with m.Case(DmaBaseOp.NOP):
-                            push_fast(make_record(mover_op=0))
-                        with m.Case(DmaBaseOp.COPY):
-                            with m.If(~size_ok(g(c, "size"))):
-                                invalid(ErrClass.SIZE)
-                            with m.Elif(runs_past_top(g(c, "addr0"), g(c, "size"))):
-                                wraps(0)
-                            with m.Elif(runs_past_top(g(c, "addr1"), g(c, "size"))):
-                                wraps(1)
-                            with m.Elif(ak_hit(g(c, "akey0")) & ak_hit(g(c, "akey1"))):
-                                issue_fast(make_record(mover_op=1))
+                with m.Else():
+                    with m.Switch(verdict.action):
+                        with m.Case(Action.INVALID):
+                            context_error(ErrStep.DESCRIPTOR, ErrSubStep.DVF, verdict.err_class,
+                                          buf=verdict.buf, bv=verdict.bv)
+                        with m.Case(Action.PUSH):
+                            push_fast(make_record(mover_op=0, intr=verdict.intr,
+                                                  vec=verdict.vector))
+                        with m.Case(Action.ISSUE):
+                            issue_fast(make_record(mover_op=1))
+                        with m.Case(Action.CHECK):
+                            m.d.sync += [mover.eq(verdict.cmd), fill_rows.eq(verdict.fill_rows),
+                                         keys.eq(verdict.keys), key_idx.eq(verdict.key_idx),
+                                         key_idx1.eq(verdict.key_idx1), key_buf.eq(0),
+                                         key_intr.eq(verdict.key_intr)]
+                            m.next = "AKEY"
+                        with m.Case(Action.ADMIN):
+                            with m.If(~drained):
+                                pass                 # admin operations wait for quiet
+                            with m.Elif(sub == AdminOp.AKEY_UPD):
+                                m.d.sync += akeys.valid.eq(0)
+                                m.next = "RECORD"
                             with m.Else():
-                                m.d.sync += mover.eq(copy_cmd)
-                                check_keys(2, g(c, "akey0"), g(c, "akey1"))
-                        with m.Case(DmaBaseOp.WRT_IMM):
-                            s = dsc.DSC_DMAB_WRT_IMM
-                            with m.If(g(s, "size") >= dsc.WRT_IMM_MAX):
-                                invalid(ErrClass.SIZE)
-                            with m.Elif(runs_past_top(g(s, "addr0"), g(s, "size")[:5])):
-                                wraps(0)
-                            with m.Else():
-                                m.d.sync += [mover.op.eq(MoverOp.FROM_RAM),
-                                             mover.dst.eq(g(s, "addr0")),
-                                             mover.last.eq(g(s, "size")), mover.ram.eq(lay.fill)]
-                                check_keys(1, g(s, "akey0"))
-                        with m.Case(DmaBaseOp.REPCOPY):
-                            s = dsc.DSC_DMAB_REPCOPY
-                            count_ = g(s, "count")
-                            with m.If((count_ >> (max_buffer + 9)) != 0):
-                                invalid(ErrClass.SIZE)
-                            with m.Elif(runs_past_top(g(s, "addr0"),
-                                                      Const(dsc.REPCOPY_BLOCK - 1, 12))):
-                                wraps(0)
-                            with m.Elif(runs_past_top(g(s, "addr1"),
-                                                      Cat(Const(0xFFF, 12), count_))):
-                                wraps(1)       # count + 1 blocks of 4 KiB
-                            with m.Else():
-                                m.d.sync += [mover.op.eq(MoverOp.REPCOPY),
-                                             mover.src.eq(g(s, "addr0")),
-                                             mover.dst.eq(g(s, "addr1")),
-                                             mover.last.eq(((count_ + 1) << 12) - 1)]
-                                check_keys(2, g(s, "akey0"), g(s, "akey1"))
-                        with m.Default():
-                            invalid(ErrClass.UNKNOWN_OPCODE)
-                with m.Elif(typ == OpGroup.VENDOR):
-                    with m.If(sub != VendorOp.FILL):
-                        invalid(ErrClass.UNKNOWN_OPCODE)
-                    with m.Elif(g(fl, "psz") >= len(dsc.FILL_PATTERN_SIZES)):
-                        invalid(ErrClass.BAD_PARAMETER)
-                    with m.Elif(~size_ok(fill_size)):
-                        invalid(ErrClass.SIZE)
-                    with m.Elif(runs_past_top(g(fl, "addr0"), fill_size)):
-                        wraps(0)
-                    with m.Elif(ak_hit(g(fl, "akey0")) & image_ok &
-                                (image_psz == g(fl, "psz")) &
-                                (image_pattern == g(fl, "pattern")) &
-                                (image_rows >= fill_rows_needed)):
-                        issue_fast(make_record(mover_op=1))
-                    with m.Else():
-                        m.d.sync += [mover.eq(fill_cmd), fill_rows.eq(fill_rows_needed)]
-                        check_keys(1, g(fl, "akey0"))
-                with m.Elif(typ == OpGroup.INTR):
-                    akey = g(dsc.DSC_INTR, "akey")
-                    with m.If(sub != IntrOp.INTR):
-                        invalid(ErrClass.UNKNOWN_OPCODE)
-                    with m.Elif(ak_intr_ok(akey)):
-                        push_fast(make_record(mover_op=0, intr=1, vec=ak_vector(akey)))
-                    with m.Else():
-                        check_keys(1, akey, intr=True)
-                with m.Else():      # AdminGrp
-                    s = dsc.DSC_CXT_STOP
-                    first, last_ = g(s, "cxt_start"), g(s, "cxt_end")
-                    m.d.sync += [tgt.eq(first), tgt_end.eq(last_)]
-                    with m.If(cur != 0):
-                        invalid(ErrClass.ADMIN_NOT_CXT0)
-                    with m.Elif(~drained):
-                        pass                         # admin operations wait for quiet
-                    with m.Else():
-                        m.next = "ADMIN_CHECK"
+                                # The targets' structures will be read over the descriptor.
+                                m.d.sync += admin_op.eq(sub)
+                                m.next = "ADMIN"
 
             def cst_translated(paddr):
                 m.d.sync += [csb.eq(paddr), csb_ready.eq(1)]
@@ -822,38 +712,10 @@ class ContextEngine(wiring.Component):
             translate_states("CST_XLATE", cst_translated, cst_refused)
 
             # ---- admin operations over a context range (the pipeline is empty) -------------------
-            with m.State("ADMIN_CHECK"):
-                m.d.sync += admin_op.eq(sub)     # the targets' structures will be read over it
-                s = dsc.DSC_CXT_STOP
-                first, last_ = g(s, "cxt_start"), g(s, "cxt_end")
-                range_ok = (first >= 1) & (first <= last_) & (last_ <= ctl2_max_cxt)
-                with m.If(g(s, "vf")):
-                    invalid(ErrClass.BAD_PARAMETER)
-                with m.Else():
-                    with m.Switch(sub):
-                        with m.Case(AdminOp.CXT_START_NM, AdminOp.CXT_START_RS,
-                                    AdminOp.CXT_STOP, AdminOp.CXT_UPD):
-                            with m.If(~range_ok):
-                                invalid(ErrClass.BAD_PARAMETER)
-                            with m.Else():
-                                m.next = "ADMIN"
-                        with m.Case(AdminOp.SYNC):
-                            flt = g(dsc.DSC_SYNC, "flt")
-                            with m.If(flt > SyncFilter.FN):
-                                invalid(ErrClass.BAD_PARAMETER)
-                            with m.Elif((flt == SyncFilter.CXT) & ~range_ok):
-                                invalid(ErrClass.BAD_PARAMETER)
-                            with m.Else():
-                                m.next = "ADMIN"
-                        with m.Case(AdminOp.AKEY_UPD):
-                            m.d.sync += ak_valid.eq(0)
-                            m.next = "RECORD"
-                        with m.Default():
-                            invalid(ErrClass.UNKNOWN_OPCODE)
             with m.State("ADMIN"):
                 # The admin context's entry is saved first: target contexts reuse ``cx``.
                 m.d.comb += [save.eq(1), self.tlb_flush.eq(sub == AdminOp.SYNC)]
-                m.d.sync += ak_valid.eq(0)
+                m.d.sync += akeys.valid.eq(0)
                 with m.Switch(sub):
                     with m.Case(AdminOp.CXT_START_NM, AdminOp.CXT_START_RS):
                         m.next = "ADMIN_START"
@@ -861,7 +723,7 @@ class ContextEngine(wiring.Component):
                         m.next = "ADMIN_STOP"
                     with m.Default():          # CXT_UPD, SYNC
                         with m.If((sub == AdminOp.CXT_UPD) |
-                                  (g(dsc.DSC_SYNC, "flt") == SyncFilter.CXT)):
+                                  (sync.flt == SyncFilter.CXT)):
                             m.d.sync += cur.eq(tgt)
                             m.next = "ADMIN_MARK"
                         with m.Else():
@@ -914,6 +776,7 @@ class ContextEngine(wiring.Component):
                 with m.Else():
                     m.d.sync += mover.src_space.eq(space)
 
+            cached = akey_lookup(akeys, key_idx)
             with m.State("AKEY"):
                 with m.If(keys == 0):
                     with m.If(key_intr):
@@ -924,38 +787,36 @@ class ContextEngine(wiring.Component):
                         m.next = "RECORD"
                 with m.Elif((key_idx >> (cx.akey_sz + 8)) != 0):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.AKEY_RANGE, buf=key_buf)
-                with m.Elif(ak_hit(key_idx) & (~key_intr | ak_intr_ok(key_idx))):
-                    keep_space(ak_space_of(key_idx))
-                    m.d.sync += [vector.eq(ak_vector(key_idx)), keys.eq(keys >> 1),
+                with m.Elif(cached.hit & (~key_intr | cached.intr_ok)):
+                    keep_space(cached.space)
+                    m.d.sync += [vector.eq(cached.vector), keys.eq(keys >> 1),
                                  key_idx.eq(key_idx1), key_buf.eq(1)]
                 with m.Else():
                     start_read("AKEY_RD", cx.akey + (key_idx << 4), 16)
             def check_akey():
-                a = landed
-                with m.If(~AKEY_ENT["vl"].bits(a) | (key_intr & ~AKEY_ENT["iv"].bits(a))):
+                entry = data.View(layout_of(AKEY_ENT), landed[:AKEY_ENT.size * 8])
+                vector_ok = entry.intr_num < cfg.msix_vectors
+                with m.If(~entry.vl | (key_intr & ~entry.iv)):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.AKEY_INVALID, buf=key_buf)
-                with m.Elif(AKEY_ENT["tgt_sfunc"].bits(a) != 0):
+                with m.Elif(entry.tgt_sfunc != 0):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.AKEY_UNSUPPORTED,
                                   buf=key_buf)
-                with m.Elif(key_intr & (AKEY_ENT["intr_num"].bits(a) >= cfg.msix_vectors)):
+                with m.Elif(key_intr & ~vector_ok):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.BAD_PARAMETER,
                                   buf=key_buf)
                 with m.Else():
-                    iv = AKEY_ENT["iv"].bits(a) & (AKEY_ENT["intr_num"].bits(a) <
-                                                      cfg.msix_vectors)
-                    vec = AKEY_ENT["intr_num"].bits(a)
                     space = Signal(BufferSpace())
-                    m.d.comb += [space.pv.eq(AKEY_ENT["pv"].bits(a)),
-                                 space.pasid.eq(AKEY_ENT["pasid"].bits(a)),
-                                 space.user.eq(~AKEY_ENT["pr"].bits(a))]
+                    m.d.comb += [space.pv.eq(entry.pv), space.pasid.eq(entry.pasid),
+                                 space.user.eq(~entry.pr)]
                     keep_space(space)
                     for i in range(2):
-                        with m.If(ak_next == i):
-                            m.d.sync += [ak_valid[i].eq(1), ak_idx[i].eq(key_idx),
-                                         ak_iv[i].eq(iv), ak_vec[i].eq(vec),
-                                         ak_space[i].eq(space)]
-                    m.d.sync += [ak_next.eq(~ak_next), vector.eq(vec), keys.eq(keys >> 1),
-                                 key_idx.eq(key_idx1), key_buf.eq(1)]
+                        with m.If(akeys.next == i):
+                            m.d.sync += [akeys.valid[i].eq(1), akeys.idx[i].eq(key_idx),
+                                         akeys.iv[i].eq(entry.iv & vector_ok),
+                                         akeys.vec[i].eq(entry.intr_num),
+                                         akeys.space[i].eq(space)]
+                    m.d.sync += [akeys.next.eq(~akeys.next), vector.eq(entry.intr_num),
+                                 keys.eq(keys >> 1), key_idx.eq(key_idx1), key_buf.eq(1)]
                     reread_descriptor()         # the entry was read over it
                     m.next = "AKEY"
 
@@ -969,13 +830,12 @@ class ContextEngine(wiring.Component):
                     m.d.sync += fill_row.eq(0)
                     m.next = "IMAGE"
             with m.State("IMAGE"):
-                is_fill = g(gen, "type") == OpGroup.VENDOR
-                pattern = g(dsc.DSC_VENDOR_FILL, "pattern")
-                psz = g(dsc.DSC_VENDOR_FILL, "psz")
+                is_fill = typ == OpGroup.VENDOR
+                pattern, psz = fill.pattern, fill.psz
                 fill_data = Mux(psz == 0, pattern[:64].replicate(w // 64),
                                 Mux(psz == 1, pattern[:128].replicate(w // 128),
                                     pattern[:256].replicate(w // 256)))
-                imm_data = Cat(g(dsc.DSC_DMAB_WRT_IMM, "data"), Const(0, max(0, w - 256)))[:w]
+                imm_data = Cat(imm.data, Const(0, max(0, w - 256)))[:w]
                 m.d.comb += [self.ram_wr.row.eq(lay.fill // row + fill_row),
                              self.ram_wr.data.eq(Mux(is_fill, fill_data, imm_data)),
                              self.ram_wr.en.eq((1 << row) - 1)]
@@ -983,15 +843,14 @@ class ContextEngine(wiring.Component):
                 with m.If(self.ram_wr_taken):
                     m.d.sync += fill_row.eq(fill_row + 1)
                     with m.If(fill_row == last_row):
-                        m.d.sync += [image_ok.eq(is_fill), image_psz.eq(psz),
-                                     image_pattern.eq(pattern), image_rows.eq(fill_rows)]
+                        m.d.sync += [image.ok.eq(is_fill), image.psz.eq(psz),
+                                     image.pattern.eq(pattern), image.rows.eq(fill_rows)]
                         m.next = "RECORD"
 
             # ---- slow-path issue: the record, then the mover command -----------------------------
             with m.State("RECORD"):
-                is_admin = g(gen, "type") == OpGroup.ADMIN
-                needs_mover = ~is_admin & ~key_intr & (g(gen, "type") != OpGroup.INTR) & \
-                    ~((g(gen, "type") == OpGroup.DMABASE) & (g(gen, "subtype") == DmaBaseOp.NOP))
+                needs_mover = ~key_intr & (typ != OpGroup.ADMIN) & (typ != OpGroup.INTR) & \
+                    ~((typ == OpGroup.DMABASE) & (sub == DmaBaseOp.NOP))
                 with m.If(fifo.w_rdy):
                     m.d.comb += [fifo.w_en.eq(1)] + make_record(
                         mover_op=needs_mover, intr=key_intr, vec=vector)

@@ -33,14 +33,16 @@ class ErrorFound(data.StructLayout):
         })
 
 
-def found_fields(found, *, step, sub_step, err_class, function, cxt, index, buf):
+def found_fields(found, *, step, sub_step, err_class, function, cxt, index, buf, bv=None):
     """Assignments that make ``found`` (an ``ErrorFound`` view) describe an error: ``index``
-    is the descriptor's read index or ``None``, ``buf`` its operand or ``None``."""
+    is the descriptor's read index or ``None``, ``buf`` its operand or ``None`` (or, where
+    that is only known in the gateware, ``bv`` says whether ``buf`` names one)."""
     return [
         found.function.eq(function), found.step.eq(step), found.sub_step.eq(sub_step),
         found.err_class.eq(err_class), found.cxt.eq(cxt),
         found.div.eq(index is not None), found.index.eq(0 if index is None else index),
-        found.bv.eq(buf is not None), found.buf.eq(0 if buf is None else buf),
+        found.bv.eq((buf is not None) if bv is None else bv),
+        found.buf.eq(0 if buf is None else buf),
     ]
 
 
