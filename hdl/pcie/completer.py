@@ -1,7 +1,7 @@
 """MMIO completer: serves host reads and writes of the BARs from the hard block's CQ/CC pair."""
 
 from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..common.axis import axi_stream
@@ -103,9 +103,12 @@ class MmioCompleter(wiring.Component):
         is_bar2 = Signal()
         r_from_bar2 = Signal()
         m.d.comb += is_bar2.eq(desc.bar_id == 2)
+        # The buses are driven from registers: an access reaches the targets (and whatever
+        # decodes their addresses) in the clock after the state machine chose it, so no path
+        # runs from this block's logic through the address decode into a target's registers.
         for bar_id, bus in ((0, self.bar0), (2, self.bar2)):
             selected = desc.bar_id == bar_id
-            m.d.comb += [
+            m.d.sync += [
                 bus.addr.eq(bus_addr),
                 bus.w_data.eq(w_data),
                 bus.w_be.eq(w_be),
@@ -136,9 +139,11 @@ class MmioCompleter(wiring.Component):
         out_lane = Signal(range(lanes + 1))
         out_first = Signal()                  # this beat starts a TLP
         out_last = Signal()
-        cap_valid = Signal()
-        cap_lane = Signal(range(lanes))
-        cap_half = Signal()
+        # A read dword on its way: ``asked`` while the bus carries its strobe, ``cap`` in the
+        # clock its data returns.
+        read_slot = data.StructLayout({"valid": 1, "lane": range(lanes), "half": 1})
+        asked = Signal(read_slot)
+        cap = Signal(read_slot)
         status = Signal(3)
         locked = Signal()
         cpl_bytes = Signal(13)                # bytes of byte_count this completion carries
@@ -356,7 +361,7 @@ class MmioCompleter(wiring.Component):
                     out_first.eq(1),
                     cpl_left_dw.eq(Mux(status == CplStatus.SC, this_cpl_dw, 0)),
                     cpl_bytes.eq((this_cpl_dw << 2) - Mux(first_cpl & reports_address, fb_lo, 0)),
-                    cap_valid.eq(0),
+                    asked.valid.eq(0), cap.valid.eq(0),
                 ]
                 m.next = "CPL_FILL"
 
@@ -365,9 +370,8 @@ class MmioCompleter(wiring.Component):
                 issue = (cpl_left_dw != 0) & (out_lane != lanes)
                 m.d.comb += [r_stb.eq(issue), bus_addr.eq(rd_next_dw >> 1)]
                 m.d.sync += [
-                    cap_valid.eq(issue),
-                    cap_lane.eq(out_lane),
-                    cap_half.eq(rd_next_dw[0]),
+                    asked.valid.eq(issue), asked.lane.eq(out_lane), asked.half.eq(rd_next_dw[0]),
+                    cap.eq(asked),
                 ]
                 with m.If(issue):
                     m.d.sync += [
@@ -376,9 +380,9 @@ class MmioCompleter(wiring.Component):
                         cpl_left_dw.eq(cpl_left_dw - 1),
                         out_lane.eq(out_lane + 1),
                     ]
-                with m.If(cap_valid):
-                    m.d.sync += out_beat.word_select(cap_lane, 32).eq(r_data.word_select(cap_half, 32))
-                with m.If(~issue & ~cap_valid):
+                with m.If(cap.valid):
+                    m.d.sync += out_beat.word_select(cap.lane, 32).eq(r_data.word_select(cap.half, 32))
+                with m.If(~issue & ~asked.valid & ~cap.valid):
                     m.d.sync += out_last.eq(cpl_left_dw == 0)
                     m.next = "CPL_SEND"
 
