@@ -178,7 +178,7 @@ class SdxiEngine(wiring.Component):
         # The side port reads control structures (at most 64 bytes, aligned to their size).
         # Side writers: the error log, the retire unit and the context engine (below).
         m.submodules.dma_ram = ram = DmaRam(data_width=w, rows=ram_rows, side_writers=3,
-                                            side_pair=row_bytes < 64)
+                                            qword_writers=(1,), side_pair=row_bytes < 64)
         # Read clients: exerciser, context engine (tables, ring), page tables, mover. Write
         # clients: exerciser, context engine, retire (read index, CSTs), error log, error
         # completion, mover. Each is an id prefix on its engine's one request stream.
@@ -343,7 +343,8 @@ class SdxiEngine(wiring.Component):
         engine_on = Signal()
         m.d.comb += [engine_on.eq(function.gsv != regmap.GSV.STOP),
                      exerciser.enable.eq(~engine_on)]
-        side_writers = (errlog, retire, ce)      # in the RAM's order of priority
+        side_writers = (errlog, retire, ce)      # in the RAM's order of priority; retire
+                                                 # writes one qword (the RAM's qword_writers)
         assert len(side_writers) == len(ram.side_wr_taken)
         m.d.comb += ram.host_owns.eq(~engine_on)
         for i, unit in enumerate(side_writers):

@@ -33,7 +33,8 @@ class DmaExerciser(wiring.Component):
     window : In(RegisterBus)
         Accesses to the RAM window, qword addresses relative to its base.
     rd_req, rd_status, wr_req, wr_status : client ports of the engines
-    ram_wr, ram_rd : the RAM's side ports, for the window
+    ram_wr, ram_rd : the RAM's host ports, for the window (a write is one qword, repeated
+        across the row, as the RAM's host port takes it)
     enable : In(1)
     ext_tag, outstanding : In, shown in DMA_INFO
     timeout, read_size : Out: DMA_TIMEOUT (0 selects the default) and DMA_RD_SPLIT

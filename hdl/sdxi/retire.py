@@ -60,7 +60,7 @@ class Retire(wiring.Component):
     cst_req, cst_status : CST_WRITERS write clients, CSTs in flight at once
     ri_req, ri_status : write client for the read index
     ram_wr, ram_wr_taken : RAM staging of the read index (``stage`` holds the constants of
-        ``RamLayout``)
+        ``RamLayout``): one qword, repeated across the row (a qword writer of the DMA RAM)
     error_report : Out(stream.Signature(ErrorReport)), to the error completion unit
     failure : Out(stream.Signature(ContextFailure)), a one-clock report (always taken)
     clear_failed : In(contexts), contexts (re)started: their records count again

@@ -1,6 +1,7 @@
 """DmaRam's second ports: the units' writes by registered priority, each written once when
-taken and never while the main port writes; the host window's writes as they come; and the
-second read port, which serves whoever owns it."""
+taken and never while the main port writes; the host window's writes as they come; qword
+writers' first qword repeated into the lanes they enable; and the second read port, which
+serves whoever owns it."""
 
 import random
 
@@ -13,6 +14,17 @@ WIDTH = 128
 ROWS = 16
 WRITERS = 3
 ROW_MASK = (1 << (WIDTH // 8)) - 1
+QWORD_WRITER = 1
+
+
+def masked(old, new, en):
+    """``old`` with the bytes ``en`` enables taken from ``new``."""
+    mask = sum(0xFF << 8 * j for j in range(WIDTH // 8) if en >> j & 1)
+    return (old & ~mask) | (new & mask)
+
+
+def repeated(qword):
+    return sum(qword << 64 * k for k in range(WIDTH // 64))
 
 
 async def _read(ctx, port, row):
@@ -27,28 +39,31 @@ async def _read(ctx, port, row):
 def test_unit_writes_are_taken_once_in_priority_and_land():
     """Writers ask at random, hold their row until taken, and the main port writes at random:
     every write lands exactly once, none while the main port writes, and when several ask,
-    the lowest-numbered asking writer is taken."""
-    dut = DmaRam(data_width=WIDTH, rows=ROWS, side_writers=WRITERS)
+    the lowest-numbered asking writer is taken. The qword writer's lanes get its first qword
+    (whatever the rest of its data), only where its byte enables say."""
+    dut = DmaRam(data_width=WIDTH, rows=ROWS, side_writers=WRITERS,
+                 qword_writers=(QWORD_WRITER,))
     rng = random.Random(7)
     model = [0] * ROWS
     taken_log = []
 
     async def bench(ctx):
-        pending = [None] * WRITERS      # (row, data) a writer holds
+        pending = [None] * WRITERS      # (row, data, en) a writer holds
         total = 0
         for clock in range(3000):
             for i in range(WRITERS):
                 if pending[i] is None and rng.random() < 0.3:
                     # Writers use their own rows, so the model does not depend on the order.
                     row = i * (ROWS // WRITERS) + rng.randrange(ROWS // WRITERS)
-                    pending[i] = (row, rng.getrandbits(WIDTH))
+                    en = ROW_MASK if i != QWORD_WRITER else rng.randrange(1, ROW_MASK + 1)
+                    pending[i] = (row, rng.getrandbits(WIDTH), en)
                 port = dut.side_wr[i]
                 if pending[i] is None:
                     ctx.set(port.en, 0)
                 else:
                     ctx.set(port.row, pending[i][0])
                     ctx.set(port.data, pending[i][1])
-                    ctx.set(port.en, ROW_MASK)
+                    ctx.set(port.en, pending[i][2])
             main = rng.random() < 0.3
             ctx.set(dut.wr.en, ROW_MASK if main else 0)
             ctx.set(dut.wr.row, ROWS - 1)
@@ -60,8 +75,10 @@ def test_unit_writes_are_taken_once_in_priority_and_land():
             for i in range(WRITERS):
                 if taken >> i & 1:
                     assert pending[i] is not None
-                    row, value = pending[i]
-                    model[row] = value
+                    row, value, en = pending[i]
+                    if i == QWORD_WRITER:
+                        value = repeated(value & (1 << 64) - 1)
+                    model[row] = masked(model[row], value, en)
                     taken_log.append((i, [j for j in range(WRITERS) if pending[j]]))
                     pending[i] = None
                     total += 1
@@ -89,7 +106,8 @@ def test_unit_writes_are_taken_once_in_priority_and_land():
 def test_host_owns_the_ports_and_units_wait():
     """While ``host_owns`` is set, host writes land as they come, units are not taken, and
     the second read port reads for the host; then the units' waiting writes land."""
-    dut = DmaRam(data_width=WIDTH, rows=ROWS, side_writers=WRITERS)
+    dut = DmaRam(data_width=WIDTH, rows=ROWS, side_writers=WRITERS,
+                 qword_writers=(QWORD_WRITER,))
     rng = random.Random(3)
 
     async def bench(ctx):
@@ -100,13 +118,16 @@ def test_host_owns_the_ports_and_units_wait():
         ctx.set(dut.side_wr[1].en, ROW_MASK)
         values = {}
         for row in range(ROWS):
-            value = rng.getrandbits(WIDTH)
-            values[row] = value
-            ctx.set(dut.host_wr.row, row)
-            ctx.set(dut.host_wr.data, value)
-            ctx.set(dut.host_wr.en, ROW_MASK)
-            assert ctx.get(dut.side_wr_taken) == 0
-            await ctx.tick()
+            # The window writes a qword at a time: each row's qwords one after another.
+            values[row] = 0
+            for k in range(WIDTH // 64):
+                qword = rng.getrandbits(64)
+                values[row] |= qword << 64 * k
+                ctx.set(dut.host_wr.row, row)
+                ctx.set(dut.host_wr.data, repeated(qword))
+                ctx.set(dut.host_wr.en, 0xFF << 8 * k)
+                assert ctx.get(dut.side_wr_taken) == 0
+                await ctx.tick()
         ctx.set(dut.host_wr.en, 0)
         for row in range(ROWS):
             assert await _read(ctx, dut.host_rd, row) == values[row], f"host row {row}"
@@ -119,7 +140,7 @@ def test_host_owns_the_ports_and_units_wait():
             raise AssertionError("the unit's write was not taken once the host let go")
         await ctx.tick()
         ctx.set(dut.side_wr[1].en, 0)
-        assert await _read(ctx, dut.side_rd, 2) == 0xAAAA
+        assert await _read(ctx, dut.side_rd, 2) == repeated(0xAAAA)
 
     sim = new_sim(dut)
     sim.add_testbench(bench)
