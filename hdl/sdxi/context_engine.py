@@ -23,7 +23,9 @@ from ..pcie.dma_write import WriteRequest, WriteStatus
 from .data_mover import BufferSpace, MoverCommand, MoverOp
 from .error_classes import class_of_fault, class_of_read_error, class_of_write_error
 from .akey_cache import AkeyCache, akey_lookup
+from .context_loader import ContextLoader
 from .context_table import ContextTable, CxtEntry
+from .control_requests import read_request, structure_read_states, translate_states
 from .descriptor_decoder import Action, DescriptorDecoder, ImageCache
 from .error_completion import ErrorFound, ErrorReport, found_fields
 from .retire import ContextFailure, RetireRecord
@@ -144,32 +146,45 @@ class ContextEngine(wiring.Component):
         m.d.comb += drained.eq((fifo.level == 0) & self.retire_idle & self.mover_idle)
 
         # ---- control reads and writes ------------------------------------------------------------
+        # The control read client and the TLB port are the loader's while it loads (``loading``)
+        # and otherwise the engine's own (``own_rd``, ``own_xlate``: write index, AKeys, CSTs).
+        m.submodules.loader = loader = ContextLoader(
+            config=cfg, ram_addr_bits=self._ram_bits, struct_ram=lay.struct, row_bytes=row)
+        loading = Signal()
+        own_rd = stream.Signature(ReadRequest(self._ram_bits)).create(path=("own_rd",))
+        own_xlate = stream.Signature(Lookup()).create(path=("own_xlate",))
+        m.d.comb += [loader.cxt_l2.eq(self.cxt_l2), loader.max_akey_sz.eq(self.ctl2.max_akey_sz),
+                     loader.entry.eq(cx)]
+        for outer, mine, theirs in ((self.rd_req, own_rd, loader.rd_req),
+                                    (self.translate, own_xlate, loader.translate)):
+            m.d.comb += [outer.valid.eq(Mux(loading, theirs.valid, mine.valid)),
+                         outer.payload.eq(Mux(loading, theirs.payload, mine.payload)),
+                         theirs.ready.eq(outer.ready & loading),
+                         mine.ready.eq(outer.ready & ~loading)]
+        m.d.comb += [loader.rd_status.valid.eq(self.rd_status.valid),
+                     loader.rd_status.payload.eq(self.rd_status.payload),
+                     loader.translated.valid.eq(self.translated.valid),
+                     loader.translated.payload.eq(self.translated.payload)]
+
         rq = Signal(ReadRequest(self._ram_bits))
         wq = Signal(WriteRequest(self._ram_bits))
-        m.d.comb += [self.rd_req.payload.eq(rq), self.wr_req.payload.eq(wq)]
+        m.d.comb += [own_rd.payload.eq(rq), self.wr_req.payload.eq(wq)]
 
         def start_read(state, addr, length):
-            m.d.sync += [rq.addr.eq(addr), rq.length.eq(length),
-                         rq.ram_addr.eq(lay.struct + (addr & (row - 1)))]
+            m.d.sync += read_request(rq, addr, length, struct_ram=lay.struct, row_bytes=row)
             m.next = state
 
         def start_write(state, addr, length, ram):
             m.d.sync += [wq.addr.eq(addr), wq.length.eq(length), wq.ram_addr.eq(ram)]
             m.next = state
 
+        def land():
+            m.d.comb += [self.ram_rd.en.eq(1), self.ram_rd.row.eq(lay.struct // row)]
+
         def read_states(state, ok, fail):
             """Issue ``rq`` and wait; then read the structure from the RAM and ``ok()``, or
-            ``fail(error)``."""
-            def landed():
-                with m.If(self.rd_status.payload.error == 0):
-                    m.d.comb += [self.ram_rd.en.eq(1), self.ram_rd.row.eq(lay.struct // row)]
-                    m.next = state + "_LANDED"
-                with m.Else():
-                    fail(class_of_read_error(self.rd_status.payload.error))
-
-            request_states(m, state, self.rd_req, self.rd_status, landed)
-            with m.State(state + "_LANDED"):
-                ok()
+            ``fail(error_class)``."""
+            structure_read_states(m, state, own_rd, self.rd_status, land=land, ok=ok, fail=fail)
 
         def write_states(state, ok, fail=None):
             def written():
@@ -185,30 +200,17 @@ class ContextEngine(wiring.Component):
 
         # ---- translations of a pv = 1 context's structures (docs/spec-choices.md) ----------------
         xq = Signal(Lookup())
-        wi_virtual = Signal(64)
-        m.d.comb += [self.translate.payload.eq(xq), self.translated.ready.eq(1)]
+        m.d.comb += [own_xlate.payload.eq(xq), self.translated.ready.eq(1)]
 
         def start_translate(state, vaddr, *, write):
             m.d.sync += [xq.pasid.eq(cx.pasid), xq.vaddr.eq(vaddr), xq.write.eq(write),
                          xq.user.eq(cx.user)]
             m.next = state
 
-        def translate_states(state, ok, fault):
-            """Offer ``xq`` and wait; then ``ok(paddr)`` or ``fault(fault)`` (a ``Fault``)."""
-            result = self.translated.payload
-
-            def answered():
-                with m.If(result.fault == 0):
-                    ok(result.paddr)
-                with m.Else():
-                    fault(result.fault)
-
-            request_states(m, state, self.translate, self.translated, answered)
-
         # The structure just read, shifted down to its first byte.
         struct_off = Signal(range(row))
         with m.If(self.rd_req.valid & self.rd_req.ready):
-            m.d.sync += struct_off.eq(rq.addr[:row_shift] >> 3)
+            m.d.sync += struct_off.eq(self.rd_req.payload.addr[:row_shift] >> 3)
         pair = Cat(self.ram_rd.lo, self.ram_rd.hi)
         # Every structure is aligned to its size (8, 16, 32 or 64 bytes), so qword i of it can
         # only come from the qwords of the 64 bytes that are i modulo its size: the first from
@@ -220,6 +222,7 @@ class ContextEngine(wiring.Component):
                                   pair[:512].word_select(Cat(Const(1, 1), struct_off[1:3]), 64),
                                   pair[:512].word_select(Cat(Const(1, 1), struct_off[2]), 128),
                                   pair[256:512]))
+        m.d.comb += loader.landed.eq(landed)
 
         # ---- error reporting ---------------------------------------------------------------------
         # What an error found here reports (the error completion unit makes the log entry);
@@ -238,8 +241,6 @@ class ContextEngine(wiring.Component):
                                           "op": dsc.DSC_GENERIC["subtype"].width}))
         tgt, tgt_end, mode, admin_op = admin.tgt, admin.tgt_end, admin.mode, admin.op
         MODE_ACTIVATE, MODE_START, MODE_REFRESH = 0, 1, 2
-        modulo = Signal(data.StructLayout({"count": 7, "remainder": 33}))
-        mod_count, remainder = modulo.count, modulo.remainder
 
         # ---- the turn: write index, fetch, decode ------------------------------------------------
         turn = Signal(data.StructLayout({
@@ -405,135 +406,32 @@ class ContextEngine(wiring.Component):
                              self.ram_wr.data.eq(lay.constants_row()),
                              self.ram_wr.en.eq((1 << row) - 1)]
                 with m.If(self.ram_wr_taken):
-                    m.next = "FETCH_L2"
+                    m.next = "LOAD_TABLES"
 
             def table_error(step, sub_step, err_class):
                 report(step, sub_step, err_class, function=True, index=False)
 
-            with m.State("FETCH_L2"):
-                # The tables are 4 KiB-aligned and the offsets below 4 KiB: no carry.
-                start_read("FETCH_L2_RD", Cat(Const(0, 3), tgt[7:16], self.cxt_l2.ptr), 8)
-            def check_l2():
-                l2 = data.View(layout_of(CXT_L2_ENT), landed[:CXT_L2_ENT.size * 8])
-                with m.If(~l2.vl):
-                    table_error(ErrStep.CXT_L2, ErrSubStep.DVF, ErrClass.INVALID_ENTRY)
-                with m.Else():
-                    start_read("FETCH_L1_RD",
-                               Cat(Const(0, 5), tgt[0:7], l2.lv01_ptr),
-                               32)
-
-            def akey_table_wraps(l1):
-                """The AKey table (16-byte entries, 256 << akey_sz of them, 4 KiB-aligned) runs
-                past 2^64 - 1; one of 4 KiB, all this build allows without max_akey_sz, cannot."""
-                if cfg.max_akey_sz == 0:
-                    return Const(0)
-                pages = Const(1, cfg.max_akey_sz + 1) << l1.akey_sz
-                return runs_past_top(Cat(Const(0, 12), l1.akey_ptr),
-                                     Cat(Const(0xFFF, 12), (pages - 1)[:cfg.max_akey_sz + 1]))
-
-            def check_l1():
-                l1 = data.View(layout_of(CXT_L1_ENT), landed[:CXT_L1_ENT.size * 8])
-                with m.If(~l1.vl):
-                    table_error(ErrStep.CXT_L1, ErrSubStep.DVF, ErrClass.INVALID_ENTRY)
-                with m.Elif(l1.akey_sz > ctl2.max_akey_sz):
-                    table_error(ErrStep.CXT_L1, ErrSubStep.DVF, ErrClass.BAD_FIELD)
-                with m.Elif(akey_table_wraps(l1)):
-                    table_error(ErrStep.CXT_L1, ErrSubStep.DVF, ErrClass.ADDRESS_WRAP)
-                with m.Else():
-                    m.d.sync += [
-                        cx.akey.eq(Cat(Const(0, 12), l1.akey_ptr)),
-                        cx.akey_sz.eq(l1.akey_sz),
-                        cx.max_buffer.eq(l1.max_buffer),
-                        cx.opb.eq(l1.opb_000_enb),
-                        cx.pv.eq(l1.pv),
-                        cx.pasid.eq(l1.cxt_pasid),
-                        cx.user.eq(~l1.pr),
-                    ]
-                    start_read("FETCH_CTL_RD",
-                               Cat(Const(0, 6), l1.cxt_ctl_ptr), 64)
-
-            def check_ctl():
-                c = data.View(layout_of(CXT_CTL), landed[:CXT_CTL.size * 8])
-                ring_sz = c.ds_ring_sz
-                with m.If(~c.vl):
-                    table_error(ErrStep.CXT_CTL, ErrSubStep.DVF, ErrClass.INVALID_ENTRY)
-                with m.Elif((ring_sz < 1024) | (ring_sz > (1024 << cfg.max_ds_ring_sz))):
-                    table_error(ErrStep.CXT_CTL, ErrSubStep.DVF, ErrClass.BAD_FIELD)
-                with m.Elif(runs_past_top(Cat(Const(0, 6), c.ds_ring_ptr),
-                                          Cat(Const(0x3F, 6), (ring_sz - 1)[:32]))):
-                    table_error(ErrStep.CXT_CTL, ErrSubStep.DVF, ErrClass.ADDRESS_WRAP)
-                with m.Else():
-                    m.d.sync += [
-                        cx.ring.eq(Cat(Const(0, 6), c.ds_ring_ptr)),
-                        cx.ring_sz.eq(ring_sz),
-                        cx.qos.eq(c.qos),
-                        cx.wi_fault.eq(0),
-                    ]
-                    sts = Cat(Const(0, 4), c.cxt_sts_ptr)
-                    wi = Cat(Const(0, 3), c.write_index_ptr)
-                    # ``cx`` only ever holds bus addresses of CXT_STS and the write index: a
-                    # virtual one would be written to as it is if the translation failed.
-                    with m.If(cx.pv):
-                        m.d.sync += wi_virtual.eq(wi)
-                        start_translate("XLATE_STS", sts, write=1)
+            with m.State("LOAD_TABLES"):
+                m.d.comb += [loader.cmd.valid.eq(1), loader.cmd.payload.cxt.eq(tgt),
+                             loader.cmd.payload.tables_only.eq(mode == MODE_REFRESH)]
+                with m.If(loader.cmd.ready):
+                    m.next = "LOADING"
+            with m.State("LOADING"):
+                m.d.comb += [loading.eq(1), loader.done.ready.eq(1),
+                             self.ram_rd.en.eq(loader.land),
+                             self.ram_rd.row.eq(lay.struct // row)]
+                loaded = loader.done.payload
+                with m.If(loader.done.valid):
+                    with m.If(~loaded.ok):
+                        # A CXT_STS that cannot be translated: the function stops, this
+                        # context is not stopped through a CXT_STS the engine may not write.
+                        m.d.comb += stopped_cur.eq(loaded.sts_lost)
+                        table_error(loaded.step, loaded.sub_step, loaded.err_class)
+                    with m.Elif(mode == MODE_REFRESH):
+                        m.d.comb += fresh_cur.eq(1)
+                        m.next = "TAKE"
                     with m.Else():
-                        m.d.sync += [cx.sts.eq(sts), cx.wi_ptr.eq(wi)]
-                        ctl_done(sts)
-
-            def ctl_done(sts):
-                with m.If(mode == MODE_REFRESH):
-                    m.d.comb += fresh_cur.eq(1)
-                    m.next = "TAKE"
-                with m.Else():
-                    start_read("FETCH_STS_RD", sts, 16)
-
-            def sts_translated(paddr):
-                m.d.sync += cx.sts.eq(paddr)
-                start_translate("XLATE_WI", wi_virtual, write=0)
-
-            def wi_translated(paddr):
-                m.d.sync += cx.wi_ptr.eq(paddr)
-                ctl_done(cx.sts)
-
-            def wi_refused(fault):
-                # Reported when the context next reads its write index, as a read error is.
-                m.d.sync += cx.wi_fault.eq(fault)
-                ctl_done(cx.sts)
-
-            def sts_refused(fault):
-                # The function stops; this context is not stopped through a CXT_STS the engine
-                # may no longer write.
-                m.d.comb += stopped_cur.eq(1)
-                table_error(ErrStep.CXT_STS, ErrSubStep.ATF, class_of_fault(fault))
-
-            translate_states("XLATE_STS", sts_translated, sts_refused)
-            translate_states("XLATE_WI", wi_translated, wi_refused)
-
-            def check_sts():
-                sts = data.View(layout_of(CXT_STS), landed[:CXT_STS.size * 8])
-                m.d.sync += [cx.read_index.eq(sts.read_index), cx.state.eq(sts.state),
-                             mod_count.eq(64), remainder.eq(0)]
-                m.next = "MODULO"
-
-            read_states("FETCH_L2_RD", check_l2,
-                        lambda e: table_error(ErrStep.CXT_L2, ErrSubStep.DAF, e))
-            read_states("FETCH_L1_RD", check_l1,
-                        lambda e: table_error(ErrStep.CXT_L1, ErrSubStep.DAF, e))
-            read_states("FETCH_CTL_RD", check_ctl,
-                        lambda e: table_error(ErrStep.CXT_CTL, ErrSubStep.DAF, e))
-            read_states("FETCH_STS_RD", check_sts,
-                        lambda e: table_error(ErrStep.CXT_STS, ErrSubStep.DAF, e))
-
-            with m.State("MODULO"):
-                # slot = read_index mod ring_sz, one quotient bit per clock.
-                shifted = Cat(cx.read_index.bit_select((mod_count - 1)[:6], 1), remainder[:32])
-                with m.If(mod_count == 0):
-                    m.d.sync += cx.slot.eq(remainder)
-                    m.next = "FETCH_DONE"
-                with m.Else():
-                    m.d.sync += [mod_count.eq(mod_count - 1),
-                                 remainder.eq(Mux(shifted >= cx.ring_sz, shifted - cx.ring_sz,
-                                                  shifted))]
+                        m.next = "FETCH_DONE"
             with m.State("FETCH_DONE"):
                 m.d.comb += known_cur.eq(1)
                 with m.If(mode == MODE_ACTIVATE):
@@ -561,7 +459,7 @@ class ContextEngine(wiring.Component):
                 m.d.sync += cx.eq(saved)
                 with m.If(contexts.cur_stale):
                     m.d.sync += [tgt.eq(cur), mode.eq(MODE_REFRESH)]
-                    m.next = "FETCH_L2"
+                    m.next = "LOAD_TABLES"
                 with m.Else():
                     m.next = "TAKE"
             def context_error(step, sub_step, err_class, *, buf=None, bv=None, index=True):
@@ -709,7 +607,8 @@ class ContextEngine(wiring.Component):
                 m.d.sync += has_cst.eq(0)           # nowhere to write its er
                 context_error(ErrStep.CST_BLK, ErrSubStep.ATF, class_of_fault(fault))
 
-            translate_states("CST_XLATE", cst_translated, cst_refused)
+            translate_states(m, "CST_XLATE", own_xlate, self.translated, ok=cst_translated,
+                             fault=cst_refused)
 
             # ---- admin operations over a context range (the pipeline is empty) -------------------
             with m.State("ADMIN"):
@@ -741,7 +640,7 @@ class ContextEngine(wiring.Component):
                     m.next = "ADMIN_NEXT"         # already running: nothing to do
                 with m.Else():
                     m.d.sync += [cur.eq(tgt), mode.eq(MODE_START)]
-                    m.next = "FETCH_L2"
+                    m.next = "LOAD_TABLES"
             with m.State("ADMIN_STOP"):
                 with m.If(contexts.query_known):
                     m.d.sync += cur.eq(tgt)
@@ -894,6 +793,28 @@ class ContextEngine(wiring.Component):
                 with m.Else():
                     m.d.comb += self.fatal.eq(1)
                 m.next = "END_TURN"
+
+        # What the loader learns of the context it loads (only while the state machine waits
+        # for it, so nothing else writes ``cx`` then).
+        up = loader.update
+        new = up.entry
+        with m.If(up.l1):
+            m.d.sync += [cx.akey.eq(new.akey), cx.akey_sz.eq(new.akey_sz),
+                         cx.max_buffer.eq(new.max_buffer), cx.opb.eq(new.opb), cx.pv.eq(new.pv),
+                         cx.pasid.eq(new.pasid), cx.user.eq(new.user)]
+        with m.If(up.ctl):
+            m.d.sync += [cx.ring.eq(new.ring), cx.ring_sz.eq(new.ring_sz), cx.qos.eq(new.qos),
+                         cx.wi_fault.eq(0)]
+        with m.If(up.sts_addr):
+            m.d.sync += cx.sts.eq(new.sts)
+        with m.If(up.wi_addr):
+            m.d.sync += cx.wi_ptr.eq(new.wi_ptr)
+        with m.If(up.wi_fault):
+            m.d.sync += cx.wi_fault.eq(new.wi_fault)
+        with m.If(up.sts):
+            m.d.sync += [cx.read_index.eq(new.read_index), cx.state.eq(new.state)]
+        with m.If(up.slot):
+            m.d.sync += cx.slot.eq(new.slot)
 
         # After the state machine, so that these win over anything a state wrote.
         with m.If(advancing):
