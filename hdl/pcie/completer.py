@@ -381,7 +381,8 @@ class MmioCompleter(wiring.Component):
                         out_lane.eq(out_lane + 1),
                     ]
                 with m.If(cap.valid):
-                    m.d.sync += out_beat.word_select(cap.lane, 32).eq(r_data.word_select(cap.half, 32))
+                    m.d.sync += out_beat.word_select(cap.lane, 32).eq(
+                        r_data.word_select(cap.half, 32))
                 with m.If(~issue & ~asked.valid & ~cap.valid):
                     m.d.sync += out_last.eq(cpl_left_dw == 0)
                     m.next = "CPL_SEND"

@@ -11,9 +11,8 @@ from sdxi_defs.descriptors import AdminOp, DmaBaseOp, OpGroup, SyncFilter
 from sdxi_defs.errors import ErrClass, ErrStep, ErrSubStep
 from sdxi_defs.ram_map import BATCH, IMAGE, RamLayout
 from sdxi_defs.regmap import REGISTERS_BY_NAME
-from sdxi_defs.structures import AKEY_ENT, CXT_CTL, CXT_L1_ENT, CXT_L2_ENT, CXT_STS, CxtState
+from sdxi_defs.structures import AKEY_ENT, CxtState
 
-from ..common.address_range import runs_past_top
 from ..common.fsm import goto, request_states
 from ..common.layouts import layout_of
 from ..mmu.tlb import Lookup, Translation
@@ -21,12 +20,12 @@ from ..pcie.dma_ram import RamReadPairSignature, RamWriteSignature
 from ..pcie.dma_read import ReadRequest, ReadStatus
 from ..pcie.dma_write import WriteRequest, WriteStatus
 from .data_mover import BufferSpace, MoverCommand, MoverOp
-from .error_classes import class_of_fault, class_of_read_error, class_of_write_error
+from .error_classes import class_of_fault, class_of_write_error
 from .akey_cache import AkeyCache, akey_lookup
 from .context_loader import ContextLoader
 from .context_table import ContextTable, CxtEntry
 from .control_requests import read_request, structure_read_states, translate_states
-from .descriptor_decoder import Action, DescriptorDecoder, ImageCache
+from .descriptor_decoder import Action, DescriptorDecoder, ImageCache, descriptor_views
 from .error_completion import ErrorFound, ErrorReport, found_fields
 from .retire import ContextFailure, RetireRecord
 from .ring_fetcher import FETCHERS, RingFetcher
@@ -63,8 +62,9 @@ class ContextEngine(wiring.Component):
     ram_wr, ram_wr_taken, ram_rd : the DMA RAM's side ports
     pending, take_valid, take_cxt : doorbells
     activate, activate_done, activate_ok, soft_stop, hard_stop, quiesced, fatal : function FSM
-    ctl2, cxt_l2 : In(layout_of(CTL2 / CXT_L2)), register values; CTL2's limits are already bounded by CAP1 (the
-        register file clamps them), so the engine takes them as they are
+    ctl2, cxt_l2 : In(layout_of(CTL2)), In(layout_of(CXT_L2)), register values; CTL2's
+        limits are already bounded by CAP1 (the register file clamps them), so the engine
+        takes them as they are
     decode_cycles, decoded : Out(32), performance counters (clocks spent deciding on a
         descriptor that was in place, descriptors decided)
     """
@@ -272,11 +272,9 @@ class ContextEngine(wiring.Component):
             """The descriptor being decided is in ``now`` from the next clock on."""
             m.d.comb += [self.ram_rd.en.eq(1), self.ram_rd.row.eq(desc_row(batch.buffer, k))]
 
-        gen = data.View(layout_of(dsc.DSC_GENERIC), now)
-        admin_range = data.View(layout_of(dsc.DSC_CXT_STOP), now)
-        sync = data.View(layout_of(dsc.DSC_SYNC), now)
-        fill = data.View(layout_of(dsc.DSC_VENDOR_FILL), now)
-        imm = data.View(layout_of(dsc.DSC_DMAB_WRT_IMM), now)
+        views = descriptor_views(now)
+        gen, admin_range, sync, fill, imm = \
+            views.generic, views.admin, views.sync, views.fill, views.imm
         typ, sub = gen.type, gen.subtype
         csb_ptr = Cat(Const(0, 5), gen.csb_ptr)
 
@@ -287,11 +285,11 @@ class ContextEngine(wiring.Component):
         m.d.comb += max_buffer.eq(Mux(cx.max_buffer < ctl2.max_buffer, cx.max_buffer,
                                       ctl2.max_buffer))
 
-        # ---- AKey cache and fill image ------------------------------------------------------------
+        # ---- AKey cache and fill image -----------------------------------------------------------
         akeys = Signal(AkeyCache())
         image = Signal(ImageCache(row))
 
-        # ---- the decoder's verdict on the descriptor in ``now`` -----------------------------------
+        # ---- the decoder's verdict on the descriptor in ``now`` ----------------------------------
         m.submodules.decoder = decoder = DescriptorDecoder(
             ram_addr_bits=self._ram_bits, row_bytes=row, fill_ram=lay.fill)
         verdict = decoder.verdict

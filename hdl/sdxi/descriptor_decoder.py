@@ -1,5 +1,7 @@
 """Descriptor decoder: what the context engine does with one descriptor, decided in one clock."""
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
@@ -16,7 +18,19 @@ from .data_mover import MoverCommand, MoverOp
 from .error_completion import ErrorFound
 
 
-__all__ = ["Action", "DescriptorDecoder", "ImageCache", "Verdict"]
+__all__ = ["Action", "DescriptorDecoder", "ImageCache", "Verdict", "descriptor_views"]
+
+
+def descriptor_views(raw):
+    """``lib.data`` views of a 512-bit descriptor ``raw`` as each layout the engine reads:
+    ``generic``, ``copy`` (whose akey0/akey1/addr0/addr1/size every data operation shares),
+    ``imm``, ``rep``, ``fill``, ``intr``, ``admin`` (the range of every admin operation) and
+    ``sync``."""
+    return SimpleNamespace(**{name: data.View(layout_of(layout), raw) for name, layout in (
+        ("generic", dsc.DSC_GENERIC), ("copy", dsc.DSC_DMAB_COPY),
+        ("imm", dsc.DSC_DMAB_WRT_IMM), ("rep", dsc.DSC_DMAB_REPCOPY),
+        ("fill", dsc.DSC_VENDOR_FILL), ("intr", dsc.DSC_INTR), ("admin", dsc.DSC_CXT_STOP),
+        ("sync", dsc.DSC_SYNC))})
 
 
 class Action(enum.Enum, shape=3):
@@ -85,15 +99,9 @@ class DescriptorDecoder(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         row_shift = self._row.bit_length() - 1
-        raw = self.descriptor
-        gen = data.View(layout_of(dsc.DSC_GENERIC), raw)
-        copy = data.View(layout_of(dsc.DSC_DMAB_COPY), raw)
-        imm = data.View(layout_of(dsc.DSC_DMAB_WRT_IMM), raw)
-        rep = data.View(layout_of(dsc.DSC_DMAB_REPCOPY), raw)
-        fill = data.View(layout_of(dsc.DSC_VENDOR_FILL), raw)
-        intr = data.View(layout_of(dsc.DSC_INTR), raw)
-        admin = data.View(layout_of(dsc.DSC_CXT_STOP), raw)
-        sync = data.View(layout_of(dsc.DSC_SYNC), raw)
+        d = descriptor_views(self.descriptor)
+        gen, copy, imm, rep, fill, intr, admin, sync = (
+            d.generic, d.copy, d.imm, d.rep, d.fill, d.intr, d.admin, d.sync)
         typ, sub = gen.type, gen.subtype
         v = self.verdict
 
