@@ -21,6 +21,7 @@ from ..pcie.dma_read import ReadRequest, ReadStatus
 from ..pcie.dma_write import WriteRequest, WriteStatus
 from .data_mover import BufferSpace, MoverCommand, MoverOp
 from .error_classes import class_of_fault, class_of_write_error
+from .admin_unit import AdminAction, AdminUnit
 from .akey_cache import AkeyCache, akey_lookup
 from .context_loader import ContextLoader
 from .context_table import ContextTable, CxtEntry
@@ -232,15 +233,17 @@ class ContextEngine(wiring.Component):
 
         def report(step, sub_step, cls, *, function=False, buf=None, bv=None, index=True):
             m.d.sync += found_fields(found, step=step, sub_step=sub_step, err_class=cls,
-                                     function=function, cxt=tgt if function else cur,
+                                     function=function, cxt=cur,
                                      index=0 if index else None, buf=buf, bv=bv)
             m.next = "REPORT" if function else "ERR_DRAIN"
 
-        # ---- activation / admin targets ----------------------------------------------------------
-        admin = Signal(data.StructLayout({"tgt": 16, "tgt_end": 16, "mode": 2,
-                                          "op": dsc.DSC_GENERIC["subtype"].width}))
-        tgt, tgt_end, mode, admin_op = admin.tgt, admin.tgt_end, admin.mode, admin.op
+        # ---- why a context is loaded; admin operations' ranges ------------------------------------
+        mode = Signal(2)
         MODE_ACTIVATE, MODE_START, MODE_REFRESH = 0, 1, 2
+        m.submodules.admin = admin = AdminUnit()
+        m.d.comb += [contexts.query.eq(admin.query[:cxt_bits]),
+                     admin.query_running.eq(contexts.query_running),
+                     admin.query_known.eq(contexts.query_known)]
 
         # ---- the turn: write index, fetch, decode ------------------------------------------------
         turn = Signal(data.StructLayout({
@@ -336,7 +339,6 @@ class ContextEngine(wiring.Component):
         m.d.comb += self.failure.ready.eq(1)
         m.d.comb += [contexts.failed.eq(self.failure.valid),
                      contexts.failed_cxt.eq(self.failure.payload.cxt)]
-        m.d.comb += contexts.query.eq(tgt[:cxt_bits])      # an admin operation's target
         lost = Signal()                         # the current context stopped running
         m.d.comb += lost.eq(~contexts.cur_running)
 
@@ -361,9 +363,8 @@ class ContextEngine(wiring.Component):
             # ---- scheduling ----------------------------------------------------------------------
             with m.State("IDLE"):
                 with m.If(self.activate & ~activated):
-                    m.d.sync += [tgt.eq(0), tgt_end.eq(0), mode.eq(MODE_ACTIVATE), cur.eq(0),
-                                 image.ok.eq(0)]
-                    m.d.comb += forget_all.eq(1)
+                    m.d.sync += [mode.eq(MODE_ACTIVATE), cur.eq(0), image.ok.eq(0)]
+                    m.d.comb += [forget_all.eq(1), admin.abort.eq(1)]
                     m.d.comb += [self.retire_restart.eq(1),
                                  self.clear_failed.eq((1 << n) - 1)]
                     m.next = "CONSTANTS"
@@ -410,7 +411,7 @@ class ContextEngine(wiring.Component):
                 report(step, sub_step, err_class, function=True, index=False)
 
             with m.State("LOAD_TABLES"):
-                m.d.comb += [loader.cmd.valid.eq(1), loader.cmd.payload.cxt.eq(tgt),
+                m.d.comb += [loader.cmd.valid.eq(1), loader.cmd.payload.cxt.eq(cur),
                              loader.cmd.payload.tables_only.eq(mode == MODE_REFRESH)]
                 with m.If(loader.cmd.ready):
                     m.next = "LOADING"
@@ -448,7 +449,7 @@ class ContextEngine(wiring.Component):
                          lambda e: table_error(ErrStep.CXT_STS, ErrSubStep.DAF, e))
             with m.State("START_SAVE"):
                 m.d.comb += save.eq(1)
-                m.next = "ADMIN_NEXT"
+                m.next = "ADMIN_STEP_DONE"
 
             # ---- a turn of a context -------------------------------------------------------------
             with m.State("LOAD"):
@@ -456,7 +457,7 @@ class ContextEngine(wiring.Component):
             with m.State("LOAD_LATCH"):
                 m.d.sync += cx.eq(saved)
                 with m.If(contexts.cur_stale):
-                    m.d.sync += [tgt.eq(cur), mode.eq(MODE_REFRESH)]
+                    m.d.sync += mode.eq(MODE_REFRESH)
                     m.next = "LOAD_TABLES"
                 with m.Else():
                     m.next = "TAKE"
@@ -554,8 +555,7 @@ class ContextEngine(wiring.Component):
             with m.State("DECODE"):
                 with m.If(~csb_ready):
                     m.d.sync += csb.eq(csb_ptr)
-                m.d.sync += [has_cst.eq(~gen.np), decode_cycles.eq(decode_cycles + 1),
-                             tgt.eq(admin_range.cxt_start), tgt_end.eq(admin_range.cxt_end)]
+                m.d.sync += [has_cst.eq(~gen.np), decode_cycles.eq(decode_cycles + 1)]
                 with m.If(presented):
                     # A command is out to the mover: it must stay until taken.
                     issue_fast(make_record(mover_op=1))
@@ -592,8 +592,6 @@ class ContextEngine(wiring.Component):
                                 m.d.sync += akeys.valid.eq(0)
                                 m.next = "RECORD"
                             with m.Else():
-                                # The targets' structures will be read over the descriptor.
-                                m.d.sync += admin_op.eq(sub)
                                 m.next = "ADMIN"
 
             def cst_translated(paddr):
@@ -610,53 +608,47 @@ class ContextEngine(wiring.Component):
 
             # ---- admin operations over a context range (the pipeline is empty) -------------------
             with m.State("ADMIN"):
-                # The admin context's entry is saved first: target contexts reuse ``cx``.
-                m.d.comb += [save.eq(1), self.tlb_flush.eq(sub == AdminOp.SYNC)]
+                # The admin context's entry is saved first: target contexts reuse ``cx``. The
+                # range goes to the admin unit now: the targets' structures will be read over
+                # the descriptor.
+                m.d.comb += [save.eq(1), self.tlb_flush.eq(sub == AdminOp.SYNC),
+                             admin.job.payload.first.eq(admin_range.cxt_start),
+                             admin.job.payload.last.eq(admin_range.cxt_end)]
                 m.d.sync += akeys.valid.eq(0)
                 with m.Switch(sub):
                     with m.Case(AdminOp.CXT_START_NM, AdminOp.CXT_START_RS):
-                        m.next = "ADMIN_START"
+                        m.d.comb += admin.job.payload.action.eq(AdminAction.START)
                     with m.Case(AdminOp.CXT_STOP):
-                        m.next = "ADMIN_STOP"
+                        m.d.comb += admin.job.payload.action.eq(AdminAction.STOP)
                     with m.Default():          # CXT_UPD, SYNC
-                        with m.If((sub == AdminOp.CXT_UPD) |
-                                  (sync.flt == SyncFilter.CXT)):
-                            m.d.sync += cur.eq(tgt)
-                            m.next = "ADMIN_MARK"
-                        with m.Else():
-                            m.next = "ADMIN_RETURN"
-            with m.State("ADMIN_MARK"):
-                # The range's cached structures are re-read before use: one context a clock.
-                m.d.comb += stale_cur.eq(1)
-                with m.If(tgt == tgt_end):
-                    m.d.sync += cur.eq(0)
+                        m.d.comb += admin.job.payload.action.eq(AdminAction.MARK)
+                with m.If((sub == AdminOp.SYNC) & (sync.flt != SyncFilter.CXT)):
                     m.next = "ADMIN_RETURN"
                 with m.Else():
-                    m.d.sync += [tgt.eq(tgt + 1), cur.eq(tgt + 1)]
-            with m.State("ADMIN_START"):
-                with m.If(contexts.query_running):
-                    m.next = "ADMIN_NEXT"         # already running: nothing to do
-                with m.Else():
-                    m.d.sync += [cur.eq(tgt), mode.eq(MODE_START)]
-                    m.next = "LOAD_TABLES"
-            with m.State("ADMIN_STOP"):
-                with m.If(contexts.query_known):
-                    m.d.sync += cur.eq(tgt)
-                    m.next = "STOP_LOAD"
-                with m.Else():
-                    m.next = "ADMIN_NEXT"
-            stop_states("STOP", CxtState.STOP_SW, "START_SAVE")
-            with m.State("ADMIN_NEXT"):
-                with m.If(tgt == tgt_end):
-                    m.d.sync += cur.eq(0)
-                    m.next = "ADMIN_RETURN"
-                with m.Else():
-                    m.d.sync += tgt.eq(tgt + 1)
-                    with m.Switch(admin_op):
-                        with m.Case(AdminOp.CXT_STOP):
-                            m.next = "ADMIN_STOP"
+                    m.d.comb += admin.job.valid.eq(1)       # the unit is idle: taken now
+                    m.next = "ADMIN_WALK"
+            with m.State("ADMIN_WALK"):
+                step = admin.step.payload
+                with m.If(admin.step.valid):
+                    m.d.sync += cur.eq(step.cxt)
+                    with m.Switch(step.action):
+                        with m.Case(AdminAction.START):
+                            m.d.sync += mode.eq(MODE_START)
+                            m.next = "LOAD_TABLES"
+                        with m.Case(AdminAction.STOP):
+                            m.next = "STOP_LOAD"
                         with m.Default():
-                            m.next = "ADMIN_START"
+                            m.next = "ADMIN_MARK"
+                with m.Elif(~admin.busy):
+                    m.d.sync += cur.eq(0)
+                    m.next = "ADMIN_RETURN"
+            with m.State("ADMIN_MARK"):
+                m.d.comb += stale_cur.eq(1)     # re-read before its next use
+                m.next = "ADMIN_STEP_DONE"
+            stop_states("STOP", CxtState.STOP_SW, "START_SAVE")
+            with m.State("ADMIN_STEP_DONE"):
+                m.d.comb += admin.step.ready.eq(1)
+                m.next = "ADMIN_WALK"
             with m.State("ADMIN_RETURN"):
                 reread_descriptor()             # the targets' structures were read over it
                 m.next = "ADMIN_RELOAD"
