@@ -1,5 +1,7 @@
-"""SDXI context engine front end: activation, context state, doorbells, descriptor fetch,
-decode and issue (docs/context-engine.md). Completion is the retire unit's (retire.py)."""
+"""SDXI context engine front end: activation, doorbells, the turn of a context, AKey checks,
+the fill image and issue, composed with its parts (docs/context-engine.md): the context table
+and scheduler, the context loader, the ring fetcher, the descriptor decoder and the admin unit.
+Completion is the retire unit's (retire.py)."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
