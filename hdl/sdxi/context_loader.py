@@ -54,12 +54,12 @@ class LoadResult(data.StructLayout):
 
 
 class ContextLoader(wiring.Component):
-    """Reads context ``cmd.cxt``'s L2 entry, L1 entry, CXT_CTL and CXT_STS (sdxi-spec.md 4,
-    docs/context-engine.md "Front end"), checks each (step 1-4 of docs/spec-choices.md
-    "Errors": vl, field bounds, tables that would run past 2^64 - 1), translates CXT_STS and
-    the write index of a pv = 1 context, and works out the read index's ring slot (one
-    quotient bit per clock). What it learns goes to the engine's entry through ``update`` as
-    it lands; ``done`` ends the load.
+    """Reads context ``cmd.cxt``'s L2 entry, L1 entry, CXT_CTL and CXT_STS (sdxi-spec.md 3.2
+    to 3.5, docs/context-engine.md "Front end"), checks each (error steps CXT_L2 to CXT_STS of
+    docs/spec-choices.md "Errors": vl, field bounds, tables that would run past 2^64 - 1),
+    translates CXT_STS and the write index of a pv = 1 context, and works out the read
+    index's ring slot (one quotient bit per clock). What it learns goes to the engine's entry
+    through ``update`` as it lands; ``done`` ends the load.
 
     Reads and translations go one at a time through ``rd_req`` and ``translate``: the engine
     shares its ports with the loader while it waits for ``done``. A read's structure is taken

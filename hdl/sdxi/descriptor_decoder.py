@@ -38,7 +38,7 @@ class Action(enum.Enum, shape=3):
     INVALID = 0     #: refused: ``err_class``, and ``buf`` where ``bv`` (step 10)
     PUSH = 1        #: a retire record and nothing for the mover (NOP; INTR with its key cached)
     ISSUE = 2       #: a record and ``cmd`` in the same clock (COPY, FILL: all of it cached)
-    CHECK = 3       #: ``keys`` to look up first (step 11), then the image for a FROM_RAM
+    CHECK = 3       #: ``keys`` to look up first (step AKEY), then the image for a FROM_RAM
     ADMIN = 4       #: an admin operation, its parameters checked; it waits for quiet
 
 
@@ -67,8 +67,9 @@ class Verdict(data.StructLayout):
 
 
 class DescriptorDecoder(wiring.Component):
-    """Decides, combinationally, what one valid descriptor needs (sdxi-spec.md 5, the checks
-    of steps 9-10 in docs/spec-choices.md "Errors" order; step 11 against the AKey cache).
+    """Decides, combinationally, what one valid descriptor needs (descriptors: sdxi-spec.md 4;
+    the checks of error step DESCRIPTOR in the order of docs/spec-choices.md "Errors"; the
+    AKey cache, not the table, for step AKEY).
 
     The context engine's fast path: a descriptor whose keys are cached (and, for a FILL,
     whose image is in place) is ISSUEd or PUSHed in the clock it is decided. Everything that
