@@ -27,7 +27,8 @@ from .admin_unit import AdminAction, AdminUnit
 from .akey_cache import AkeyCache, akey_lookup
 from .context_loader import ContextLoader
 from .context_table import ContextTable, CxtEntry
-from .control_requests import read_request, structure_read_states, translate_states
+from .control_requests import (read_request, structure_read_states, translate_request,
+                               translate_states)
 from .descriptor_decoder import Action, DescriptorDecoder, ImageCache, descriptor_views
 from .error_completion import ErrorFound, ErrorReport, found_fields
 from .retire import ContextFailure, RetireRecord
@@ -206,8 +207,7 @@ class ContextEngine(wiring.Component):
         m.d.comb += [own_xlate.payload.eq(xq), self.translated.ready.eq(1)]
 
         def start_translate(state, vaddr, *, write):
-            m.d.sync += [xq.pasid.eq(cx.pasid), xq.vaddr.eq(vaddr), xq.write.eq(write),
-                         xq.user.eq(cx.user)]
+            m.d.sync += translate_request(xq, vaddr, write=write, entry=cx)
             m.next = state
 
         # The structure just read, shifted down to its first byte.
@@ -418,9 +418,9 @@ class ContextEngine(wiring.Component):
                 with m.If(loader.cmd.ready):
                     m.next = "LOADING"
             with m.State("LOADING"):
-                m.d.comb += [loading.eq(1), loader.done.ready.eq(1),
-                             self.ram_rd.en.eq(loader.land),
-                             self.ram_rd.row.eq(lay.struct // row)]
+                m.d.comb += [loading.eq(1), loader.done.ready.eq(1)]
+                with m.If(loader.land):
+                    land()
                 loaded = loader.done.payload
                 with m.If(loader.done.valid):
                     with m.If(~loaded.ok):

@@ -13,7 +13,8 @@ from ..common.layouts import layout_of
 from ..mmu.tlb import Lookup, Translation
 from ..pcie.dma_read import ReadRequest, ReadStatus
 from .context_table import CxtEntry
-from .control_requests import read_request, structure_read_states, translate_states
+from .control_requests import (read_request, structure_read_states, translate_request,
+                               translate_states)
 from .error_classes import class_of_fault
 from .error_completion import ErrorFound
 
@@ -124,8 +125,7 @@ class ContextLoader(wiring.Component):
                                   fail=lambda err_class: fail(step, ErrSubStep.DAF, err_class))
 
         def start_translate(state, vaddr, *, write):
-            m.d.sync += [xq.pasid.eq(cx.pasid), xq.vaddr.eq(vaddr), xq.write.eq(write),
-                         xq.user.eq(cx.user)]
+            m.d.sync += translate_request(xq, vaddr, write=write, entry=cx)
             m.next = state
 
         def fail(step, sub_step, err_class, *, sts_lost=0):

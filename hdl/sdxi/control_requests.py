@@ -4,7 +4,7 @@ from .error_classes import class_of_read_error
 from ..common.fsm import request_states
 
 
-__all__ = ["read_request", "structure_read_states", "translate_states"]
+__all__ = ["read_request", "structure_read_states", "translate_request", "translate_states"]
 
 
 def read_request(rq, addr, length, *, struct_ram, row_bytes):
@@ -12,6 +12,13 @@ def read_request(rq, addr, length, *, struct_ram, row_bytes):
     into the structure staging row at ``struct_ram``, at ``addr``'s offset in a row."""
     return [rq.addr.eq(addr), rq.length.eq(length),
             rq.ram_addr.eq(struct_ram + (addr & (row_bytes - 1)))]
+
+
+def translate_request(xq, vaddr, *, write, entry):
+    """Assignments that make ``xq`` (a TLB ``Lookup`` view) translate ``vaddr`` in the address
+    space of context ``entry`` (a ``CxtEntry`` view: its pasid, as a user unless pr)."""
+    return [xq.pasid.eq(entry.pasid), xq.vaddr.eq(vaddr), xq.write.eq(write),
+            xq.user.eq(entry.user)]
 
 
 def structure_read_states(m, state, request, status, *, land, ok, fail):

@@ -21,6 +21,24 @@ from .error_completion import ErrorFound
 __all__ = ["Action", "DescriptorDecoder", "ImageCache", "Verdict", "descriptor_views"]
 
 
+def _same_place(field, *layouts):
+    offsets = {(layout[field].lsb, layout[field].width) for layout in layouts}
+    assert len(offsets) == 1, f"{field} is not where the decoder reads it in every layout"
+
+
+# The decoder reads every data operation's operands through COPY's layout (and INTR's key as
+# COPY's akey0): the layouts must agree on where they are.
+_same_place("akey0", dsc.DSC_DMAB_COPY, dsc.DSC_DMAB_WRT_IMM, dsc.DSC_DMAB_REPCOPY,
+            dsc.DSC_VENDOR_FILL)
+_same_place("addr0", dsc.DSC_DMAB_COPY, dsc.DSC_DMAB_WRT_IMM, dsc.DSC_DMAB_REPCOPY,
+            dsc.DSC_VENDOR_FILL)
+_same_place("akey1", dsc.DSC_DMAB_COPY, dsc.DSC_DMAB_REPCOPY)
+_same_place("addr1", dsc.DSC_DMAB_COPY, dsc.DSC_DMAB_REPCOPY)
+_same_place("size", dsc.DSC_DMAB_COPY, dsc.DSC_DMAB_WRT_IMM, dsc.DSC_VENDOR_FILL)
+assert (dsc.DSC_INTR["akey"].lsb, dsc.DSC_INTR["akey"].width) == \
+    (dsc.DSC_DMAB_COPY["akey0"].lsb, dsc.DSC_DMAB_COPY["akey0"].width)
+
+
 def descriptor_views(raw):
     """``lib.data`` views of a 512-bit descriptor ``raw`` as each layout the engine reads:
     ``generic``, ``copy`` (whose akey0/akey1/addr0/addr1/size every data operation shares),
@@ -101,8 +119,8 @@ class DescriptorDecoder(wiring.Component):
         m = Module()
         row_shift = self._row.bit_length() - 1
         d = descriptor_views(self.descriptor)
-        gen, copy, imm, rep, fill, intr, admin, sync = (
-            d.generic, d.copy, d.imm, d.rep, d.fill, d.intr, d.admin, d.sync)
+        gen, copy, imm, rep, fill, admin, sync = (
+            d.generic, d.copy, d.imm, d.rep, d.fill, d.admin, d.sync)
         typ, sub = gen.type, gen.subtype
         v = self.verdict
 
@@ -144,7 +162,6 @@ class DescriptorDecoder(wiring.Component):
         def group_on(group):
             return (typ == group) & self.enabled[group.opb_bit]
 
-        key_intr = akey_lookup(self.akeys, intr.akey)
         range_ok = ((admin.cxt_start >= 1) & (admin.cxt_start <= admin.cxt_end) &
                     (admin.cxt_end <= self.max_cxt))
         image = self.image
@@ -205,10 +222,9 @@ class DescriptorDecoder(wiring.Component):
         with m.Elif(typ == OpGroup.INTR):
             with m.If(sub != IntrOp.INTR):
                 invalid(ErrClass.UNKNOWN_OPCODE)
-            with m.Elif(key_intr.intr_ok):
-                decide(Action.PUSH, intr=1, vector=key_intr.vector)
+            with m.Elif(key0.intr_ok):          # INTR's akey is COPY's akey0
+                decide(Action.PUSH, intr=1, vector=key0.vector)
             with m.Else():
-                # INTR's akey is where COPY has akey0: key_idx names it.
                 decide(Action.CHECK, keys=0b01, key_intr=1)
         with m.Else():      # AdminGrp
             with m.If(~self.admin_context):
