@@ -1,4 +1,5 @@
-"""Whole-net drivers in the exported Verilog: one ``assign`` per wire assembled from parts.
+"""Nets of the exported Verilog as Icarus simulates them fastest: one ``assign`` per wire
+assembled from parts, no unread field copies, one name per net.
 
 Yosys writes a wire whose bits come from several places (an Amaranth ``Cat``, a stream
 payload built from ports, a struct with fields driven apart) as several continuous
@@ -21,12 +22,17 @@ driven with the default strength), so synthesis sees the same netlist. A wire is
 only when its part assignments cover every bit exactly once and every right-hand side is a
 constant or a (part-)select of a declared net whose width matches; anything else is left as
 Yosys wrote it.
+
+:func:`drop_field_wires` leaves out the wires Amaranth adds for each field of a structured
+signal (``\\o.data`` beside ``o``) where nothing reads them: copies for wave viewers, which
+Icarus updates on every change of their signal (on the demo a quarter of all the bits the
+simulator moved). :func:`merge_aliases` gives each net inside a module one name.
 """
 
 import re
 
 
-__all__ = ["merge_part_drivers"]
+__all__ = ["merge_part_drivers", "drop_field_wires", "merge_aliases"]
 
 
 _NAME = r"(?:\\\S+ |[A-Za-z_][A-Za-z0-9_$]*)"
@@ -203,12 +209,11 @@ def _merge_module(lines):
     return kept, len(mergeable)
 
 
-def merge_part_drivers(text):
-    """Return ``text`` (Yosys Verilog) with every wire driven in parts driven whole, and the
-    number of wires rewritten."""
-    lines = text.split("\n")
-    out, module, merged = [], None, 0
-    for line in lines:
+def _each_module(text, rewrite):
+    """Apply ``rewrite(lines) -> (lines, count)`` to every module of ``text``; return the new
+    text and the sum of the counts."""
+    out, module, total = [], None, 0
+    for line in text.split("\n"):
         if module is None:
             if line.startswith("module "):
                 module = [line]
@@ -217,8 +222,121 @@ def merge_part_drivers(text):
         else:
             module.append(line)
             if line.startswith("endmodule"):
-                body, count = _merge_module(module)
+                body, count = rewrite(module)
                 out += body
-                merged += count
+                total += count
                 module = None
-    return "\n".join(out), merged
+    return "\n".join(out), total
+
+
+def merge_part_drivers(text):
+    """Return ``text`` (Yosys Verilog) with every wire driven in parts driven whole, and the
+    number of wires rewritten."""
+    return _each_module(text, _merge_module)
+
+
+# A field of a structured signal as Amaranth names it: ``\o.data``, ``\beat.lanes[3]``.
+_FIELD = re.compile(r"\\[^\s.\[]+[.\[]\S* ")
+_FIELD_DECL = re.compile(r"^\s*wire (?:signed )?(?:\[\d+:\d+\] )?(" + _FIELD.pattern + r");$")
+_FIELD_ASSIGN = re.compile(r"^\s*assign (" + _FIELD.pattern + r") ?= [^;]*;$")
+
+
+def _drop_fields(lines):
+    uses = {}
+    for line in lines:
+        for name in _FIELD.findall(line):
+            uses[name] = uses.get(name, 0) + 1
+    declared = {m[1] for m in map(_FIELD_DECL.match, lines) if m}
+    assigned = {m[1] for m in map(_FIELD_ASSIGN.match, lines) if m}
+    # Named twice, where it is declared and where it is assigned: nothing reads it.
+    unread = {name for name in declared & assigned if uses[name] == 2}
+    kept = []
+    for line in lines:
+        match = _FIELD_DECL.match(line) or _FIELD_ASSIGN.match(line)
+        if match and match[1] in unread:
+            if line.lstrip().startswith("wire"):
+                while kept and kept[-1].lstrip().startswith("(*"):
+                    kept.pop()                      # the wire's attributes (enum names)
+            continue
+        kept.append(line)
+    return kept, len(unread)
+
+
+def drop_field_wires(text):
+    """Return ``text`` without the wires Amaranth adds for the fields of structured signals
+    (``\\o.data`` beside ``o``) where nothing reads them, and the number dropped.
+
+    Each such wire is a copy of a part of its signal, kept for wave viewers; in Icarus every
+    one is a net of its own, updated whenever its signal changes. The signal itself stays, so
+    the logic and every other name are unchanged.
+    """
+    return _each_module(text, _drop_fields)
+
+
+# A name or a sized constant where it is used, not where it names a port of an instance
+# (``.name(``) and not inside a constant (the ``h1`` of ``1'h1``).
+_TOKEN = re.compile(r"(?<![.\w$'\\])(?:\d+'[sS]?[bdhoBDHO][0-9a-fA-FxXzZ_]+|" + _NAME + r")")
+_ALIAS = re.compile(r"^\s*assign (" + _NAME + r") ?= (" + _NAME + r");$")
+_ASSIGN_LHS = re.compile(r"^\s*assign (.*?) ?= ")
+
+
+def _merge_aliases(lines):
+    kinds, widths = {}, {}
+    for line in lines:
+        match = _DECL.match(line)
+        if match:
+            name = match[3].rstrip()
+            kinds.setdefault(name, set()).add(line.split()[0])
+            widths[name] = int(match[1]) - int(match[2]) + 1 if match[1] else 1
+    drivers = {}
+    for line in lines:
+        match = _ASSIGN_LHS.match(line)
+        if match:
+            for name in _TOKEN.findall(match[1] + " "):
+                drivers[name.rstrip()] = drivers.get(name.rstrip(), 0) + 1
+    alias_of, alias_lines = {}, set()
+    for number, line in enumerate(lines):
+        match = _ALIAS.match(line)
+        if not match:
+            continue
+        name, source = match[1].rstrip(), match[2].rstrip()
+        if (kinds.get(name) == {"wire"} and drivers[name] == 1 and name != source
+                and widths.get(source) == widths[name]):
+            alias_of[name] = source
+            alias_lines.add(number)
+
+    def root(name):
+        while name in alias_of:
+            name = alias_of[name]
+        return name
+
+    def rename(match):
+        name = match[0].rstrip()
+        return _written(root(name)) if name in alias_of else match[0]
+
+    kept = []
+    for number, line in enumerate(lines):
+        if number in alias_lines:
+            continue
+        match = _DECL.match(line)
+        if match and match[3].rstrip() in alias_of:
+            while kept and kept[-1].lstrip().startswith("(*"):
+                kept.pop()                          # the wire's attributes (enum names)
+            continue
+        if line.lstrip().startswith("(*") or line.startswith("module "):
+            kept.append(line)
+        else:
+            kept.append(_TOKEN.sub(rename, line))
+    return kept, len(alias_of)
+
+
+def merge_aliases(text):
+    """Return ``text`` with every internal wire that is only another name for a net
+    (``assign a = b;``, ``a`` a wire of the module driven there alone, as wide as ``b``)
+    replaced by that net, and the number of wires merged.
+
+    Amaranth names a value once per component it passes through; Icarus makes each name a net
+    of its own and copies the value into it on every change. Ports, and wires driven in any
+    other way, keep their names.
+    """
+    return _each_module(text, _merge_aliases)
