@@ -23,7 +23,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def _sources_digest():
     h = hashlib.sha256(amaranth.__version__.encode())
     sources = [p for package in ("hdl", "sdxi_defs") for p in (REPO_ROOT / package).rglob("*.py")]
-    for path in sorted(sources) + [Path(__file__), Path(__file__).with_name("verilog_nets.py")]:
+    passes = [Path(__file__).with_name(f"verilog_{name}.py") for name in ("nets", "portable")]
+    for path in sorted(sources) + [Path(__file__)] + passes:
         h.update(path.relative_to(REPO_ROOT).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
@@ -36,6 +37,7 @@ _SOURCES_DIGEST = _sources_digest()
 from hdl.config import DEFAULT_VARIANT, VARIANTS  # noqa: E402
 from hdl.top import SdxiEngine  # noqa: E402
 from fpga.verilog_nets import drop_field_wires, merge_aliases, merge_part_drivers  # noqa: E402
+from fpga.verilog_portable import portable_time_zero  # noqa: E402
 from sdxi_defs.metadata import validate  # noqa: E402
 
 
@@ -56,7 +58,8 @@ def export(variant=DEFAULT_VARIANT, build_root=None, *, log=None):
     The Verilog is Amaranth's (through Yosys) with every wire that Yosys drives in parts
     driven by one assignment, without the unread copies of structured signals' fields, and
     with one name for each net inside a module (``fpga.verilog_nets``): the same logic, which
-    Icarus simulates about twice as fast.
+    Icarus simulates about twice as fast. Its processes start at time zero the same way
+    under Verilog-2005 and SystemVerilog (``fpga.verilog_portable``).
 
     Nothing is regenerated when the gateware sources have not changed since the last export,
     and files are rewritten only when their contents change, so simulator builds that depend
@@ -79,6 +82,7 @@ def export(variant=DEFAULT_VARIANT, build_root=None, *, log=None):
         verilog.convert(SdxiEngine(config), name="sdxi_engine", emit_src=False))
     text, _ = drop_field_wires(text)
     text, _ = merge_aliases(text)
+    text, _ = portable_time_zero(text)
     metadata = json.dumps(validate(config.metadata()), indent=2) + "\n"
     for path, content in ((v_path, text), (j_path, metadata)):
         if not path.exists() or path.read_text() != content:

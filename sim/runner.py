@@ -10,7 +10,7 @@ from cocotb_tools.runner import get_runner
 from fpga.export import REPO_ROOT, export
 
 
-__all__ = ["build", "run", "require_icarus"]
+__all__ = ["build", "run", "require_icarus", "ICARUS_LANGUAGES", "DEFAULT_LANGUAGE"]
 
 SIM_ROOT = REPO_ROOT / "build" / "sim"
 
@@ -30,11 +30,11 @@ def waves_wanted():
     return os.environ.get("WAVES", "0") not in ("", "0")
 
 
-# The export is Verilog-2001. Compiled as SystemVerilog (the runner's -g2012), Icarus runs
-# declaration initialisers before any process starts, so the time-0 event Yosys plants to
-# evaluate every `always @*` never happens and combinational outputs stay X until an input
-# moves. The last -g flag wins, so -g2005 restores Verilog semantics.
-_ICARUS_ARGS = ["-g2005"]
+# The language Icarus compiles the export as: IEEE 1800-2012, cocotb's default and what a
+# user's own cocotb bench gets, or Verilog-2005. The export starts the same way in both
+# (fpga/verilog_portable.py); the suite runs as SystemVerilog and checks Verilog-2005 too.
+ICARUS_LANGUAGES = {"2012": "-g2012", "2005": "-g2005"}
+DEFAULT_LANGUAGE = "2012"
 
 _WAVES_MODULE = """module sdxi_waves;
   initial begin
@@ -59,17 +59,18 @@ def _runner_without_waves():
             os.environ["WAVES"] = saved
 
 
-def build(variant="default"):
-    """Export the variant and compile it for Icarus; both steps are skipped when unchanged.
+def build(variant="default", language=DEFAULT_LANGUAGE):
+    """Export the variant and compile it for Icarus as ``language`` (a key of
+    ``ICARUS_LANGUAGES``); both steps are skipped when unchanged.
 
     With ``WAVES=1`` a second root module dumps every signal to ``sdxi_engine.fst`` in the
     test's run directory (cocotb's own dump module is SystemVerilog, which -g2005 rejects).
     """
     require_icarus()
     verilog = export(variant, log=_progress)
-    build_dir = SIM_ROOT / variant / ("waves" if waves_wanted() else "plain")
+    build_dir = SIM_ROOT / variant / f"{'waves' if waves_wanted() else 'plain'}-{language}"
     sources = [verilog]
-    args = list(_ICARUS_ARGS)
+    args = [ICARUS_LANGUAGES[language]]
     if waves_wanted():
         build_dir.mkdir(parents=True, exist_ok=True)
         waves = build_dir / "sdxi_waves.v"
@@ -78,8 +79,9 @@ def build(variant="default"):
         sources.append(waves)
         args += ["-s", "sdxi_waves"]
     runner = get_runner("icarus")
-    if not (build_dir / "sim.vvp").exists() or (build_dir / "sim.vvp").stat().st_mtime < verilog.stat().st_mtime:
-        _progress(f"compiling the {variant} variant with Icarus Verilog")
+    vvp = build_dir / "sim.vvp"
+    if not vvp.exists() or vvp.stat().st_mtime < verilog.stat().st_mtime:
+        _progress(f"compiling the {variant} variant with Icarus Verilog ({args[0]})")
     with _runner_without_waves():
         runner.build(
             sources=sources,
@@ -92,12 +94,14 @@ def build(variant="default"):
     return runner, verilog, build_dir
 
 
-def run(test_module, *, variant="default", testcase=None, extra_env=None, test_dir=None):
-    """Run ``test_module``'s cocotb tests (or one ``testcase``) on the variant.
+def run(test_module, *, variant="default", testcase=None, extra_env=None, test_dir=None,
+        language=DEFAULT_LANGUAGE):
+    """Run ``test_module``'s cocotb tests (or one ``testcase``) on the variant, compiled as
+    ``language``.
 
     Under pytest a failing cocotb test fails the calling test; elsewhere this raises.
     """
-    runner, verilog, build_dir = build(variant)
+    runner, verilog, build_dir = build(variant, language)
     # The runner hands the simulator this process's sys.path as PYTHONPATH; test modules are
     # named from the repository root (tests.system.cocotb_...).
     if str(REPO_ROOT) not in sys.path:

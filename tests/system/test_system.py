@@ -1,8 +1,9 @@
 """Run every cocotb test in tests/system/cocotb_*.py as its own pytest item.
 
 A module lists the variants it runs on in ``VARIANTS`` (default: the default variant only);
-each (variant, module, test) is one simulator run against the exported Verilog. Tests named
-``sweep_*`` carry the ``sweep`` marker and run only with ``--sweep``.
+each (variant, module, test) is one simulator run against the exported Verilog, compiled as
+SystemVerilog (cocotb's default). Tests named ``sweep_*`` carry the ``sweep`` marker and run
+only with ``--sweep``. A few run again with the export compiled as Verilog-2005.
 """
 
 import ast
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.runner import run
+from sim.runner import DEFAULT_LANGUAGE, run
 
 
 HERE = Path(__file__).parent
@@ -47,3 +48,19 @@ def _cases():
 def test_system(variant, module, test):
     run(f"tests.system.{module}", variant=variant, testcase=test,
         test_dir=Path("build") / "sim" / variant / "runs" / module / test)
+
+
+# Bring-up, a copy and the state of every output after reset, with the export read as
+# Verilog-2005 as well: it starts and runs the same in both languages.
+VERILOG_2005_TESTS = [("cocotb_bringup", "outputs_known_after_reset"),
+                      ("cocotb_bringup", "linux_bring_up"),
+                      ("cocotb_contexts", "copy_fill_write_imm_repcopy")]
+
+
+@pytest.mark.system
+@pytest.mark.parametrize("module,test", VERILOG_2005_TESTS,
+                         ids=[f"{m[len('cocotb_'):]}-{t}" for m, t in VERILOG_2005_TESTS])
+def test_system_verilog_2005(module, test):
+    assert DEFAULT_LANGUAGE != "2005"
+    run(f"tests.system.{module}", testcase=test, language="2005",
+        test_dir=Path("build") / "sim" / "default" / "runs-2005" / module / test)
