@@ -6,8 +6,11 @@
 """
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,7 +18,7 @@ import amaranth
 from amaranth.back import verilog
 
 
-__all__ = ["export", "variant_dir", "REPO_ROOT"]
+__all__ = ["export", "exclusive", "variant_dir", "REPO_ROOT"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,7 +66,9 @@ def export(variant=DEFAULT_VARIANT, build_root=None, *, log=None):
 
     Nothing is regenerated when the gateware sources have not changed since the last export,
     and files are rewritten only when their contents change, so simulator builds that depend
-    on them stay cached. ``log`` (a callable) hears about work actually done.
+    on them stay cached. Processes exporting at once (parallel test workers) take turns, and a
+    file is replaced whole, never seen half written. ``log`` (a callable) hears about work
+    actually done.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
@@ -74,21 +79,34 @@ def export(variant=DEFAULT_VARIANT, build_root=None, *, log=None):
     j_path = out / "sdxi_engine.json"
     stamp = out / ".export-digest"
     digest = _source_digest(variant)
-    if v_path.exists() and j_path.exists() and stamp.exists() and stamp.read_text() == digest:
-        return v_path
-    if log:
-        log(f"exporting the {variant} variant to {v_path}")
-    text, _ = merge_part_drivers(
-        verilog.convert(SdxiEngine(config), name="sdxi_engine", emit_src=False))
-    text, _ = drop_field_wires(text)
-    text, _ = merge_aliases(text)
-    text, _ = portable_time_zero(text)
-    metadata = json.dumps(validate(config.metadata()), indent=2) + "\n"
-    for path, content in ((v_path, text), (j_path, metadata)):
-        if not path.exists() or path.read_text() != content:
-            path.write_text(content)
-    stamp.write_text(digest)
+    with exclusive(out / ".export.lock"):
+        if v_path.exists() and j_path.exists() and stamp.exists() and stamp.read_text() == digest:
+            return v_path
+        if log:
+            log(f"exporting the {variant} variant to {v_path}")
+        text, _ = merge_part_drivers(
+            verilog.convert(SdxiEngine(config), name="sdxi_engine", emit_src=False))
+        text, _ = drop_field_wires(text)
+        text, _ = merge_aliases(text)
+        text, _ = portable_time_zero(text)
+        metadata = json.dumps(validate(config.metadata()), indent=2) + "\n"
+        for path, content in ((v_path, text), (j_path, metadata), (stamp, digest)):
+            if not path.exists() or path.read_text() != content:
+                partial = path.with_name(path.name + ".partial")
+                partial.write_text(content)
+                os.replace(partial, path)
     return v_path
+
+
+@contextlib.contextmanager
+def exclusive(lock_path):
+    """Hold an exclusive lock on ``lock_path`` (created if missing) for the ``with`` body."""
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def main(argv=None):

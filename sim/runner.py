@@ -10,9 +10,16 @@ from cocotb_tools.runner import get_runner
 from fpga.export import REPO_ROOT, export
 
 
-__all__ = ["build", "run", "require_icarus", "ICARUS_LANGUAGES", "DEFAULT_LANGUAGE"]
+__all__ = ["build", "run", "sim_root", "require_icarus", "ICARUS_LANGUAGES", "DEFAULT_LANGUAGE"]
 
 SIM_ROOT = REPO_ROOT / "build" / "sim"
+
+
+def sim_root(variant):
+    """Where the variant's simulator builds and runs go: one folder per parallel test worker
+    (pytest-xdist names them gw0, gw1, ...), so workers never compile into each other's."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return (SIM_ROOT / worker if worker else SIM_ROOT) / variant
 
 
 def require_icarus():
@@ -68,7 +75,7 @@ def build(variant="default", language=DEFAULT_LANGUAGE):
     """
     require_icarus()
     verilog = export(variant, log=_progress)
-    build_dir = SIM_ROOT / variant / f"{'waves' if waves_wanted() else 'plain'}-{language}"
+    build_dir = sim_root(variant) / f"{'waves' if waves_wanted() else 'plain'}-{language}"
     sources = [verilog]
     args = [ICARUS_LANGUAGES[language]]
     if waves_wanted():
@@ -117,7 +124,7 @@ def run(test_module, *, variant="default", testcase=None, extra_env=None, test_d
         hdl_toplevel="sdxi_engine",
         testcase=testcase,
         build_dir=build_dir,
-        test_dir=test_dir or SIM_ROOT / variant / "runs" / name,
+        test_dir=test_dir or sim_root(variant) / "runs" / name,
         extra_env=env,
         timescale=("1ns", "1ps"),
     )

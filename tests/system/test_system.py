@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.runner import DEFAULT_LANGUAGE, run
+from sim.runner import DEFAULT_LANGUAGE, run, sim_root
 
 
 HERE = Path(__file__).parent
@@ -47,7 +47,7 @@ def _cases():
 @pytest.mark.parametrize("variant,module,test", list(_cases()))
 def test_system(variant, module, test):
     run(f"tests.system.{module}", variant=variant, testcase=test,
-        test_dir=Path("build") / "sim" / variant / "runs" / module / test)
+        test_dir=sim_root(variant) / "runs" / module / test)
 
 
 # Bring-up, a copy and the state of every output after reset, with the export read as
@@ -63,4 +63,4 @@ VERILOG_2005_TESTS = [("cocotb_bringup", "outputs_known_after_reset"),
 def test_system_verilog_2005(module, test):
     assert DEFAULT_LANGUAGE != "2005"
     run(f"tests.system.{module}", testcase=test, language="2005",
-        test_dir=Path("build") / "sim" / "default" / "runs-2005" / module / test)
+        test_dir=sim_root("default") / "runs-2005" / module / test)
