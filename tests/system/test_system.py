@@ -62,5 +62,5 @@ VERILOG_2005_TESTS = [("cocotb_bringup", "outputs_known_after_reset"),
                          ids=[f"{m[len('cocotb_'):]}-{t}" for m, t in VERILOG_2005_TESTS])
 def test_system_verilog_2005(module, test):
     assert DEFAULT_LANGUAGE != "2005"
-    run(f"tests.system.{module}", testcase=test, language="2005",
+    run(f"tests.system.{module}", testcase=test, language="2005", sim="icarus",
         test_dir=sim_root("default") / "runs-2005" / module / test)
