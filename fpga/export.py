@@ -26,7 +26,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def _sources_digest():
     h = hashlib.sha256(amaranth.__version__.encode())
     sources = [p for package in ("hdl", "sdxi_defs") for p in (REPO_ROOT / package).rglob("*.py")]
-    passes = [Path(__file__).with_name(f"verilog_{name}.py") for name in ("nets", "portable")]
+    passes = [Path(__file__).with_name(f"verilog_{name}.py")
+              for name in ("nets", "portable", "procedural")]
     for path in sorted(sources) + [Path(__file__)] + passes:
         h.update(path.relative_to(REPO_ROOT).as_posix().encode())
         h.update(path.read_bytes())
@@ -41,6 +42,7 @@ from hdl.config import DEFAULT_VARIANT, VARIANTS  # noqa: E402
 from hdl.top import SdxiEngine  # noqa: E402
 from fpga.verilog_nets import drop_field_wires, merge_aliases, merge_part_drivers  # noqa: E402
 from fpga.verilog_portable import portable_time_zero  # noqa: E402
+from fpga.verilog_procedural import procedural_wide_shifts  # noqa: E402
 from sdxi_defs.metadata import validate  # noqa: E402
 
 
@@ -60,8 +62,9 @@ def export(variant=DEFAULT_VARIANT, build_root=None, *, log=None):
 
     The Verilog is Amaranth's (through Yosys) with every wire that Yosys drives in parts
     driven by one assignment, without the unread copies of structured signals' fields, and
-    with one name for each net inside a module (``fpga.verilog_nets``): the same logic, which
-    Icarus simulates about twice as fast. Its processes start at time zero the same way
+    with one name for each net inside a module (``fpga.verilog_nets``), and with its wide
+    shifts in procedural blocks (``fpga.verilog_procedural``): the same logic, which Icarus
+    simulates several times as fast. Its processes start at time zero the same way
     under Verilog-2005 and SystemVerilog (``fpga.verilog_portable``).
 
     Nothing is regenerated when the gateware sources have not changed since the last export,
@@ -89,6 +92,7 @@ def export(variant=DEFAULT_VARIANT, build_root=None, *, log=None):
         text, _ = drop_field_wires(text)
         text, _ = merge_aliases(text)
         text, _ = portable_time_zero(text)
+        text, _ = procedural_wide_shifts(text)
         metadata = json.dumps(validate(config.metadata()), indent=2) + "\n"
         for path, content in ((v_path, text), (j_path, metadata), (stamp, digest)):
             if not path.exists() or path.read_text() != content:
