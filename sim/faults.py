@@ -32,6 +32,7 @@ class FaultyRootComplex(RootComplex):
         super().__init__(*args, **kwargs)
         self.fault = None
         self.on_write = None          # observer of every memory write (data, CST, MSI-X)
+        self.on_drop = None           # told of every read it drops
         self.reorder = False
         self.hold = False
         self.rng = random.Random(seed)
@@ -56,6 +57,8 @@ class FaultyRootComplex(RootComplex):
         self.reads_seen += 1
         action = self.fault(tlp) if self.fault else None
         if action == "drop":
+            if self.on_drop:
+                self.on_drop(tlp)
             return
         if action in ("ur", "ca"):
             make = (Tlp.create_ur_completion_for_tlp if action == "ur"

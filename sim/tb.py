@@ -127,6 +127,10 @@ class SdxiTb:
             function.configure_bar(bar["index"], 1 << bar["log2_size"], ext=bar["is_64bit"],
                                    prefetch=bar["prefetchable"])
         self.rc.make_port().connect(self.dev)
+        # The engine gives up a read that is never answered after its DMA time-out and uses
+        # the tag again later (docs/dma.md); the hard-block model has no completion time-out
+        # and would hold the tag forever, failing that reuse ("active tag reused").
+        self.rc.on_drop = lambda tlp: self.dev.active_request.__setitem__(tlp.tag, None)
         self.pci = None
 
     async def wait_reset(self):
