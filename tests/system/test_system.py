@@ -3,7 +3,8 @@
 A module lists the variants it runs on in ``VARIANTS`` (default: the default variant only);
 each (variant, module, test) is one simulator run against the exported Verilog, compiled as
 SystemVerilog (cocotb's default). Tests named ``sweep_*`` carry the ``sweep`` marker and run
-only with ``--sweep``. A few run again with the export compiled as Verilog-2005.
+only with ``--sweep``, tests named ``long_*`` the ``long`` marker (``--long``). A few run again
+with the export compiled as Verilog-2005.
 """
 
 import ast
@@ -38,7 +39,8 @@ def _cases():
         variants, tests = _cocotb_tests(path)
         for variant in variants:
             for test in tests:
-                marks = [pytest.mark.sweep] if test.startswith("sweep_") else []
+                marks = ([pytest.mark.sweep] if test.startswith("sweep_") else
+                         [pytest.mark.long] if test.startswith("long_") else [])
                 yield pytest.param(variant, path.stem, test, marks=marks,
                                    id=f"{variant}-{path.stem[len('cocotb_'):]}-{test}")
 
