@@ -8,7 +8,9 @@ It runs in rounds. In each, every context gets a batch of random descriptors
 doorbell, and the contexts run at once while the admin context stops and restarts some of
 them and issues SYNC, AKEY_UPD and CXT_UPD. A context that fails a descriptor is recovered as
 the Linux driver does it (a NOP in the failed slot, stop, start); then the round is scored.
-Rings start at random indices and have sizes that are not powers of two, so they wrap.
+Rings have sizes that are not powers of two and start a few slots before a wrap; after a
+round, some contexts are stopped and started again just before another, so rings wrap many
+times.
 
 ``./sdxi random`` runs it from the command line (``--seed`` reproduces a run, ``--shards``
 spreads it over processes); ``tests/system/cocotb_random_regression.py`` runs it as tests.
@@ -28,7 +30,7 @@ from cocotb.triggers import Timer, gather
 
 from sdxi_defs.descriptors import AdminOp, OpGroup, SyncFilter
 from sdxi_defs import descriptors as dsc
-from sdxi_defs.structures import CST_BLK, CxtState
+from sdxi_defs.structures import CST_BLK, CXT_STS, CxtState
 from sw.context import Completion
 from sw.descriptors import admin_sync, admin_update, encode, nop_descriptor
 from sw.device import Timing
@@ -72,6 +74,7 @@ class Settings:
     shard: int = 0
     fault_rate: float = 0.02
     stop_rate: float = 0.08
+    reseat_rate: float = 0.25
 
     @classmethod
     def from_env(cls, **defaults):
@@ -138,7 +141,7 @@ class RandomRegression:
             traps={kind: t.alloc_dma(PAGE).addr for kind in TRAP_KINDS},
             frame_1g=self.frame, vector=1 + len(self.contexts) % 15)
         entries = rng.choice(RING_SIZES)
-        start = rng.randrange(1, 1 << 30) * entries - rng.randrange(MAX_BATCH)  # wraps early on
+        start = rng.randrange(1, 1 << 30) * entries - rng.randrange(MAX_BATCH)  # wraps soon
         cxt = await card.create_context(ring_entries=entries, start_index=start,
                                         vector=layout.vector)
         layout.cxt_id = cxt.id
@@ -224,6 +227,19 @@ class RandomRegression:
         await self._score(plans, stopped, firsts)
         self.stats["rounds"] += 1
         self.stats["bytes"] += total
+        for cxt, *_ in plans:
+            if self.rng.random() < self.settings.reseat_rate:
+                await self._reseat(cxt)
+
+    async def _reseat(self, cxt):
+        """Stop the context and start it again at a read index a few slots before a wrap, so
+        that every ring wraps many times in a run (a ring has at least 1024 slots)."""
+        await self.card.stop_context(cxt)
+        index = self.rng.randrange(1, 1 << 30) * cxt.mem.entries - self.rng.randrange(MAX_BATCH)
+        cxt.mem.cxt_sts.write(0, CXT_STS.encode(state=CxtState.STOP_SW, read_index=index))
+        cxt.mem.write_index.write_u64(0, index)
+        await self.card.start_context(cxt)
+        assert cxt.read_index() == cxt.write_index == index, (cxt.id, cxt.read_index(), index)
 
     async def _run_context(self, cxt, batch, effects, bound_ns, stopped, firsts):
         first = firsts[cxt.id] = cxt.reserve(len(batch))
