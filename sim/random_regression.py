@@ -212,14 +212,14 @@ class RandomRegression:
                                          f"descriptor the model gives {effect.error}")
             plans.append((cxt, layout, batch, effects))
         ranges = [(p.cst.addr, 32) for *_, batch, _ in plans for p in batch if p.cst]
+        total = 0
         for *_, effects in plans:
             for effect in effects:
                 ranges += effect.written + effect.unknown
+                total += sum(n for _, n in effect.written)
         self.monitor.allow(ranges)
         for vector in range(1, 16):
             self.card.transport.clear_interrupt(vector)
-        total = sum(e_bytes for _, _, batch, effects in plans
-                    for e_bytes in (sum(n for _, n in e.written) for e in effects))
         bound_ns = 200_000 + 2.0 * total
         stopped, firsts = set(), {}
         await gather(*(self._run_context(cxt, batch, effects, bound_ns, stopped, firsts)

@@ -281,8 +281,7 @@ class TrafficGenerator:
                 skey, saddr, _ = rng.choice(fitting)    # what an earlier descriptor wrote
             else:
                 skey, saddr = self._source(n)
-            raw = encode(dsc.DSC_DMAB_COPY, OpGroup.DMABASE, DmaBaseOp.COPY, cst=cst, fe=fe,
-                         size=n - 1, akey0=skey, akey1=dkey, addr0=saddr, addr1=daddr)
+            raw = self._copy(cst, fe, skey, saddr, dkey, daddr, n)
         written.append((dkey, daddr, n))
         return Planned(raw, cst, kind)
 
