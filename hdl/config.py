@@ -13,9 +13,15 @@ from dataclasses import dataclass, asdict
 
 from sdxi_defs import regmap
 from sdxi_defs.descriptors import OpGroup
+from sdxi_defs.structures import sfunc_of
 
 
-__all__ = ["EngineConfig", "VARIANTS", "DEFAULT_VARIANT"]
+__all__ = ["EngineConfig", "VARIANTS", "DEFAULT_VARIANT", "FUNCTION_BITS"]
+
+
+#: Width of a PCIe function number inside the engine: up to four physical functions (the hard
+#: block's PFs 0-3) share it. A DMA request's function is its requester ID's function number.
+FUNCTION_BITS = 2
 
 
 IMPLEMENTED_GROUPS = (OpGroup.DMABASE, OpGroup.ADMIN, OpGroup.INTR, OpGroup.VENDOR)
@@ -33,6 +39,7 @@ TUSER_WIDTHS = {
 @dataclass(frozen=True)
 class EngineConfig:
     data_width: int = 512
+    functions: int = 1            # SDXI functions, each a PCIe physical function (1 to 4)
     rq_straddle: bool = True
     rc_straddle: int = 4          # completions per RC beat: 0 (off), 2 or 4
     max_cxt: int = 127            # highest context ID (CAP1.max_cxt)
@@ -58,6 +65,9 @@ class EngineConfig:
             raise ValueError(f"rc_straddle must be 0, 2 or 4, not {self.rc_straddle}")
         if self.rc_straddle == 4 and self.data_width != 512:
             raise ValueError("four completions per RC beat need the 512-bit interface")
+        if not 1 <= self.functions <= 1 << FUNCTION_BITS:
+            raise ValueError(f"functions must be 1 to {1 << FUNCTION_BITS} (the hard block's "
+                             f"physical functions), not {self.functions}")
         if not 1 <= self.max_cxt <= 0xFFFF:
             raise ValueError(f"max_cxt must be 1 to 65535, not {self.max_cxt}")
         if (self.max_cxt + 1) & self.max_cxt:
@@ -73,6 +83,12 @@ class EngineConfig:
     @property
     def contexts(self):
         return self.max_cxt + 1
+
+    @property
+    def context_bits(self):
+        """Width of a context ID within its function; the engine numbers the contexts of all
+        functions together as function * contexts + ID."""
+        return max(1, (self.contexts - 1).bit_length())
 
     @property
     def pcie_generation(self):
@@ -99,10 +115,17 @@ class EngineConfig:
         """Operation groups the context engine executes (docs/spec-choices.md)."""
         return sum(1 << g.opb_bit for g in IMPLEMENTED_GROUPS)
 
+    def cap0_of(self, function):
+        """CAP0 of one function: its sfunc follows from its PCIe function number
+        (docs/spec-choices.md, "Functions")."""
+        r = regmap.REGISTERS_BY_NAME["CAP0"]
+        return r.encode(sfunc=sfunc_of(function), db_stride=self.db_stride,
+                        max_ds_ring_sz=self.max_ds_ring_sz)
+
     @property
     def cap0(self):
-        r = regmap.REGISTERS_BY_NAME["CAP0"]
-        return r.encode(sfunc=0, db_stride=self.db_stride, max_ds_ring_sz=self.max_ds_ring_sz)
+        """CAP0 of function 0 (the others differ only in sfunc)."""
+        return self.cap0_of(0)
 
     @property
     def cap1(self):
@@ -171,12 +194,14 @@ class EngineConfig:
                 "cap1": f"{self.cap1:#018x}",
                 "contexts": self.contexts,
                 "doorbell_stride": self.doorbell_stride,
+                "functions": self.functions,
             },
         }
 
 
 VARIANTS = {
-    "default": EngineConfig(),
+    "default": EngineConfig(functions=2),
+    "single": EngineConfig(),
     "nostraddle": EngineConfig(rq_straddle=False, rc_straddle=0),
     "w256": EngineConfig(data_width=256, rq_straddle=False, rc_straddle=2),
 }

@@ -10,7 +10,8 @@ from sdxi_defs.ram_map import RamLayout
 from .config import EngineConfig
 from .common.client_mux import ClientMux
 from .common.packet_arbiter import PacketArbiter
-from .common.regfile import RegisterFile
+from .common.priority import lowest_set
+from .common.regbus import RegisterBus
 from .common.register_slice import RegisterSlice
 from .common.transaction_arbiter import TransactionArbiter
 from .mmu.tlb import Lookup, Translation
@@ -23,16 +24,14 @@ from .pcie.layouts import RqDescriptor
 from .pcie.dma_ram import DmaRam, ram_addr_bits
 from .pcie.dma_read import DmaReadEngine, ReadRequest, ReadStatus
 from .pcie.dma_write import DmaWriteEngine, WriteRelease, WriteRequest, WriteStatus
-from .pcie.msix import MsixController
 from .pcie.rc_parser import RcParser
 from .pcie.rq_framer import RqFramer
 from .sdxi.context_engine import FETCHERS, ContextEngine
 from .sdxi.data_mover import DataMover
-from .sdxi.doorbells import DoorbellArray
 from .sdxi.error_completion import ErrorCompletion
 from .sdxi.error_log import ErrorLogWriter
 from .sdxi.retire import CST_WRITERS, Retire
-from .sdxi.function_state import FunctionStateMachine
+from .sdxi.sdxi_function import SdxiFunction
 
 
 __all__ = ["SdxiEngine", "hard_block_ports"]
@@ -95,6 +94,27 @@ def _bind_axis(m, top, prefix, stream, *, incoming):
     m.d.comb += (ready.eq(stream.ready) if incoming else stream.ready.eq(ready))
 
 
+def _by_function(m, initiator, function, count):
+    """Split one register bus into ``count``, one per function: each sees the accesses whose
+    ``function`` (driven with the bus) is its own; a read's data comes from the function that
+    was read."""
+    buses = [RegisterBus(len(initiator.addr)).create(path=(f"bus_f{f}",)) for f in range(count)]
+    read_function = Signal(range(count))
+    with m.If(initiator.r_stb):
+        m.d.sync += read_function.eq(function)
+    r_data = 0
+    w_hit = 0
+    for f, bus in enumerate(buses):
+        mine = function == f
+        m.d.comb += [bus.addr.eq(initiator.addr), bus.w_data.eq(initiator.w_data),
+                     bus.w_be.eq(initiator.w_be), bus.w_stb.eq(initiator.w_stb & mine),
+                     bus.r_stb.eq(initiator.r_stb & mine)]
+        r_data = r_data | Mux(read_function == f, bus.r_data, 0)
+        w_hit = w_hit | (mine & bus.w_hit)
+    m.d.comb += [initiator.r_data.eq(r_data), initiator.w_hit.eq(w_hit)]
+    return buses
+
+
 def _fan_out(m, initiator, targets):
     """Share one register bus among targets.
 
@@ -151,15 +171,11 @@ class SdxiEngine(wiring.Component):
             data_width=cfg.data_width, cq_user_width=cfg.tuser_widths["cq"],
             cc_user_width=cfg.tuser_widths["cc"], bar0_log2_size=regmap.BAR0_LOG2_SIZE,
             bar2_log2_size=cfg.bar2_log2_size)
-        m.submodules.registers = registers = RegisterFile(
-            regmap.BAR0_REGISTERS, addr_width=regmap.BAR0_LOG2_SIZE - 3, loadable=("ERR_WRT",),
-            limits=cfg.capability_limits())
-        m.submodules.function = function = FunctionStateMachine()
-        m.submodules.doorbells = doorbells = DoorbellArray(
-            contexts=cfg.contexts, db_stride=cfg.db_stride, bar_log2_size=cfg.bar2_log2_size)
-        m.submodules.msix = msix = MsixController(
-            vectors=cfg.msix_vectors, table_offset=regmap.MSIX_TABLE_OFFSET,
-            pba_offset=regmap.MSIX_PBA_OFFSET, addr_width=regmap.BAR0_LOG2_SIZE - 3)
+        fns = cfg.functions
+        functions = []
+        for f in range(fns):
+            functions.append(SdxiFunction(config=cfg, function=f))
+            m.submodules[f"function{f}"] = functions[f]
 
         # ---- PCIe completer side ---------------------------------------------------------------
         _bind_axis(m, self, "s_axis_cq", completer.cq, incoming=True)
@@ -246,7 +262,8 @@ class SdxiEngine(wiring.Component):
         wiring.connect(m, read_mux.statuses[0], exerciser.rd_status)
         wiring.connect(m, exerciser.wr_req, write_mux.requests[0])
         wiring.connect(m, write_mux.statuses[0], exerciser.wr_status)
-        bus_master = self.cfg_function_status[2]     # PG213: bit 2 of function 0's nibble
+        # PG213: cfg_function_status has a nibble per function; bit 2 is Bus Master Enable.
+        bus_master = Cat(self.cfg_function_status[4 * f + 2] for f in range(fns))
         m.d.comb += [
             rd.max_read_req.eq(self.cfg_max_read_req),
             rd.ext_tag.eq(devctl.ext_tag),
@@ -268,12 +285,24 @@ class SdxiEngine(wiring.Component):
         m.d.comb += [devctl.cfg_mgmt_read_data.eq(self.cfg_mgmt_read_data),
                      devctl.cfg_mgmt_read_write_done.eq(self.cfg_mgmt_read_write_done)]
 
-        _fan_out(m, completer.bar0, [
-            registers.bus, msix.bus,
+        # Each function's BARs see the accesses to that function (the request's target
+        # function); the DMA exerciser is function 0's.
+        bar0_buses = _by_function(m, completer.bar0, completer.function, fns)
+        bar2_buses = _by_function(m, completer.bar2, completer.function, fns)
+        exerciser_bus = RegisterBus(regmap.BAR0_LOG2_SIZE - 3).create(path=("exerciser_bar0",))
+        _fan_out(m, bar0_buses[0], [
+            functions[0].bar0, exerciser_bus])
+        _fan_out(m, exerciser_bus, [
             (exerciser.regs, regmap.DMA_EXERCISER_BASE, regmap.DMA_EXERCISER_BYTES),
             (exerciser.window, regmap.DMA_RAM_WINDOW, regmap.DMA_RAM_BYTES),
         ])
-        wiring.connect(m, completer.bar2, doorbells.bus)
+        m.d.comb += functions[0].bar0_other_hit.eq(exerciser_bus.w_hit)
+        for f in range(1, fns):
+            wiring.connect(m, bar0_buses[f], functions[f].bar0)
+        for f in range(fns):
+            wiring.connect(m, bar2_buses[f], functions[f].bar2)
+            m.d.comb += functions[f].unsupported.eq(completer.unsupported &
+                                                    (completer.function == f))
 
         # ---- context engine, data mover, retire unit, error log ----------------------------------
         m.submodules.context_engine = ce = ContextEngine(config=cfg, ram_addr_bits=ram_bits,
@@ -281,12 +310,13 @@ class SdxiEngine(wiring.Component):
         m.submodules.data_mover = mover = DataMover(ram_addr_bits=ram_bits, row_bytes=row_bytes,
                                                     slot_base=layout.slots)
         m.submodules.retire = retire = Retire(
-            contexts=cfg.contexts, vectors=cfg.msix_vectors, data_width=w, ram_rows=ram_rows,
-            ram_addr_bits=ram_bits, layout=layout)
+            contexts=cfg.contexts * fns, vectors=cfg.msix_vectors, data_width=w,
+            ram_rows=ram_rows, ram_addr_bits=ram_bits, layout=layout,
+            context_bits=cfg.context_bits)
         m.submodules.error_log = errlog = ErrorLogWriter(
             data_width=w, ram_rows=ram_rows, ram_addr_bits=ram_bits, staging=layout.errlog)
-        m.submodules.error_completion = completion = ErrorCompletion(ram_addr_bits=ram_bits,
-                                                                     row_bytes=row_bytes)
+        m.submodules.error_completion = completion = ErrorCompletion(
+            ram_addr_bits=ram_bits, row_bytes=row_bytes, context_bits=cfg.context_bits)
         m.submodules.translation = tu = TranslationUnit(
             data_width=w, ram_rows=ram_rows, ram_addr_bits=ram_bits, landing=layout.walk)
         read_clients = [(ce.rd_req, ce.rd_status)]
@@ -338,10 +368,10 @@ class SdxiEngine(wiring.Component):
             retire.restart.eq(ce.retire_restart),
         ]
 
-        # The RAM's second ports: the engine's units while the function is out of STOP, else
+        # The RAM's second ports: the engine's units while a function is out of STOP, else
         # the exerciser's window.
         engine_on = Signal()
-        m.d.comb += [engine_on.eq(function.gsv != regmap.GSV.STOP),
+        m.d.comb += [engine_on.eq(Cat(fn.gsv != regmap.GSV.STOP for fn in functions).any()),
                      exerciser.enable.eq(~engine_on)]
         side_writers = (errlog, retire, ce)      # in the RAM's order of priority; retire
                                                  # writes one qword (the RAM's qword_writers)
@@ -354,99 +384,80 @@ class SdxiEngine(wiring.Component):
         wiring.connect(m, exerciser.ram_wr, ram.host_wr)
         wiring.connect(m, exerciser.ram_rd, ram.host_rd)
 
-        stored = registers.stored
-        m.d.comb += [
-            ce.pending.eq(doorbells.pending),
-            doorbells.take_valid.eq(ce.take_valid),
-            doorbells.take_cxt.eq(ce.take_cxt),
-            ce.activate.eq(function.activate),
-            function.activate_done.eq(ce.activate_done),
-            function.activate_ok.eq(ce.activate_ok),
-            ce.soft_stop.eq(function.soft_stop),
-            ce.hard_stop.eq(function.hard_stop),
-            # STOP is reported only once nothing is in flight on either DMA engine either.
-            function.quiesced.eq(ce.quiesced & rd.idle & ~write_slice.busy & wr.idle),
-            function.fatal.eq(ce.fatal),
-            ce.ctl2.eq(stored.CTL2),
-            ce.cxt_l2.eq(stored.CXT_L2),
-            errlog.err_ctl.eq(stored.ERR_CTL),
-            errlog.err_cfg.eq(stored.ERR_CFG),
-            errlog.err_wrt.eq(stored.ERR_WRT),
-            errlog.err_rd.eq(stored.ERR_RD),
-            errlog.err_sts.eq(stored.ERR_STS),
-            registers.load.ERR_WRT.eq(errlog.err_wrt_load),
-            registers.load_value.ERR_WRT.eq(errlog.err_wrt_value),
-            registers.set.ERR_STS.eq(errlog.err_sts_set),
-        ]
-
-        # ---- function registers -------------------------------------------------------------
+        # ---- the functions: doorbells, state, registers, error logs, interrupts ---------------
         cycles = Signal(64)
-        dropped_writes = Signal(64)
-        unsupported = Signal(64)
         m.d.sync += cycles.eq(cycles + 1)
-        bar0_dropped = completer.bar0.w_stb & completer.bar0.w_be.any() & ~completer.bar0.w_hit
-        bar2_dropped = completer.bar2.w_stb & completer.bar2.w_be.any() & ~completer.bar2.w_hit
-        with m.If(bar0_dropped | bar2_dropped | doorbells.dropped):
-            m.d.sync += dropped_writes.eq(dropped_writes + 1)
-        with m.If(completer.unsupported):
-            m.d.sync += unsupported.eq(unsupported + 1)
+        # STOP is reported only once nothing is in flight on either DMA engine either.
+        dma_idle = Signal()
+        m.d.comb += dma_idle.eq(rd.idle & ~write_slice.busy & wr.idle)
+        m.d.comb += ce.pending.eq(Cat(fn.pending for fn in functions))
+        for f, fn in enumerate(functions):
+            this = ce.function == f
+            m.d.comb += [
+                fn.take_valid.eq(ce.take_valid & (ce.take_cxt >> cfg.context_bits == f)),
+                fn.take_cxt.eq(ce.take_cxt[:cfg.context_bits]),
+                ce.activate[f].eq(fn.activate),
+                fn.activate_done.eq(ce.activate_done & this),
+                fn.activate_ok.eq(ce.activate_ok),
+                ce.soft_stop[f].eq(fn.soft_stop),
+                ce.hard_stop[f].eq(fn.hard_stop),
+                fn.quiesced.eq(ce.quiesced[f] & dma_idle),
+                fn.fatal.eq(ce.fatal & this),
+                ce.ctl2[f].eq(fn.ctl2),
+                ce.cxt_l2[f].eq(fn.cxt_l2),
+                fn.err_wrt_load.eq(errlog.err_wrt_load & (errlog.function == f)),
+                fn.err_wrt_value.eq(errlog.err_wrt_value),
+                fn.err_sts_set.eq(Mux(errlog.function == f, errlog.err_sts_set, 0)),
+                fn.raise_vector0.eq(errlog.raise_vector0 & (errlog.function == f)),
+                fn.raise_vectors.eq(Mux(retire.raise_function == f, retire.raise_vectors, 0)),
+                tu.pasid_table[f].eq(fn.pasid_table),
+                tu.pasid_count[f].eq(fn.pasid_count),
+                fn.tlb_inv_busy.eq(tu.inv_busy),
+                fn.cycles.eq(cycles),
+                fn.perf_decode.eq(Cat(ce.decoded, ce.decode_cycles)),
+                fn.perf_tlb.eq(Cat(tu.hits, tu.misses)),
+                fn.perf_walk.eq(tu.walk_cycles),
+                fn.bus_master.eq(bus_master[f]),
+                fn.msix_enable.eq(self.cfg_interrupt_msix_enable[f]),
+                fn.msix_mask.eq(self.cfg_interrupt_msix_mask[f]),
+            ]
+        # The error log writer works for one function at a time: its registers.
+        with m.Switch(errlog.function):
+            for f, fn in enumerate(functions):
+                with m.Case(f):
+                    m.d.comb += [errlog.err_ctl.eq(fn.err_ctl), errlog.err_cfg.eq(fn.err_cfg),
+                                 errlog.err_wrt.eq(fn.err_wrt), errlog.err_rd.eq(fn.err_rd),
+                                 errlog.err_sts.eq(fn.err_sts)]
+        # TLB invalidations through any function's IMPL_TLB_INV (taken one at a time: the
+        # lowest function's write wins a clock another writes in; the others are dropped).
+        inv_function, inv_any = lowest_set(m, Cat(fn.tlb_inv for fn in functions),
+                                           name="inv_function")
+        with m.Switch(inv_function):
+            for f, fn in enumerate(functions):
+                with m.Case(f):
+                    m.d.comb += [tu.inv_kind.eq(fn.tlb_inv_kind),
+                                 tu.inv_pasid.eq(fn.tlb_inv_pasid),
+                                 tu.inv_vaddr.eq(fn.tlb_inv_vaddr)]
+        m.d.comb += tu.inv_request.eq(inv_any)
 
-        ro = registers.ro
-        m.d.comb += [
-            ro.STS0.eq(function.gsv),
-            ro.CAP0.eq(cfg.cap0),
-            ro.CAP1.eq(cfg.cap1),
-            ro.VERSION.eq(cfg.version),
-            ro.IMPL_BUILD_ID.eq(cfg.build_id),
-            ro.IMPL_CYCLES.eq(cycles),
-            ro.IMPL_DROPPED_WRITES.eq(dropped_writes),
-            ro.IMPL_UNSUPPORTED_REQS.eq(unsupported),
-            ro.IMPL_PERF_DECODE.eq(Cat(ce.decoded, ce.decode_cycles)),
-            ro.IMPL_PERF_TLB.eq(Cat(tu.hits, tu.misses)),
-            ro.IMPL_PERF_WALK.eq(tu.walk_cycles),
-        ]
-
-        # ---- address spaces: the PASID table and TLB invalidation --------------------------------
-        reg = regmap.REGISTERS_BY_NAME
-        pasid_table = stored.IMPL_PASID_TABLE
-        pasid_sz = reg["IMPL_PASID_TABLE"]["sz"].bits(pasid_table)
-        m.d.comb += [
-            tu.pasid_table.eq(Cat(Const(0, 12), reg["IMPL_PASID_TABLE"]["ptr"].bits(pasid_table))),
-            tu.pasid_count.eq(Mux(reg["IMPL_PASID_TABLE"]["en"].bits(pasid_table),
-                                  Const(1, 21) << pasid_sz, 0)),
-            tu.inv_request.eq(registers.written.IMPL_TLB_INV),
-            tu.inv_kind.eq(reg["IMPL_TLB_INV"]["kind"].bits(registers.write_data)),
-            tu.inv_pasid.eq(reg["IMPL_TLB_INV"]["pasid"].bits(registers.write_data)),
-            tu.inv_vaddr.eq(stored.IMPL_TLB_INV_ADDR),
-            ro.IMPL_TLB_INV.eq(tu.inv_busy << reg["IMPL_TLB_INV"]["busy"].lsb),
-        ]
-
-        ctl0 = registers.stored.CTL0
-        m.d.comb += [
-            function.request.eq(registers.written.CTL0 & registers.write_be[0]),
-            function.gsr.eq(reg["CTL0"]["fn_gsr"].bits(registers.write_data)),
-        ]
-
-        # ---- MSI-X -------------------------------------------------------------------------
-        raised_vector = reg["IMPL_MSIX_RAISE"]["vector"].bits(registers.write_data)
-        self_test = Signal(cfg.msix_vectors)
-        with m.If(registers.written.IMPL_MSIX_RAISE & (raised_vector < cfg.msix_vectors)):
-            m.d.comb += self_test.eq(1 << raised_vector)
-        error_vector = function.entered_error & reg["CTL0"]["fn_err_intr_en"].bits(ctl0)
-        m.d.comb += [
-            msix.raise_vectors.eq(self_test | error_vector | retire.raise_vectors |
-                                  errlog.raise_vector0),
-            msix.msix_enable.eq(self.cfg_interrupt_msix_enable[0]),
-            # An MSI-X message is a memory write: none goes out while bus mastering is off;
-            # vectors raised meanwhile stay pending, as under the Function Mask.
-            msix.msix_function_mask.eq(self.cfg_interrupt_msix_mask[0] | ~bus_master),
-            self.cfg_interrupt_msix_address.eq(msix.msix_address),
-            self.cfg_interrupt_msix_data.eq(msix.msix_data),
-            self.cfg_interrupt_msix_int.eq(msix.msix_int),
-            msix.msix_sent.eq(self.cfg_interrupt_msix_sent),
-            msix.msix_fail.eq(self.cfg_interrupt_msix_fail),
-            self.cfg_interrupt_msi_function_number.eq(0),
-            self.cfg_interrupt_msix_vec_pending.eq(0),
-        ]
+        # ---- MSI-X: the hard block's one interrupt port, in turns ----------------------------
+        # ``msix_owner`` may start a send; the turn moves on while its owner has none going.
+        msix_owner = Signal(range(fns))
+        owner_busy = Signal()
+        with m.Switch(msix_owner):
+            for f, fn in enumerate(functions):
+                with m.Case(f):
+                    m.d.comb += [owner_busy.eq(fn.msix_busy),
+                                 self.cfg_interrupt_msix_address.eq(fn.msix_address),
+                                 self.cfg_interrupt_msix_data.eq(fn.msix_data),
+                                 self.cfg_interrupt_msix_int.eq(fn.msix_int)]
+        for f, fn in enumerate(functions):
+            m.d.comb += [fn.may_send.eq(msix_owner == f),
+                         fn.msix_sent.eq(self.cfg_interrupt_msix_sent & (msix_owner == f)),
+                         fn.msix_fail.eq(self.cfg_interrupt_msix_fail & (msix_owner == f))]
+        with m.If(~owner_busy):
+            m.d.sync += msix_owner.eq(Mux(msix_owner == fns - 1, 0, msix_owner + 1))
+        m.d.comb += [self.cfg_interrupt_msi_function_number.eq(msix_owner),
+                     self.cfg_interrupt_msix_vec_pending.eq(0)]
 
         return m

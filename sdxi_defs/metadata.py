@@ -54,6 +54,7 @@ SCHEMA = {
         "cap1": Hex,
         "contexts": int,
         "doorbell_stride": int,
+        "functions": int,
     },
 }
 

@@ -11,12 +11,29 @@ from .fields import Access, Field, Structure
 
 
 __all__ = ["CXT_L2_ENT", "CXT_L1_ENT", "CXT_CTL", "CXT_STS", "AKEY_ENT", "CST_BLK",
-           "ERRLOG_HD_ENT", "CxtState", "L2_ENTRIES", "L1_ENTRIES", "cxt_l2_index", "cxt_l1_index"]
+           "ERRLOG_HD_ENT", "CxtState", "L2_ENTRIES", "L1_ENTRIES", "cxt_l2_index", "cxt_l1_index",
+           "LOCAL_SFUNC", "sfunc_of", "function_of_sfunc"]
 
 RW = Access.RW
 
 L2_ENTRIES = 512
 L1_ENTRIES = 128
+
+
+#: AKEY_ENT.tgt_sfunc of a key for the function that owns the table (docs/spec-choices.md,
+#: "Functions"): what Linux writes. So no function's CAP0.sfunc is 0.
+LOCAL_SFUNC = 0
+
+
+def sfunc_of(function):
+    """CAP0.sfunc of the card's PCIe function ``function`` (all of a card's functions are one
+    function group, numbered from 1)."""
+    return function + 1
+
+
+def function_of_sfunc(sfunc):
+    """The PCIe function whose CAP0.sfunc is ``sfunc`` (not ``LOCAL_SFUNC``)."""
+    return sfunc - 1
 
 
 def cxt_l2_index(cxt_id):

@@ -52,11 +52,12 @@ class Key(enum.IntEnum):
     INVALID = 4          #: vl = 0
     NO_PASID = 5         #: pv = 1, a PASID that is not bound
     INTR_OFF = 6         #: vl = 1 but iv = 0: no INTR through it
-    OTHER_FUNCTION = 7   #: tgt_sfunc != 0 (RKeys are not implemented)
+    OTHER_FUNCTION = 7   #: tgt_sfunc of a function the card does not have
 
 
 OUT_OF_RANGE_KEY = 300           #: past a 256-entry table
 UNBOUND_PASID = 63               #: a PASID no context's space is bound to
+NO_SUCH_SFUNC = 0x7F             #: no card has a function of this sfunc
 
 
 def akey_entries(layout):
@@ -70,7 +71,7 @@ def akey_entries(layout):
         Key.INVALID: dict(vl=0, pv=1, pasid=pasid),
         Key.NO_PASID: dict(vl=1, pv=1, pasid=UNBOUND_PASID),
         Key.INTR_OFF: dict(vl=1, iv=0, intr_num=layout.vector),
-        Key.OTHER_FUNCTION: dict(vl=1, tgt_sfunc=1),
+        Key.OTHER_FUNCTION: dict(vl=1, tgt_sfunc=NO_SUCH_SFUNC),
     }
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from sdxi_defs import descriptors as dsc
 from sdxi_defs.descriptors import DmaBaseOp, IntrOp, OpGroup
 from sdxi_defs.errors import FAULT_CLASS, READ_ERROR_CLASS, ErrClass
-from sdxi_defs.structures import AKEY_ENT, CxtState
+from sdxi_defs.structures import AKEY_ENT, LOCAL_SFUNC, CxtState, sfunc_of
 
 
 __all__ = ["HostMemory", "FlatMemory", "ContextModel", "Outcome", "Effect", "PAGE"]
@@ -125,12 +125,13 @@ class ContextModel:
 
     ``spaces`` maps a PASID to its address space; ``read_fault(paddr, n)`` returns the
     ``ReadError`` the host answers a data read of those bytes with, or None. AKey entries are
-    read from ``akey_mem`` (default: ``mem``).
+    read from ``akey_mem`` (default: ``mem``). ``sfunc`` is the function's own CAP0.sfunc.
     """
 
     def __init__(self, mem, *, akey_table, akey_entries=256, opb=0x2B, max_buffer=11,
-                 vectors=16, spaces=None, read_fault=None, akey_mem=None):
+                 vectors=16, spaces=None, read_fault=None, akey_mem=None, sfunc=sfunc_of(0)):
         self.mem = mem
+        self.sfunc = sfunc
         self.akey_mem = akey_mem
         self.akey_table = akey_table
         self.akey_entries = akey_entries
@@ -146,7 +147,7 @@ class ContextModel:
         e = AKEY_ENT.decode((self.akey_mem or self.mem).read(self.akey_table + 16 * index, 16))
         if not e["vl"] or (intr and not e["iv"]):
             raise _Fault(ErrClass.AKEY_INVALID)
-        if e["tgt_sfunc"]:
+        if e["tgt_sfunc"] not in (LOCAL_SFUNC, self.sfunc):
             raise _Fault(ErrClass.AKEY_UNSUPPORTED)
         if intr and e["intr_num"] >= self.vectors:
             raise _Fault(ErrClass.BAD_PARAMETER)

@@ -94,6 +94,16 @@ class SdxiTb:
             kwargs[_BUS_ARG[prefix]] = AxiStreamBus.from_prefix(dut, prefix)
 
         straddle = pcie["straddle"]
+        functions = meta["sdxi"]["functions"]
+        for f in range(functions):         # every function has the same MSI-X geometry
+            kwargs.update({
+                f"pf{f}_msix_enable": True,
+                f"pf{f}_msix_table_size": msix["vectors"] - 1,
+                f"pf{f}_msix_table_bir": msix["table_bar"],
+                f"pf{f}_msix_table_offset": int(msix["table_offset"], 0),
+                f"pf{f}_msix_pba_bir": msix["pba_bar"],
+                f"pf{f}_msix_pba_offset": int(msix["pba_offset"], 0),
+            })
         self.dev = UltraScalePlusPcieDevice(
             pcie_generation=pcie["generation"],
             pcie_link_width=pcie["lanes"],
@@ -105,12 +115,7 @@ class SdxiTb:
             enable_client_tag=pcie["client_tag"],
             enable_extended_tag=pcie["extended_tag_supported"],
             max_payload_size=pcie["max_payload_supported"],
-            pf0_msix_enable=True,
-            pf0_msix_table_size=msix["vectors"] - 1,
-            pf0_msix_table_bir=msix["table_bar"],
-            pf0_msix_table_offset=int(msix["table_offset"], 0),
-            pf0_msix_pba_bir=msix["pba_bar"],
-            pf0_msix_pba_offset=int(msix["pba_offset"], 0),
+            pf_count=functions,
             user_clk=dut.clk,
             user_reset=dut.rst,
             **kwargs,
@@ -119,19 +124,20 @@ class SdxiTb:
             logging.getLogger(name).setLevel(log_level)
         self.dev.log.setLevel(logging.ERROR)
 
-        function = self.dev.functions[0]
-        function.vendor_id = int(meta["pci"]["vendor_id"], 0)
-        function.device_id = int(meta["pci"]["device_id"], 0)
-        function.class_code = int(meta["pci"]["class_code"], 0)
-        for bar in meta["bars"]:
-            function.configure_bar(bar["index"], 1 << bar["log2_size"], ext=bar["is_64bit"],
-                                   prefetch=bar["prefetchable"])
+        for function in self.dev.functions:
+            function.vendor_id = int(meta["pci"]["vendor_id"], 0)
+            function.device_id = int(meta["pci"]["device_id"], 0)
+            function.class_code = int(meta["pci"]["class_code"], 0)
+            for bar in meta["bars"]:
+                function.configure_bar(bar["index"], 1 << bar["log2_size"],
+                                       ext=bar["is_64bit"], prefetch=bar["prefetchable"])
         self.rc.make_port().connect(self.dev)
         # The engine gives up a read that is never answered after its DMA time-out and uses
         # the tag again later (docs/dma.md); the hard-block model has no completion time-out
         # and would hold the tag forever, failing that reuse ("active tag reused").
         self.rc.on_drop = lambda tlp: self.dev.active_request.__setitem__(tlp.tag, None)
-        self.pci = None
+        self.pci = None                    # function 0 as the host sees it
+        self.pcis = []                     # every function, by number
 
     async def wait_reset(self):
         """The hard-block model pulses ``user_reset`` after start-up; wait until it is over."""
@@ -141,16 +147,20 @@ class SdxiTb:
         await ClockCycles(self.dut.clk, 4)
 
     async def enumerate(self, msix_vectors=None):
-        """Reset, enumerate, enable memory and bus mastering, allocate MSI-X vectors."""
+        """Reset, enumerate; for every function enable memory and bus mastering and allocate
+        MSI-X vectors. Returns function 0 (``pcis`` has them all)."""
         await self.wait_reset()
         await self.rc.enumerate()
-        self.pci = self.rc.find_device(self.dev.functions[0].pcie_id)
-        await self.pci.enable_device()
-        await self.pci.set_master()
         vectors = msix_vectors or self.metadata["msix"]["vectors"]
-        got = await self.pci.alloc_irq_vectors(vectors, vectors)
-        if got != vectors:
-            raise RuntimeError(f"MSI-X: asked for {vectors} vectors, got {got}")
+        self.pcis = [self.rc.find_device(function.pcie_id) for function in self.dev.functions]
+        for pci in self.pcis:
+            await pci.enable_device()
+            await pci.set_master()
+            got = await pci.alloc_irq_vectors(vectors, vectors)
+            if got != vectors:
+                raise RuntimeError(f"MSI-X of {pci.pcie_id}: asked for {vectors} vectors, "
+                                   f"got {got}")
+        self.pci = self.pcis[0]
         return self.pci
 
     async def set_device_control(self, *, mps=None, mrrs=None, ext_tag=None):
@@ -168,15 +178,17 @@ class SdxiTb:
         await self.pci.capability_write_dword(PciCapId.EXP, 8, ctl & 0xFFFF)
         await Timer(6000 if ext_tag is not None else 40, "ns")
 
-    def transport(self, **kwargs):
+    def transport(self, function=0, **kwargs):
+        """A host's view of one function: its BARs and host memory of its own."""
         kwargs.setdefault("access_timeout_ns", self.access_timeout_ns)
-        return CocotbTransport(self.rc, self.pci, **kwargs)
+        return CocotbTransport(self.rc, self.pcis[function], **kwargs)
 
-    async def card(self, timing=None, **kwargs):
-        """Enumerate and return an ``SdxiCard`` driving this simulated card (not yet started)."""
+    async def card(self, timing=None, function=0, **kwargs):
+        """Enumerate and return an ``SdxiCard`` driving one function of this simulated card
+        (not yet started); each function is a card of its own to the driver."""
         if self.pci is None:
             await self.enumerate()
-        return SdxiCard(self.transport(**kwargs), timing or Timing.simulation())
+        return SdxiCard(self.transport(function, **kwargs), timing or Timing.simulation())
 
     @property
     def bar0(self):

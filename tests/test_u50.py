@@ -146,6 +146,15 @@ def test_ip_script_matches_metadata_512():
     assert cfg["axisten_if_enable_client_tag"] == "true"
     assert cfg["extended_tag_field"] == "true"
     assert cfg["pf0_dev_cap_max_payload"] == "1024_bytes"
+    # Every physical function of the engine, alike; none beyond them.
+    functions = meta["sdxi"]["functions"]
+    assert functions == 2 and cfg["TL_PF_ENABLE_REG"] == str(functions)
+    for pf in range(1, functions):
+        for key, value in cfg.items():
+            if key.lower().startswith("pf0_"):
+                twin = f"{key[:2]}{pf}{key[3:]}"
+                assert cfg[twin] == value, twin
+    assert not any(k.lower().startswith(f"pf{functions}_") for k in cfg)
 
 
 def test_ip_script_matches_metadata_256():
@@ -171,7 +180,7 @@ def test_resource_report():
     paths = longest_paths(netlist)
     blocks, total = summarize(parse_stat(stat), paths=paths)
     # Every top-level block of the engine is reported, with logic in it.
-    for block in ("completer", "registers", "function", "doorbells", "msix", *DMA_PATH):
+    for block in ("completer", "function0", "function1", *DMA_PATH):
         assert blocks[block]["LUT"] > 0 and blocks[block]["FF"] > 0, block
         assert blocks[block]["levels"] > 0, block
         assert paths[block].start and paths[block].end and block in paths[block].blocks

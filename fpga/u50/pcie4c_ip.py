@@ -2,7 +2,8 @@
 
 The IP must present exactly what ``sdxi_engine.json`` says the engine expects: link, interface
 width, straddle modes, client tags, extended tags, Max_Payload_Size, IDs and class code, BAR
-sizes and types, and MSI-X in external-table mode at the engine's table and PBA offsets.
+sizes and types, and MSI-X in external-table mode at the engine's table and PBA offsets; for
+every physical function the engine has (``sdxi.functions``), the same identity, BARs and MSI-X.
 """
 
 __all__ = ["render_ip_tcl", "ip_config"]
@@ -10,23 +11,48 @@ __all__ = ["render_ip_tcl", "ip_config"]
 _SCALES = ((30, "Gigabytes"), (20, "Megabytes"), (10, "Kilobytes"), (0, "Bytes"))
 
 
-def _bar_config(bar):
+def _bar_config(pf, bar):
     log2 = bar["log2_size"]
     shift, scale = next((s, n) for s, n in _SCALES if log2 >= s)
     i = bar["index"]
     return {
-        f"pf0_bar{i}_enabled": "true",
-        f"pf0_bar{i}_type": "Memory",
-        f"pf0_bar{i}_64bit": "true" if bar["is_64bit"] else "false",
-        f"pf0_bar{i}_prefetchable": "true" if bar["prefetchable"] else "false",
-        f"pf0_bar{i}_scale": scale,
-        f"pf0_bar{i}_size": str(1 << (log2 - shift)),
+        f"pf{pf}_bar{i}_enabled": "true",
+        f"pf{pf}_bar{i}_type": "Memory",
+        f"pf{pf}_bar{i}_64bit": "true" if bar["is_64bit"] else "false",
+        f"pf{pf}_bar{i}_prefetchable": "true" if bar["prefetchable"] else "false",
+        f"pf{pf}_bar{i}_scale": scale,
+        f"pf{pf}_bar{i}_size": str(1 << (log2 - shift)),
     }
+
+
+def _function_config(pf, meta):
+    """Identity, BARs and MSI-X of physical function ``pf`` (every function alike)."""
+    msix, pci = meta["msix"], meta["pci"]
+    cfg = {
+        f"PF{pf}_DEVICE_ID": f"{int(pci['device_id'], 0):04X}",
+        f"PF{pf}_CLASS_CODE": f"{int(pci['class_code'], 0):06X}",
+        f"PF{pf}_Use_Class_Code_Lookup_Assistant": "false",
+        f"pf{pf}_msi_enabled": "false",
+        f"pf{pf}_msix_enabled": "true",
+        f"PF{pf}_MSIX_CAP_TABLE_SIZE": f"{msix['vectors'] - 1:03X}",
+        f"PF{pf}_MSIX_CAP_TABLE_BIR": f"BAR_{msix['table_bar'] + 1}:{msix['table_bar']}",
+        f"PF{pf}_MSIX_CAP_TABLE_OFFSET": f"{int(msix['table_offset'], 0):08X}",
+        f"PF{pf}_MSIX_CAP_PBA_BIR": f"BAR_{msix['pba_bar'] + 1}:{msix['pba_bar']}",
+        f"PF{pf}_MSIX_CAP_PBA_OFFSET": f"{int(msix['pba_offset'], 0):08X}",
+    }
+    enabled = {b["index"] for b in meta["bars"]}
+    for bar in meta["bars"]:
+        cfg.update(_bar_config(pf, bar))
+    for index in (0, 2, 4):
+        if index not in enabled:
+            cfg[f"pf{pf}_bar{index}_enabled"] = "false"
+    return cfg
 
 
 def ip_config(meta):
     """Return the ``CONFIG.*`` properties of pcie4c_uscale_plus for this export."""
     pcie, msix, pci = meta["pcie"], meta["msix"], meta["pci"]
+    functions = meta["sdxi"]["functions"]
     straddle = pcie["straddle"]
     if pcie["alignment"] != "dword":
         raise ValueError("the engine expects dword-aligned interfaces")
@@ -45,18 +71,13 @@ def ip_config(meta):
         "extended_tag_field": "true" if pcie["extended_tag_supported"] else "false",
         "pf0_dev_cap_max_payload": f"{pcie['max_payload_supported']}_bytes",
         "vendor_id": f"{int(pci['vendor_id'], 0):04X}",
-        "PF0_DEVICE_ID": f"{int(pci['device_id'], 0):04X}",
-        "PF0_CLASS_CODE": f"{int(pci['class_code'], 0):06X}",
-        "PF0_Use_Class_Code_Lookup_Assistant": "false",
-        "pf0_msi_enabled": "false",
-        "pf0_msix_enabled": "true",
         "MSI_X_OPTIONS": {"external": "MSI-X_External"}[msix["mode"]],
-        "PF0_MSIX_CAP_TABLE_SIZE": f"{msix['vectors'] - 1:03X}",
-        "PF0_MSIX_CAP_TABLE_BIR": f"BAR_{msix['table_bar'] + 1}:{msix['table_bar']}",
-        "PF0_MSIX_CAP_TABLE_OFFSET": f"{int(msix['table_offset'], 0):08X}",
-        "PF0_MSIX_CAP_PBA_BIR": f"BAR_{msix['pba_bar'] + 1}:{msix['pba_bar']}",
-        "PF0_MSIX_CAP_PBA_OFFSET": f"{int(msix['pba_offset'], 0):08X}",
     }
+    if functions > 1:
+        # Physical functions 0 to functions - 1 (PG213, "Physical Functions").
+        cfg["TL_PF_ENABLE_REG"] = str(functions)
+    for pf in range(functions):
+        cfg.update(_function_config(pf, meta))
     if wide:
         cfg["AXISTEN_IF_EXT_512_CQ_STRADDLE"] = "true" if straddle["cq"] else "false"
         cfg["AXISTEN_IF_EXT_512_RQ_STRADDLE"] = "true" if straddle["rq"] else "false"
@@ -66,12 +87,6 @@ def ip_config(meta):
         if straddle["rq"] or straddle["rc"] == 4:
             raise ValueError("RQ straddle and four-completion RC straddle need 512 bits")
         cfg["AXISTEN_IF_RC_STRADDLE"] = "true" if straddle["rc"] == 2 else "false"
-    enabled = {b["index"] for b in meta["bars"]}
-    for bar in meta["bars"]:
-        cfg.update(_bar_config(bar))
-    for index in (0, 2, 4):
-        if index not in enabled:
-            cfg[f"pf0_bar{index}_enabled"] = "false"
     return cfg
 
 

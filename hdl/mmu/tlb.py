@@ -1,4 +1,4 @@
-"""PASID-tagged TLB in front of the page-table walker."""
+"""TLB in front of the page-table walker, tagged with the address space: (function, PASID)."""
 
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 from sdxi_defs.page_tables import Fault
 from sdxi_defs.regmap import TlbInvalidateKind
 
+from ..pcie.dma_layouts import FUNCTION_BITS
 from .walker import PASID_BITS, WalkRequest, WalkResult
 
 
@@ -18,10 +19,17 @@ FRAME_BITS = 40         #: physical address bits 51:12
 
 
 class Lookup(data.StructLayout):
-    """An access to translate: ``user`` unless the AKey's pr bit is set."""
+    """An access to translate: a ``write`` or a read of ``vaddr``, ``user`` unless the AKey's
+    pr bit is set.
+
+    The address space is (``function``, ``pasid``): ``pasid`` in the PASID table of the PCIe
+    function ``function``, whose view of host memory the tables are read in (with its
+    requester ID). The same PASID of two functions is two unrelated address spaces.
+    """
 
     def __init__(self):
-        super().__init__({"pasid": PASID_BITS, "vaddr": 64, "write": 1, "user": 1})
+        super().__init__({"function": FUNCTION_BITS, "pasid": PASID_BITS, "vaddr": 64,
+                          "write": 1, "user": 1})
 
 
 class Translation(data.StructLayout):
@@ -33,14 +41,18 @@ class Translation(data.StructLayout):
 
 
 class Invalidate(data.StructLayout):
+    """Drop the entries of ``kind`` (``TlbInvalidateKind``): all of them, those of ``pasid``,
+    or those of ``pasid`` for the page of ``vaddr``. There is no function: the PASID's
+    entries of every function go (dropping more than asked is always safe)."""
+
     def __init__(self):
         super().__init__({"kind": 2, "pasid": PASID_BITS, "vaddr": 64})
 
 
 class _Entry(data.StructLayout):
     def __init__(self):
-        super().__init__({"pasid": PASID_BITS, "vpn": VPN_BITS, "frame": FRAME_BITS,
-                          "rw": 1, "us": 1})
+        super().__init__({"function": FUNCTION_BITS, "pasid": PASID_BITS, "vpn": VPN_BITS,
+                          "frame": FRAME_BITS, "rw": 1, "us": 1})
 
 
 class Tlb(wiring.Component):
@@ -48,7 +60,8 @@ class Tlb(wiring.Component):
 
     ``sets`` x ``ways`` entries of one 4 KiB page each: a translation from a 2 MiB or 1 GiB
     page is kept for the 4 KiB page that was asked for (as many IOTLBs splinter large pages),
-    so every entry is indexed the same way, by the low bits of the virtual page number.
+    so every entry is indexed the same way, by the low bits of the virtual page number, and
+    tagged with its address space: a lookup hits only an entry of its own function and PASID.
     A hit costs no throughput: the set is read in the clock a lookup is taken and judged in
     the next, while the next lookup's set is read. Replacement is round-robin per set.
     Faults are not cached: an access a translation refuses walks again from memory (and the
@@ -57,8 +70,10 @@ class Tlb(wiring.Component):
     the host has just made present or writable is seen without an invalidation.
 
     Invalidations (``invalidate``) wait for the lookup in flight; ALL takes one clock, PASID
-    two clocks per set, PAGE two clocks. Entries are never changed by anything else: a page the
-    host remaps without invalidating keeps its old translation until evicted.
+    two clocks per set, PAGE two clocks. They ignore the function: a PASID or PAGE invalidation
+    drops the matching entries of every function (more than asked, which is always safe).
+    Entries are never changed by anything else: a page the host remaps without invalidating
+    keeps its old translation until evicted.
 
     ``hits``, ``misses`` and ``walk_cycles`` count since reset; ``invalidating`` is high while
     an invalidation that has been taken is still running.
@@ -110,7 +125,8 @@ class Tlb(wiring.Component):
         for w, (rd, _) in reversed(list(enumerate(arrays))):
             e = Signal(_Entry(), name=f"e{w}")
             m.d.comb += e.eq(rd.data)
-            with m.If(valid[w].bit_select(b_set, 1) & (e.pasid == b.pasid) & (e.vpn == vpn)):
+            with m.If(valid[w].bit_select(b_set, 1) & (e.function == b.function) &
+                      (e.pasid == b.pasid) & (e.vpn == vpn)):
                 m.d.comb += [hit.eq(1), hit_way.eq(w), found.eq(e)]
 
         def permitted(entry_rw, entry_us):
@@ -142,7 +158,8 @@ class Tlb(wiring.Component):
         walking = Signal()
         fresh = Signal()                 # the walk must not use cached table data
         filled_way = Signal(range(max(ways, 2)))
-        m.d.comb += [self.walk.payload.pasid.eq(b.pasid), self.walk.payload.vaddr.eq(b.vaddr),
+        m.d.comb += [self.walk.payload.function.eq(b.function),
+                     self.walk.payload.pasid.eq(b.pasid), self.walk.payload.vaddr.eq(b.vaddr),
                      self.walk.payload.fresh.eq(fresh)]
         with m.If(walking):
             m.d.sync += self.walk_cycles.eq(self.walk_cycles + 1)
@@ -197,7 +214,8 @@ class Tlb(wiring.Component):
                                                                     Mux(walk_res.level == 2,
                                                                         (1 << 9) - 1, 0))))
                     entry = Signal(_Entry())
-                    m.d.comb += [entry.pasid.eq(b.pasid), entry.vpn.eq(vpn), entry.frame.eq(big),
+                    m.d.comb += [entry.function.eq(b.function), entry.pasid.eq(b.pasid),
+                                 entry.vpn.eq(vpn), entry.frame.eq(big),
                                  entry.rw.eq(walk_res.rw), entry.us.eq(walk_res.us)]
                     for w, (_, wr) in enumerate(arrays):
                         m.d.comb += [wr.addr.eq(b_set), wr.data.eq(entry),
@@ -254,6 +272,7 @@ class Tlb(wiring.Component):
                 for w, (rd, _) in enumerate(arrays):
                     e = Signal(_Entry(), name=f"inv_e{w}")
                     m.d.comb += e.eq(rd.data)
+                    # Any function's: invalidations name no function.
                     match = (e.pasid == inv.pasid) & ((inv.kind == TlbInvalidateKind.PASID) |
                                                        (e.vpn == inv.vaddr[12:12 + VPN_BITS]))
                     with m.If(match):

@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from sdxi_defs.regmap import TlbInvalidateKind
 
+from ..pcie.dma_layouts import FUNCTION_BITS
 from ..pcie.dma_ram import RamWriteSignature
 from ..pcie.dma_read import ReadRequest, ReadStatus
 from .table_reader import TableReader
@@ -21,17 +22,28 @@ class TranslationUnit(wiring.Component):
 
     A ``Tlb`` in front of a ``PageWalker`` whose table reads go out on one DMA read client
     (``TableReader``); the walker's recent paths and the reader's table lines are dropped
-    with every invalidation the TLB carries out. Invalidations come from the host
-    (``inv_request`` with ``inv_kind``, ``inv_pasid`` and ``inv_vaddr``, held until taken)
-    and from SYNC (``flush``: everything);
-    a request arriving while one is pending is merged into it as ALL, so none is lost.
-    ``inv_busy`` stays high from a request until the TLB has finished it.
+    with every invalidation the TLB carries out.
+
+    A lookup's address space is its (``function``, ``pasid``): the PASID's entry in the PASID
+    table of PCIe function ``function`` (``pasid_table[function]``, ``pasid_count[function]``
+    entries; 0 entries: every PASID faults ``NO_PASID``), and its walk's table reads go out with
+    that function's requester ID (``rd_req.payload.function``).
+
+    Invalidations come from the host (``inv_request`` with ``inv_kind``, ``inv_pasid`` and
+    ``inv_vaddr``, held until taken) and from SYNC (``flush``: everything); a request arriving
+    while one is pending is merged into it as ALL, so none is lost. They name no function: a
+    PASID or PAGE invalidation drops the PASID's translations in every function (more than
+    asked, which is always safe). ``inv_busy`` stays high from a request until the TLB has
+    finished it.
 
     Members
     -------
     lookup : In(stream.Signature(Lookup)), result : Out(stream.Signature(Translation))
     rd_req, rd_status : the DMA read client; ram_snoop : In(RamWriteSignature)
-    pasid_table : In(64), pasid_count : In(PASID_BITS + 1)
+    pasid_table : In(64).array(1 << FUNCTION_BITS)
+        Each function's PASID table: its physical address, 4 KiB aligned.
+    pasid_count : In(PASID_BITS + 1).array(1 << FUNCTION_BITS)
+        Each function's PASID table size in entries.
     inv_request, flush : In(1); inv_kind : In(2); inv_pasid : In(PASID_BITS); inv_vaddr : In(64)
     inv_busy : Out(1)
     hits, misses, walk_cycles : Out(32)
@@ -47,8 +59,8 @@ class TranslationUnit(wiring.Component):
             "rd_req": Out(stream.Signature(ReadRequest(ram_addr_bits))),
             "rd_status": In(stream.Signature(ReadStatus(), always_ready=True)),
             "ram_snoop": In(RamWriteSignature(data_width, ram_rows)),
-            "pasid_table": In(64),
-            "pasid_count": In(PASID_BITS + 1),
+            "pasid_table": In(64).array(1 << FUNCTION_BITS),
+            "pasid_count": In(PASID_BITS + 1).array(1 << FUNCTION_BITS),
             "inv_request": In(1),
             "inv_kind": In(2),
             "inv_pasid": In(PASID_BITS),
@@ -80,12 +92,13 @@ class TranslationUnit(wiring.Component):
             reader.ram_snoop.en.eq(self.ram_snoop.en),
             walker.flush.eq(tlb.invalidating),
             reader.flush.eq(walker.drop_cached),
-            walker.pasid_table.eq(self.pasid_table),
-            walker.pasid_count.eq(self.pasid_count),
             self.hits.eq(tlb.hits),
             self.misses.eq(tlb.misses),
             self.walk_cycles.eq(tlb.walk_cycles),
         ]
+        for f in range(1 << FUNCTION_BITS):
+            m.d.comb += [walker.pasid_table[f].eq(self.pasid_table[f]),
+                         walker.pasid_count[f].eq(self.pasid_count[f])]
 
         pending = Signal()
         inv = Signal(Invalidate())

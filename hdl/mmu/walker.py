@@ -1,5 +1,6 @@
-"""Page-table walker: one PASID-tagged virtual address to a physical page, through the PASID
-table and x86-64 4-level page tables (formats in ``page_tables.py``)."""
+"""Page-table walker: one virtual address of a (function, PASID) address space to a physical
+page, through that function's PASID table and x86-64 4-level page tables (formats in
+``page_tables.py``)."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
@@ -7,17 +8,24 @@ from amaranth.lib.wiring import In, Out
 
 from sdxi_defs.page_tables import ENTRY_BYTES, PASID_ENT, PTE, VA_BITS, Fault, Level
 
+from ..pcie.dma_layouts import FUNCTION_BITS
 
-__all__ = ["PageWalker", "WalkRequest", "WalkResult", "TableRead"]
+
+__all__ = ["PageWalker", "WalkRequest", "WalkResult", "TableAddress", "TableRead"]
 
 PASID_BITS = 20
+FUNCTIONS = 1 << FUNCTION_BITS
 
 
 class WalkRequest(data.StructLayout):
-    """``fresh``: read every entry from memory (no cached path, no cached table line)."""
+    """Translate ``vaddr`` in the address space of ``pasid`` in ``function``'s PASID table.
+
+    ``fresh``: read every entry from memory (no cached path, no cached table line).
+    """
 
     def __init__(self):
-        super().__init__({"pasid": PASID_BITS, "vaddr": 64, "fresh": 1})
+        super().__init__({"function": FUNCTION_BITS, "pasid": PASID_BITS, "vaddr": 64,
+                          "fresh": 1})
 
 
 class WalkResult(data.StructLayout):
@@ -34,6 +42,14 @@ class WalkResult(data.StructLayout):
         super().__init__({"fault": 3, "level": 3, "frame": 40, "rw": 1, "us": 1, "cached": 1})
 
 
+class TableAddress(data.StructLayout):
+    """A qword of a table to read: ``addr``, 8-byte aligned, is a physical address as
+    ``function`` sees host memory (the read goes out with that function's requester ID)."""
+
+    def __init__(self):
+        super().__init__({"addr": 64, "function": FUNCTION_BITS})
+
+
 class TableRead(data.StructLayout):
     """One qword of a table: its value, or ``error`` if the bus read failed; ``cached`` if it
     was served from a copy read earlier."""
@@ -45,27 +61,30 @@ class TableRead(data.StructLayout):
 class PageWalker(wiring.Component):
     """Walks one translation at a time.
 
-    The PASID table (``pasid_table``: its physical address, 4 KiB aligned, and ``pasid_count``
-    entries) gives the PASID's PML4; each level's entry is read with one 8-byte read on
-    ``read_addr`` / ``read_data`` (in order, one outstanding). A walk ends at the first entry
-    that is not present, at a leaf (ps = 1 at levels 3 and 2, any entry at level 1), or at a
-    malformed case: a non-canonical address or ps = 1 at level 4 (``Fault.RESERVED``). The
-    walker does not judge permissions (the TLB does, per access, from ``rw`` and ``us``) and
+    Each PCIe function has a PASID table of its own: ``pasid_table[f]`` (its physical address,
+    4 KiB aligned) and ``pasid_count[f]`` (its entries) of the request's ``function`` f, taken
+    when the request is, give the PASID's PML4. Each level's entry is read with one 8-byte read
+    on ``read_addr`` / ``read_data`` (in order, one outstanding), every read of a walk carrying
+    its ``function``: the tables are in that function's view of host memory. A walk ends at the
+    first entry that is not present, at a leaf (ps = 1 at levels 3 and 2, any entry at level 1),
+    or at a malformed case: a non-canonical address or ps = 1 at level 4 (``Fault.RESERVED``).
+    The walker does not judge permissions (the TLB does, per access, from ``rw`` and ``us``) and
     neither checks nor sets the accessed and dirty bits.
 
-    The last ``PATHS`` paths down to a page table (level 1) are kept, tagged with the PASID and
-    address bits 47:21, so a walk near a recent one reads only its PTE; a ``fresh`` request
-    ignores them and asks the reader to drop its cached lines (``drop_cached``), as does
-    ``flush``, which also forgets the paths (any invalidation).
+    The last ``PATHS`` paths down to a page table (level 1) are kept, tagged with the function,
+    the PASID and address bits 47:21, so a walk near a recent one in the same address space
+    reads only its PTE; a ``fresh`` request ignores them and asks the reader to drop its cached
+    lines (``drop_cached``), as does ``flush``, which also forgets the paths of every function
+    (any invalidation).
 
     Ports
     -----
     request : In(stream.Signature(WalkRequest))
     result : Out(stream.Signature(WalkResult)), one per request
-    read_addr : Out(stream.Signature(64)), physical address of a qword to read
+    read_addr : Out(stream.Signature(TableAddress)), a qword to read and the walk's function
     read_data : In(stream.Signature(TableRead)), its value, in request order
-    pasid_table : In(64)
-    pasid_count : In(PASID_BITS + 1)
+    pasid_table : In(64).array(1 << FUNCTION_BITS), per function
+    pasid_count : In(PASID_BITS + 1).array(1 << FUNCTION_BITS), per function
     flush : In(1), drop_cached : Out(1)
     """
 
@@ -75,10 +94,10 @@ class PageWalker(wiring.Component):
         super().__init__({
             "request": In(stream.Signature(WalkRequest())),
             "result": Out(stream.Signature(WalkResult())),
-            "read_addr": Out(stream.Signature(64)),
+            "read_addr": Out(stream.Signature(TableAddress())),
             "read_data": In(stream.Signature(TableRead())),
-            "pasid_table": In(64),
-            "pasid_count": In(PASID_BITS + 1),
+            "pasid_table": In(64).array(FUNCTIONS),
+            "pasid_count": In(PASID_BITS + 1).array(FUNCTIONS),
             "flush": In(1),
             "drop_cached": Out(1),
         })
@@ -89,7 +108,10 @@ class PageWalker(wiring.Component):
         res = Signal(WalkResult())
         level = Signal(3)
         table = Signal(52)                 # the current table's physical address
-        m.d.comb += self.result.payload.eq(res)
+        pasid_table = Signal(64)           # the walk's function's PASID table and its size
+        pasid_count = Signal(PASID_BITS + 1)
+        m.d.comb += [self.result.payload.eq(res),
+                     self.read_addr.payload.function.eq(req.function)]
 
         index = Signal(9)
         # Bits 47:12 are the four levels' 9-bit indexes, level 1's lowest.
@@ -104,9 +126,11 @@ class PageWalker(wiring.Component):
             m.d.sync += [res.fault.eq(fault), res.level.eq(at_level)]
             m.next = "RESULT"
 
-        # Recent paths to a page table: PASID, address bits 47:21, the table, rw and us so far.
+        # Recent paths to a page table: function, PASID, address bits 47:21, the table, rw and
+        # us so far.
         tag_bits = VA_BITS - 21
         p_valid = Signal(self.PATHS)
+        p_function = [Signal(FUNCTION_BITS, name=f"path_function{i}") for i in range(self.PATHS)]
         p_pasid = [Signal(PASID_BITS, name=f"path_pasid{i}") for i in range(self.PATHS)]
         p_tag = [Signal(tag_bits, name=f"path_tag{i}") for i in range(self.PATHS)]
         p_table = [Signal(52, name=f"path_table{i}") for i in range(self.PATHS)]
@@ -126,16 +150,22 @@ class PageWalker(wiring.Component):
                 with m.If(self.request.valid):
                     m.d.sync += [req.eq(self.request.payload), res.eq(0), res.rw.eq(1),
                                  res.us.eq(1)]
+                    with m.Switch(self.request.payload.function):
+                        for f in range(FUNCTIONS):
+                            with m.Case(f):
+                                m.d.sync += [pasid_table.eq(self.pasid_table[f]),
+                                             pasid_count.eq(self.pasid_count[f])]
                     m.next = "CHECK"
             with m.State("CHECK"):
                 with m.If(~canonical):
                     finish(Fault.RESERVED, Level.PML4)
-                with m.Elif(req.pasid >= self.pasid_count):
+                with m.Elif(req.pasid >= pasid_count):
                     finish(Fault.NO_PASID, 0)
                 with m.Else():
                     m.next = "PASID"
                     for i in range(self.PATHS):
-                        with m.If(p_valid[i] & (p_pasid[i] == req.pasid) & (p_tag[i] == tag) &
+                        with m.If(p_valid[i] & (p_function[i] == req.function) &
+                                  (p_pasid[i] == req.pasid) & (p_tag[i] == tag) &
                                   ~req.fresh & ~self.flush):
                             m.d.sync += [table.eq(p_table[i]), level.eq(Level.PT),
                                          res.rw.eq(p_rw[i]), res.us.eq(p_us[i]),
@@ -143,8 +173,8 @@ class PageWalker(wiring.Component):
                             m.next = "READ"
             with m.State("PASID"):
                 m.d.comb += [self.read_addr.valid.eq(1),
-                             self.read_addr.payload.eq(self.pasid_table +
-                                                       req.pasid * ENTRY_BYTES)]
+                             self.read_addr.payload.addr.eq(pasid_table +
+                                                            req.pasid * ENTRY_BYTES)]
                 with m.If(self.read_addr.ready):
                     m.next = "PASID_WAIT"
             with m.State("PASID_WAIT"):
@@ -161,7 +191,7 @@ class PageWalker(wiring.Component):
                         m.next = "READ"
             with m.State("READ"):
                 m.d.comb += [self.read_addr.valid.eq(1),
-                             self.read_addr.payload.eq(table + index * ENTRY_BYTES)]
+                             self.read_addr.payload.addr.eq(table + index * ENTRY_BYTES)]
                 with m.If(self.read_addr.ready):
                     m.next = "WAIT"
             with m.State("WAIT"):
@@ -192,7 +222,9 @@ class PageWalker(wiring.Component):
                             # Keep the path down to this page table.
                             for i in range(self.PATHS):
                                 with m.If(p_next == i):
-                                    m.d.sync += [p_valid[i].eq(1), p_pasid[i].eq(req.pasid),
+                                    m.d.sync += [p_valid[i].eq(1),
+                                                 p_function[i].eq(req.function),
+                                                 p_pasid[i].eq(req.pasid),
                                                  p_tag[i].eq(tag), p_table[i].eq(next_table),
                                                  p_rw[i].eq(res.rw & PTE["rw"].bits(entry)),
                                                  p_us[i].eq(res.us & PTE["us"].bits(entry))]

@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..common.axis import axi_stream
 from ..common.regbus import RegisterBus
+from ..config import FUNCTION_BITS
 from .layouts import (CcDescriptor, CplStatus, CqDescriptor, ReqType,
                       CC_DESCRIPTOR_DWORDS, CQ_DESCRIPTOR_DWORDS)
 
@@ -53,6 +54,9 @@ class MmioCompleter(wiring.Component):
         Max_Payload_Size from Device Control: 128 << n bytes.
     bar0, bar2 : Out(RegisterBus)
         Register accesses, at qword addresses within each BAR.
+    function : Out(FUNCTION_BITS)
+        The function whose BAR the access on ``bar0``/``bar2`` is to (the request's target
+        function), driven with the bus; completions carry it as the completer's function.
     unsupported : Out(1)
         One-clock pulse for each request answered UR or dropped.
     """
@@ -68,6 +72,7 @@ class MmioCompleter(wiring.Component):
             "cfg_max_payload": In(2),
             "bar0": Out(RegisterBus(bar0_log2_size - 3)),
             "bar2": Out(RegisterBus(bar2_log2_size - 3)),
+            "function": Out(FUNCTION_BITS),
             "unsupported": Out(1),
         })
 
@@ -115,7 +120,7 @@ class MmioCompleter(wiring.Component):
                 bus.w_stb.eq(w_stb & selected),
                 bus.r_stb.eq(r_stb & selected),
             ]
-        m.d.sync += r_from_bar2.eq(is_bar2)
+        m.d.sync += [r_from_bar2.eq(is_bar2), self.function.eq(desc.target_function)]
         r_data = Mux(r_from_bar2, self.bar2.r_data, self.bar0.r_data)
 
         # ---- write path: payload dwords packed into qword writes ---------------------------
@@ -194,6 +199,7 @@ class MmioCompleter(wiring.Component):
             cc_desc.completion_status.eq(status),
             cc_desc.requester_id.eq(desc.requester_id),
             cc_desc.tag.eq(desc.tag),
+            cc_desc.completer_id.eq(desc.target_function),  # function number; bus from the core
             cc_desc.tc.eq(desc.tc),
             cc_desc.attr.eq(desc.attr),
         ]

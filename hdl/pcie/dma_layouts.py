@@ -2,10 +2,11 @@
 
 from amaranth.lib import data, stream
 
+from ..config import FUNCTION_BITS
 from .layouts import RcDescriptor, RqDescriptor
 
 
-__all__ = ["RqTlpBeat", "CplChunk", "rq_tlp_stream", "cpl_chunk_stream"]
+__all__ = ["FUNCTION_BITS", "RqTlpBeat", "CplChunk", "rq_tlp_stream", "cpl_chunk_stream"]
 
 
 class RqTlpBeat(data.StructLayout):

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from sdxi_defs.errors import ReadError
 
 from ..common.priority import lowest_set
-from .dma_layouts import cpl_chunk_stream, rq_tlp_stream
+from .dma_layouts import FUNCTION_BITS, cpl_chunk_stream, rq_tlp_stream
 from .dma_ram import RamWriteSignature, ram_addr_bits
 from .layouts import CplStatus, RcErrorCode, ReqType
 
@@ -20,11 +20,12 @@ class ReadRequest(data.StructLayout):
     """Read ``length`` bytes (1 to 2^24 - 1) from host ``addr`` into RAM byte ``ram_addr``.
 
     ``ram_addr`` must equal ``addr`` modulo the RAM row size (docs/dma.md). ``id`` comes back
-    in the request's status.
+    in the request's status. The reads go out with ``function``'s requester ID.
     """
 
     def __init__(self, ram_addr_bits, id_bits=8):
-        super().__init__({"addr": 64, "length": 24, "ram_addr": ram_addr_bits, "id": id_bits})
+        super().__init__({"addr": 64, "length": 24, "ram_addr": ram_addr_bits, "id": id_bits,
+                          "function": FUNCTION_BITS})
 
 
 class ReadStatus(data.StructLayout):
@@ -71,7 +72,8 @@ class DmaReadEngine(wiring.Component):
         for lower latency, or to exercise the completion path.
     ext_tag : In(1)
         Extended Tag Field Enable.
-    bus_master : In(1)
+    bus_master : In(1 << FUNCTION_BITS)
+        Bus Master Enable of each function: a function's requests are refused while it is off.
     timeout : In(32)
         Completion time-out in clocks.
     outstanding_bytes : Out(16)
@@ -107,7 +109,7 @@ class DmaReadEngine(wiring.Component):
             "max_read_req": In(3),
             "read_size": In(4),
             "ext_tag": In(1),
-            "bus_master": In(1),
+            "bus_master": In(1 << FUNCTION_BITS),
             "timeout": In(32),
             "outstanding_bytes": Out(16),
             "idle": Out(1),
@@ -180,6 +182,7 @@ class DmaReadEngine(wiring.Component):
         cur_left = Signal(24)
         cur_ram = Signal(self._ram_bits)
         cur_id = Signal(self.id_bits)
+        cur_function = Signal(FUNCTION_BITS)
         cur_op = Signal(op_bits)
         cur_count = Signal(count_bits)     # reads issued for it
         direct = Signal()                  # a refused request's status waits to go out
@@ -189,7 +192,7 @@ class DmaReadEngine(wiring.Component):
         p = req.payload
         m.d.comb += req.ready.eq(~active & ~direct & have_op)
         accepted = req.valid & req.ready
-        refused = accepted & (~self.bus_master | (p.length == 0))
+        refused = accepted & (~self.bus_master.bit_select(p.function, 1) | (p.length == 0))
         fresh = Signal()                   # taken now, and split from this clock on
         m.d.comb += fresh.eq(accepted & ~refused)
         with m.If(refused):
@@ -199,6 +202,7 @@ class DmaReadEngine(wiring.Component):
         eff_addr = Mux(fresh, p.addr, cur_addr)
         eff_ram = Mux(fresh, p.ram_addr, cur_ram)
         eff_id = Mux(fresh, p.id, cur_id)
+        eff_function = Mux(fresh, p.function, cur_function)
         eff_op = Mux(fresh, free_op, cur_op)
         eff_count = Mux(fresh, 0, cur_count)
         p_left = Signal(24)
@@ -232,13 +236,15 @@ class DmaReadEngine(wiring.Component):
 
         tlp = self.tlp
         m.d.comb += [
-            tlp.valid.eq((fresh | active) & have_tag & fits & self.bus_master),
+            tlp.valid.eq((fresh | active) & have_tag & fits &
+                         self.bus_master.bit_select(eff_function, 1)),
             tlp.payload.first.eq(1),
             tlp.payload.last.eq(1),
             tlp.payload.desc.address.eq(p_addr[2:]),
             tlp.payload.desc.dword_count.eq(p_dwords),
             tlp.payload.desc.req_type.eq(ReqType.MEM_READ),
             tlp.payload.desc.tag.eq(free_tag),
+            tlp.payload.desc.requester_id.eq(eff_function),  # function number; bus from the core
             tlp.payload.seq_num.eq(32),   # reads: 32 and up, not counted by the write engine
             tlp.payload.first_be.eq(Mux(p_dwords == 1, first_be & last_be, first_be)),
             tlp.payload.last_be.eq(Mux(p_dwords == 1, 0, last_be)),
@@ -265,6 +271,7 @@ class DmaReadEngine(wiring.Component):
         with m.If(fresh):
             m.d.sync += [active.eq(1), cur_addr.eq(p.addr), cur_left.eq(p.length),
                          cur_ram.eq(p.ram_addr), cur_id.eq(p.id), cur_op.eq(free_op),
+                         cur_function.eq(p.function),
                          cur_count.eq(0)]
         with m.If(issued):
             m.d.sync += [cur_addr.eq(p_addr + p_len), cur_left.eq(p_left - p_len),
@@ -274,7 +281,7 @@ class DmaReadEngine(wiring.Component):
         # Bus mastering off: the rest of the request is given up (``give_up``, taken by the
         # finish stage below when no completion needs it).
         give_up = Signal()
-        m.d.comb += give_up.eq(active & ~self.bus_master)
+        m.d.comb += give_up.eq(active & ~self.bus_master.bit_select(cur_function, 1))
         given_up = Signal()
         with m.If(given_up):
             m.d.sync += active.eq(0)

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from sdxi_defs.errors import WriteError
 
-from .dma_layouts import RqTlpBeat, rq_tlp_stream
+from .dma_layouts import FUNCTION_BITS, RqTlpBeat, rq_tlp_stream
 from .dma_ram import RamReadLanesSignature, ram_addr_bits
 from .layouts import ReqType
 
@@ -17,10 +17,12 @@ __all__ = ["DmaWriteEngine", "WriteRequest", "WriteStatus"]
 
 class WriteRequest(data.StructLayout):
     """Write ``length`` bytes (1 to 2^24 - 1) from RAM byte ``ram_addr`` to host ``addr``.
-    ``id`` comes back in the request's release notice and status."""
+    ``id`` comes back in the request's release notice and status. The writes go out with
+    ``function``'s requester ID."""
 
     def __init__(self, ram_addr_bits, id_bits=8):
-        super().__init__({"addr": 64, "length": 24, "ram_addr": ram_addr_bits, "id": id_bits})
+        super().__init__({"addr": 64, "length": 24, "ram_addr": ram_addr_bits, "id": id_bits,
+                          "function": FUNCTION_BITS})
 
 
 class WriteStatus(data.StructLayout):
@@ -68,8 +70,8 @@ class DmaWriteEngine(wiring.Component):
     ram : Out(RamReadLanesSignature)
     max_payload : In(2)
         Max_Payload_Size, 128 << n bytes (``cfg_max_payload``).
-    bus_master : In(1)
-        Bus Master Enable of the function.
+    bus_master : In(1 << FUNCTION_BITS)
+        Bus Master Enable of each function: a function's requests are refused while it is off.
     seq_num0, seq_num_vld0, seq_num1, seq_num_vld1 : In
         The hard block's reports of requester TLPs sent (``pcie_rq_seq_num*``), in order.
     timeout : In(32)
@@ -93,7 +95,7 @@ class DmaWriteEngine(wiring.Component):
             "tlp": Out(rq_tlp_stream(data_width)),
             "ram": Out(RamReadLanesSignature(data_width, ram_rows)),
             "max_payload": In(2),
-            "bus_master": In(1),
+            "bus_master": In(1 << FUNCTION_BITS),
             "seq_num0": In(6),
             "seq_num_vld0": In(1),
             "seq_num1": In(6),
@@ -122,6 +124,7 @@ class DmaWriteEngine(wiring.Component):
         cur_left = Signal(24)
         cur_ram = Signal(ram_bits)
         cur_id = Signal(self.id_bits)
+        cur_function = Signal(FUNCTION_BITS)
         cur_refused = Signal()
         req = self.req
         # A request is taken once there is room for it among those waiting for reports, and
@@ -149,6 +152,7 @@ class DmaWriteEngine(wiring.Component):
         # ---- TLP builder ---------------------------------------------------------------------
         building = Signal()
         tlp_id = Signal(self.id_bits)
+        tlp_function = Signal(FUNCTION_BITS)
         tlp_addr = Signal(64)
         tlp_ram = Signal(ram_bits)    # RAM byte address of payload byte 0 (dword aligned dest)
         beat = Signal(9)              # beat index within the TLP
@@ -206,6 +210,7 @@ class DmaWriteEngine(wiring.Component):
             m.d.sync += [
                 building.eq(1),
                 tlp_id.eq(cur_id),
+                tlp_function.eq(cur_function),
                 tlp_addr.eq(p_addr),
                 tlp_ram.eq(p_ram - p_off),
                 dwords.eq(p_dwords),
@@ -226,8 +231,9 @@ class DmaWriteEngine(wiring.Component):
         with m.If(req.valid & req.ready):
             p = req.payload
             m.d.sync += [cur_valid.eq(1), cur_addr.eq(p.addr), cur_left.eq(p.length),
-                         cur_ram.eq(p.ram_addr), cur_id.eq(p.id),
-                         cur_refused.eq(~self.bus_master | (p.length == 0))]
+                         cur_ram.eq(p.ram_addr), cur_id.eq(p.id), cur_function.eq(p.function),
+                         cur_refused.eq(~self.bus_master.bit_select(p.function, 1) |
+                                        (p.length == 0))]
 
         # RAM read of the two rows this beat needs.
         beat_ram = Signal(ram_bits)
@@ -257,6 +263,7 @@ class DmaWriteEngine(wiring.Component):
                 r_beat.desc.address.eq(tlp_addr[2:]),
                 r_beat.desc.dword_count.eq(dwords),
                 r_beat.desc.req_type.eq(ReqType.MEM_WRITE),
+                r_beat.desc.requester_id.eq(tlp_function),   # function number; bus from the core
             ]
 
         shifted = Signal(self._w)

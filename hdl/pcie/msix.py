@@ -34,6 +34,11 @@ class MsixController(wiring.Component):
     msix_address, msix_data, msix_int : Out(64), Out(32), Out(1)
     msix_sent, msix_fail : In(1)
         The hard block's handshake.
+    may_send : In(1), 1 unless driven
+        A send may start (the hard block's interrupt port is this function's): several
+        functions' controllers take turns on it.
+    busy : Out(1)
+        A send starts in this clock or has not been answered yet.
     """
 
     def __init__(self, *, vectors, table_offset, pba_offset, addr_width):
@@ -56,6 +61,8 @@ class MsixController(wiring.Component):
             "msix_int": Out(1),
             "msix_sent": In(1),
             "msix_fail": In(1),
+            "may_send": In(1, init=1),
+            "busy": Out(1),
         })
 
     def elaborate(self, platform):
@@ -124,8 +131,8 @@ class MsixController(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(self.msix_enable & sendable.any()):
-                    m.d.comb += cleared.eq(1 << lowest)
+                with m.If(self.msix_enable & sendable.any() & self.may_send):
+                    m.d.comb += [cleared.eq(1 << lowest), self.busy.eq(1)]
                     m.d.sync += [
                         current.eq(lowest),
                         self.msix_address.eq(send_addr.data),
@@ -135,9 +142,11 @@ class MsixController(wiring.Component):
                     m.next = "SEND"
             with m.State("SEND"):
                 # Outputs to the hard block come straight from registers.
+                m.d.comb += self.busy.eq(1)
                 m.d.sync += self.msix_int.eq(0)
                 m.next = "WAIT"
             with m.State("WAIT"):
+                m.d.comb += self.busy.eq(~self.msix_sent & ~self.msix_fail)
                 with m.If(self.msix_sent):
                     m.next = "IDLE"
                 with m.Elif(self.msix_fail):

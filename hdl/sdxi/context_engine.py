@@ -13,10 +13,12 @@ from sdxi_defs.descriptors import AdminOp, DmaBaseOp, OpGroup, SyncFilter
 from sdxi_defs.errors import ErrClass, ErrStep, ErrSubStep
 from sdxi_defs.ram_map import BATCH, IMAGE, RamLayout
 from sdxi_defs.regmap import REGISTERS_BY_NAME
-from sdxi_defs.structures import AKEY_ENT, CxtState
+from sdxi_defs.structures import AKEY_ENT, LOCAL_SFUNC, CxtState, sfunc_of
 
 from ..common.fsm import goto, request_states
 from ..common.layouts import layout_of
+from ..common.priority import lowest_set
+from ..config import FUNCTION_BITS
 from ..mmu.tlb import Lookup, Translation
 from ..pcie.dma_ram import RamReadPairSignature, RamWriteSignature
 from ..pcie.dma_read import ReadRequest, ReadStatus
@@ -41,7 +43,12 @@ RECORDS = 64                #: issued descriptors waiting to retire
 
 
 class ContextEngine(wiring.Component):
-    """Runs the contexts of one SDXI function (docs/context-engine.md).
+    """Runs the contexts of the engine's SDXI functions (docs/context-engine.md).
+
+    The contexts of all functions are numbered together, function * contexts + ID (``cur``):
+    a context's function is the number's upper bits. Each function has its own tables, limits
+    and state requests (the per-function ports below, indexed by function); everything a
+    context reads or writes carries its function's requester ID.
 
     Fetches ring batches ahead of decode, decodes one descriptor per clock on its fast path
     (AKeys cached, fill image in place), issues data operations to the data mover and every
@@ -64,11 +71,14 @@ class ContextEngine(wiring.Component):
     error_report : Out(stream.Signature(ErrorReport)), errors found here, to the error
         completion unit (held until it has written everything)
     ram_wr, ram_wr_taken, ram_rd : the DMA RAM's side ports
-    pending, take_valid, take_cxt : doorbells
-    activate, activate_done, activate_ok, soft_stop, hard_stop, quiesced, fatal : function FSM
-    ctl2, cxt_l2 : In(layout_of(CTL2)), In(layout_of(CXT_L2)), register values; CTL2's
-        limits are already bounded by CAP1 (the register file clamps them), so the engine
-        takes them as they are
+    pending, take_valid, take_cxt : doorbells (of all functions, numbered as ``cur``)
+    activate, soft_stop, hard_stop : In(functions), quiesced : Out(functions), per function FSM
+    activate_done, activate_ok, fatal : Out(1), for the FSM of ``function``
+    function : Out(FUNCTION_BITS), the function of the context being worked on
+    ctl2, cxt_l2 : In(layout_of(CTL2)), In(layout_of(CXT_L2)), per function: register values;
+        CTL2's limits are already bounded by CAP1 (the register file clamps them), so the
+        engine takes them as they are
+    mover_abort : Out(1 << FUNCTION_BITS), the functions stopping hard
     decode_cycles, decoded : Out(32), performance counters (clocks spent deciding on a
         descriptor that was in place, descriptors decided)
     """
@@ -77,8 +87,9 @@ class ContextEngine(wiring.Component):
         self._cfg = config
         self._ram_bits = ram_addr_bits
         self._lay = RamLayout(row_bytes)
-        n = config.contexts
+        n = config.contexts * config.functions
         self._cxt_bits = max(1, (n - 1).bit_length())
+        fns = config.functions
         rows = (1 << ram_addr_bits) * 8 // config.data_width
         super().__init__({
             "rd_req": Out(stream.Signature(ReadRequest(ram_addr_bits))),
@@ -93,7 +104,7 @@ class ContextEngine(wiring.Component):
             "ring_translated": In(stream.Signature(Translation())),
             "mover_cmd": Out(stream.Signature(MoverCommand(ram_addr_bits))),
             "mover_idle": In(1),
-            "mover_abort": Out(1),
+            "mover_abort": Out(1 << FUNCTION_BITS),
             "tlb_flush": Out(1),
             "records": Out(stream.Signature(RetireRecord(self._cxt_bits))),
             "retire_idle": In(1),
@@ -107,10 +118,11 @@ class ContextEngine(wiring.Component):
             "pending": In(n),
             "take_valid": Out(1),
             "take_cxt": Out(range(n)),
-            "activate": In(1), "activate_done": Out(1), "activate_ok": Out(1),
-            "soft_stop": In(1), "hard_stop": In(1), "quiesced": Out(1), "fatal": Out(1),
-            "ctl2": In(layout_of(REGISTERS_BY_NAME["CTL2"])),
-            "cxt_l2": In(layout_of(REGISTERS_BY_NAME["CXT_L2"])),
+            "activate": In(fns), "activate_done": Out(1), "activate_ok": Out(1),
+            "soft_stop": In(fns), "hard_stop": In(fns), "quiesced": Out(fns), "fatal": Out(1),
+            "function": Out(FUNCTION_BITS),
+            "ctl2": In(layout_of(REGISTERS_BY_NAME["CTL2"])).array(fns),
+            "cxt_l2": In(layout_of(REGISTERS_BY_NAME["CXT_L2"])).array(fns),
             "decode_cycles": Out(32), "decoded": Out(32),
         })
 
@@ -120,14 +132,37 @@ class ContextEngine(wiring.Component):
         lay = self._lay
         row = lay.row
         w = cfg.data_width
-        n = cfg.contexts
+        n = cfg.contexts * cfg.functions
+        fns = cfg.functions
         cxt_bits = self._cxt_bits
+        cbits = cfg.context_bits
         row_shift = row.bit_length() - 1
 
         # ---- context table and per-context flags --------------------------------------------
-        m.submodules.contexts = contexts = ContextTable(contexts=n)
+        m.submodules.contexts = contexts = ContextTable(contexts=n, context_bits=cbits)
         cx = Signal(CxtEntry())               # the context being worked on
         cur = Signal(range(n))
+        fn = Signal(FUNCTION_BITS)            # its function, and its ID within the function
+        local = Signal(cbits)
+        m.d.comb += [fn.eq(cur >> cbits), local.eq(cur[:cbits]), self.function.eq(fn)]
+
+        def of_function(f):
+            """The number of function ``f``'s admin context."""
+            return Cat(Const(0, cbits), f)
+
+        fn_contexts = Signal(n)               # the contexts of ``fn``, as a mask over all
+        with m.Switch(fn):
+            for f in range(fns):
+                with m.Case(f):
+                    m.d.comb += fn_contexts.eq(((1 << cfg.contexts) - 1) << (f * cfg.contexts))
+
+        # The registers of ``fn``.
+        ctl2 = Signal(layout_of(REGISTERS_BY_NAME["CTL2"]))
+        cxt_l2 = Signal(layout_of(REGISTERS_BY_NAME["CXT_L2"]))
+        with m.Switch(fn):
+            for f in range(fns):
+                with m.Case(f):
+                    m.d.comb += [ctl2.eq(self.ctl2[f]), cxt_l2.eq(self.cxt_l2[f])]
         m.d.comb += [contexts.cur.eq(cur), contexts.save_entry.eq(cx),
                      contexts.pending.eq(self.pending)]
         save = contexts.save
@@ -137,7 +172,8 @@ class ContextEngine(wiring.Component):
         idle_cur, more_cur, fresh_cur, known_cur = update.idle, update.more, update.fresh, \
             update.known
         stale_cur = update.stale
-        activated = Signal()
+        activated = Signal(fns)               # per function: activated, not stopped since
+        stop_seen = Signal(fns)               # per function: its stop is done (``quiesced``)
 
         # ---- retire records ----------------------------------------------------------------------
         m.submodules.record_fifo = fifo = SyncFIFOBuffered(
@@ -157,12 +193,13 @@ class ContextEngine(wiring.Component):
         loading = Signal()
         own_rd = stream.Signature(ReadRequest(self._ram_bits)).create(path=("own_rd",))
         own_xlate = stream.Signature(Lookup()).create(path=("own_xlate",))
-        m.d.comb += [loader.cxt_l2.eq(self.cxt_l2), loader.max_akey_sz.eq(self.ctl2.max_akey_sz),
+        m.d.comb += [loader.cxt_l2.eq(cxt_l2), loader.max_akey_sz.eq(ctl2.max_akey_sz),
                      loader.entry.eq(cx)]
         for outer, mine, theirs in ((self.rd_req, own_rd, loader.rd_req),
                                     (self.translate, own_xlate, loader.translate)):
             m.d.comb += [outer.valid.eq(Mux(loading, theirs.valid, mine.valid)),
                          outer.payload.eq(Mux(loading, theirs.payload, mine.payload)),
+                         outer.payload.function.eq(fn),     # the context's own structures
                          theirs.ready.eq(outer.ready & loading),
                          mine.ready.eq(outer.ready & ~loading)]
         m.d.comb += [loader.rd_status.valid.eq(self.rd_status.valid),
@@ -172,7 +209,8 @@ class ContextEngine(wiring.Component):
 
         rq = Signal(ReadRequest(self._ram_bits))
         wq = Signal(WriteRequest(self._ram_bits))
-        m.d.comb += [own_rd.payload.eq(rq), self.wr_req.payload.eq(wq)]
+        m.d.comb += [own_rd.payload.eq(rq), self.wr_req.payload.eq(wq),
+                     self.wr_req.payload.function.eq(fn)]
 
         def start_read(state, addr, length):
             m.d.sync += read_request(rq, addr, length, struct_ram=lay.struct, row_bytes=row)
@@ -243,7 +281,7 @@ class ContextEngine(wiring.Component):
         mode = Signal(2)
         MODE_ACTIVATE, MODE_START, MODE_REFRESH = 0, 1, 2
         m.submodules.admin = admin = AdminUnit()
-        m.d.comb += [contexts.query.eq(admin.query[:cxt_bits]),
+        m.d.comb += [contexts.query.eq(Cat(admin.query[:cbits], fn)),
                      admin.query_running.eq(contexts.query_running),
                      admin.query_known.eq(contexts.query_known)]
 
@@ -283,7 +321,6 @@ class ContextEngine(wiring.Component):
         typ, sub = gen.type, gen.subtype
         csb_ptr = Cat(Const(0, 5), gen.csb_ptr)
 
-        ctl2 = self.ctl2
         enabled = Signal(32)
         m.d.comb += enabled.eq(cx.opb & ctl2.opb_000_avl)
         max_buffer = Signal(4)
@@ -300,7 +337,7 @@ class ContextEngine(wiring.Component):
         verdict = decoder.verdict
         m.d.comb += [decoder.descriptor.eq(now), decoder.enabled.eq(enabled),
                      decoder.max_buffer.eq(max_buffer), decoder.max_cxt.eq(ctl2.max_cxt),
-                     decoder.admin_context.eq(cur == 0), decoder.akeys.eq(akeys),
+                     decoder.admin_context.eq(local == 0), decoder.akeys.eq(akeys),
                      decoder.image.eq(image)]
 
         # ---- what the current descriptor needs ---------------------------------------------------
@@ -330,12 +367,22 @@ class ContextEngine(wiring.Component):
         # The mover command of the fast path (the decoder's) or, on the slow path, the one kept
         # in ``mover``; driven in one place.
         cmd_from_mover = Signal()
-        m.d.comb += self.mover_cmd.payload.eq(Mux(cmd_from_mover, mover, verdict.cmd))
+        m.d.comb += [self.mover_cmd.payload.eq(Mux(cmd_from_mover, mover, verdict.cmd)),
+                     self.mover_cmd.payload.function.eq(fn)]
 
         others_waiting = contexts.others_waiting
-        stopping = Signal()
-        m.d.comb += stopping.eq(self.soft_stop | self.hard_stop)
+        stopping = Signal()                     # ``fn`` is stopping
+        m.d.comb += stopping.eq((self.soft_stop | self.hard_stop).bit_select(fn, 1))
         m.d.comb += self.mover_abort.eq(self.hard_stop)
+        # Per function: activation asked for, a stop not yet done (the first of each goes next).
+        to_activate = Signal(fns)
+        to_stop = Signal(fns)
+        m.d.comb += [to_activate.eq(self.activate & ~activated),
+                     to_stop.eq((self.soft_stop | self.hard_stop) & ~stop_seen)]
+        m.d.sync += stop_seen.eq(stop_seen & (self.soft_stop | self.hard_stop))
+        m.d.comb += self.quiesced.eq(stop_seen)
+        activating, _ = lowest_set(m, to_activate, name="activating")
+        stopper, _ = lowest_set(m, to_stop, name="stopper")
         # A descriptor failed in the datapath: the retire unit has set ERR_FN, logged it and
         # completed its CST; the context stops (a restart re-reads its CXT_STS).
         m.d.comb += self.failure.ready.eq(1)
@@ -364,24 +411,25 @@ class ContextEngine(wiring.Component):
         with m.FSM(init="IDLE"):
             # ---- scheduling ----------------------------------------------------------------------
             with m.State("IDLE"):
-                with m.If(self.activate & ~activated):
-                    m.d.sync += [mode.eq(MODE_ACTIVATE), cur.eq(0), image.ok.eq(0)]
-                    m.d.comb += [forget_all.eq(1), admin.abort.eq(1)]
-                    m.d.comb += [self.retire_restart.eq(1),
-                                 self.clear_failed.eq((1 << n) - 1)]
-                    m.next = "CONSTANTS"
-                with m.Elif(stopping):
-                    with m.If(~drained):
+                with m.If(to_activate.any()):
+                    m.d.sync += [mode.eq(MODE_ACTIVATE), cur.eq(of_function(activating)),
+                                 image.ok.eq(0)]
+                    m.next = "ACTIVATE"
+                with m.Elif(to_stop.any()):
+                    # Every function's work waits while one stops: its contexts are walked one
+                    # per clock once nothing is in flight (a function stop is rare).
+                    with m.If(fn != stopper):
+                        m.d.sync += cur.eq(of_function(stopper))
+                    with m.Elif(~drained):
                         pass
-                    with m.Elif(~contexts.any_running):
-                        m.d.comb += self.quiesced.eq(1)
-                        m.d.sync += activated.eq(0)
+                    with m.Elif(~contexts.fn_running.bit_select(stopper, 1)):
+                        m.d.sync += [stop_seen.bit_select(stopper, 1).eq(1),
+                                     activated.bit_select(stopper, 1).eq(0)]
                     with m.Elif(contexts.cur_running):
                         m.next = "FN_STOP_LOAD"
                     with m.Else():
-                        # Function stop is rare: walk the contexts one per clock.
-                        m.d.sync += cur.eq(Mux(cur == n - 1, 0, cur + 1))
-                with m.Elif(activated & contexts.next_valid):
+                        m.d.sync += cur.eq(Cat((local + 1)[:cbits], fn))
+                with m.Elif(contexts.next_valid):
                     m.d.sync += cur.eq(contexts.next)
                     m.d.comb += contexts.served.eq(1)
                     m.next = "LOAD"
@@ -402,6 +450,11 @@ class ContextEngine(wiring.Component):
             stop_states("FN_STOP", CxtState.STOP_FN, "SAVE")
 
             # ---- activation: constants, then the admin context's tables --------------------------
+            with m.State("ACTIVATE"):
+                # ``cur`` is the function's admin context from here on.
+                m.d.comb += [forget_all.eq(1), admin.abort.eq(1), self.retire_restart.eq(1),
+                             self.clear_failed.eq(fn_contexts)]
+                m.next = "CONSTANTS"
             with m.State("CONSTANTS"):
                 m.d.comb += [self.ram_wr.row.eq(lay.stage // row),
                              self.ram_wr.data.eq(lay.constants_row()),
@@ -413,7 +466,7 @@ class ContextEngine(wiring.Component):
                 report(step, sub_step, err_class, function=True, index=False)
 
             with m.State("LOAD_TABLES"):
-                m.d.comb += [loader.cmd.valid.eq(1), loader.cmd.payload.cxt.eq(cur),
+                m.d.comb += [loader.cmd.valid.eq(1), loader.cmd.payload.cxt.eq(local),
                              loader.cmd.payload.tables_only.eq(mode == MODE_REFRESH)]
                 with m.If(loader.cmd.ready):
                     m.next = "LOADING"
@@ -438,14 +491,14 @@ class ContextEngine(wiring.Component):
                 with m.If(mode == MODE_ACTIVATE):
                     m.d.comb += [save.eq(1), self.activate_done.eq(1),
                                  self.activate_ok.eq(1)]
-                    m.d.sync += activated.eq(1)
-                    m.d.comb += started_cur.eq(cx.state == CxtState.RUN)     # cur is 0
+                    m.d.sync += activated.bit_select(fn, 1).eq(1)
+                    m.d.comb += started_cur.eq(cx.state == CxtState.RUN)     # the admin context
                     m.next = "IDLE"
                 with m.Else():
                     # CXT_START: the context runs from the read index in its CXT_STS.
                     m.d.sync += cx.state.eq(CxtState.RUN)
                     m.d.comb += [started_cur.eq(1), fresh_cur.eq(1)]
-                    m.d.comb += self.clear_failed.eq(1 << cur)
+                    m.d.comb += self.clear_failed.eq(Const(1, n) << cur)
                     start_write("START_STATE", cx.sts, 1, lay.states + CxtState.RUN)
             write_states("START_STATE", goto(m, "START_SAVE"),
                          lambda e: table_error(ErrStep.CXT_STS, ErrSubStep.DAF, e))
@@ -482,7 +535,8 @@ class ContextEngine(wiring.Component):
                              fetcher.turn.pos.eq(cx.read_index),
                              fetcher.turn.slot.eq(cx.slot), fetcher.turn.space.pv.eq(cx.pv),
                              fetcher.turn.space.pasid.eq(cx.pasid),
-                             fetcher.turn.space.user.eq(cx.user)]
+                             fetcher.turn.space.user.eq(cx.user),
+                             fetcher.turn.space.function.eq(fn)]
                 m.next = "WI_CHECK"
 
             read_states("WI_RD", start_turn,
@@ -632,7 +686,7 @@ class ContextEngine(wiring.Component):
             with m.State("ADMIN_WALK"):
                 step = admin.step.payload
                 with m.If(admin.step.valid):
-                    m.d.sync += cur.eq(step.cxt)
+                    m.d.sync += cur.eq(Cat(step.cxt[:cbits], fn))
                     with m.Switch(step.action):
                         with m.Case(AdminAction.START):
                             m.d.sync += mode.eq(MODE_START)
@@ -642,7 +696,7 @@ class ContextEngine(wiring.Component):
                         with m.Default():
                             m.next = "ADMIN_MARK"
                 with m.Elif(~admin.busy):
-                    m.d.sync += cur.eq(0)
+                    m.d.sync += cur.eq(of_function(fn))
                     m.next = "ADMIN_RETURN"
             with m.State("ADMIN_MARK"):
                 m.d.comb += stale_cur.eq(1)     # re-read before its next use
@@ -689,7 +743,8 @@ class ContextEngine(wiring.Component):
                 vector_ok = entry.intr_num < cfg.msix_vectors
                 with m.If(~entry.vl | (key_intr & ~entry.iv)):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.AKEY_INVALID, buf=key_buf)
-                with m.Elif(entry.tgt_sfunc != 0):
+                with m.Elif((entry.tgt_sfunc != LOCAL_SFUNC) &
+                            (entry.tgt_sfunc != sfunc_of(fn))):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.AKEY_UNSUPPORTED,
                                   buf=key_buf)
                 with m.Elif(key_intr & ~vector_ok):
@@ -698,7 +753,7 @@ class ContextEngine(wiring.Component):
                 with m.Else():
                     space = Signal(BufferSpace())
                     m.d.comb += [space.pv.eq(entry.pv), space.pasid.eq(entry.pasid),
-                                 space.user.eq(~entry.pr)]
+                                 space.user.eq(~entry.pr), space.function.eq(fn)]
                     keep_space(space)
                     for i in range(2):
                         with m.If(akeys.next == i):

@@ -26,11 +26,13 @@ class CxtEntry(data.StructLayout):
 
 
 class FlagUpdate(data.StructLayout):
-    """What happened to context ``cur`` in this clock (and, for ``forget_all``, to all)."""
+    """What happened to context ``cur`` in this clock (and, for ``forget_all``, to all of its
+    function's contexts)."""
 
     def __init__(self):
         super().__init__({
-            "forget_all": 1,    # activation: no context is known, runs or has work
+            "forget_all": 1,    # activation: no context of the function is known, runs or
+                                # has work
             "stopped": 1,       # not running, no work
             "started": 1,       # running, with work
             "idle": 1,          # no work beyond its write index
@@ -65,11 +67,17 @@ class ContextTable(wiring.Component):
     cur_running, cur_stale, others_waiting : Out(1)
         ``cur`` runs; ``cur`` is stale; another running context has a doorbell or work.
     query : In(range(contexts)), query_running, query_known : Out(1)
-    any_running : Out(1)
+    fn_running : Out(functions), a context of the function runs
+
+    The contexts of all functions are numbered together: a context's function is its number's
+    bits from ``context_bits`` up (all of them: one function).
     """
 
-    def __init__(self, *, contexts):
+    def __init__(self, *, contexts, context_bits=None):
         self._n = contexts
+        self._cbits = max(1, (contexts - 1).bit_length()) if context_bits is None \
+            else context_bits
+        self._fns = max(1, contexts >> self._cbits)
         n = range(contexts)
         super().__init__({
             "cur": In(n), "entry": Out(CxtEntry()), "save": In(1), "save_entry": In(CxtEntry()),
@@ -78,7 +86,7 @@ class ContextTable(wiring.Component):
             "next": Out(n), "next_valid": Out(1), "served": In(1),
             "cur_running": Out(1), "cur_stale": Out(1), "others_waiting": Out(1),
             "query": In(n), "query_running": Out(1), "query_known": Out(1),
-            "any_running": Out(1),
+            "fn_running": Out(self._fns),
         })
 
     def elaborate(self, platform):
@@ -94,16 +102,24 @@ class ContextTable(wiring.Component):
         cur_bit = Signal(n)
         m.d.comb += cur_bit.eq(Const(1, n) << self.cur)
         up = self.update
+        per_function = min(n, 1 << self._cbits)
+        # ``forget_all`` keeps the contexts of every other function.
+        kept = Signal(n)
+        with m.Switch(self.cur >> self._cbits):
+            for f in range(self._fns):
+                with m.Case(f):
+                    m.d.comb += kept.eq(~(((1 << per_function) - 1) << (f * per_function)))
         failed_bit = Mux(self.failed, Const(1, n) << self.failed_cxt, 0)
         stop_mask = Mux(up.stopped, cur_bit, 0) | failed_bit
         m.d.sync += [
-            running.eq(Mux(up.forget_all, 0,
+            running.eq(Mux(up.forget_all, running & kept,
                            (running & ~stop_mask) | Mux(up.started, cur_bit, 0))),
-            work.eq(Mux(up.forget_all, 0, (work & ~stop_mask & ~Mux(up.idle, cur_bit, 0)) |
+            work.eq(Mux(up.forget_all, work & kept,
+                        (work & ~stop_mask & ~Mux(up.idle, cur_bit, 0)) |
                         Mux(up.started | up.more, cur_bit, 0))),
-            stale.eq(Mux(up.forget_all, 0,
+            stale.eq(Mux(up.forget_all, stale & kept,
                          (stale & ~Mux(up.fresh, cur_bit, 0)) | Mux(up.stale, cur_bit, 0))),
-            known.eq(Mux(up.forget_all, 0, known | Mux(up.known, cur_bit, 0))),
+            known.eq(Mux(up.forget_all, known & kept, known | Mux(up.known, cur_bit, 0))),
         ]
 
         candidates = Signal(n)
@@ -119,6 +135,7 @@ class ContextTable(wiring.Component):
             self.others_waiting.eq((candidates & ~cur_bit) != 0),
             self.query_running.eq(running.bit_select(self.query, 1)),
             self.query_known.eq(known.bit_select(self.query, 1)),
-            self.any_running.eq(running.any()),
+            *[self.fn_running[f].eq(running[f * per_function:(f + 1) * per_function].any())
+              for f in range(self._fns)],
         ]
         return m

@@ -15,6 +15,7 @@ from sdxi_defs.page_tables import Fault
 from sdxi_defs.ram_map import CHUNK, IMAGE, READ_SLOTS, REPCOPY_SLOTS, SLOT_BYTES
 
 from ..common.priority import lowest_set
+from ..config import FUNCTION_BITS
 from ..mmu.tlb import Lookup, Translation
 from ..pcie.dma_read import ReadRequest, ReadStatus
 from ..pcie.dma_write import WriteRelease, WriteRequest, WriteStatus
@@ -36,19 +37,23 @@ class MoverOp(enum.Enum, shape=2):
 class BufferSpace(data.StructLayout):
     """How a buffer's addresses are used (its AKey entry, SDXI Table 3-7): ``pv`` = 0, bus
     addresses as they are; ``pv`` = 1, virtual addresses in ``pasid``'s address space, accessed
-    as a user unless the entry's pr bit is set (``user`` = ~pr)."""
+    as a user unless the entry's pr bit is set (``user`` = ~pr). ``function`` is the function
+    whose requester ID the accesses carry and whose PASID table ``pasid`` is looked up in: the
+    descriptor's own function, or the target function of an RKey (docs/spec-choices.md)."""
 
     def __init__(self):
-        super().__init__({"pv": 1, "pasid": 20, "user": 1})
+        super().__init__({"pv": 1, "pasid": 20, "user": 1, "function": FUNCTION_BITS})
 
 
 class MoverCommand(data.StructLayout):
     """Move ``last + 1`` bytes (1 to 2^32). For FROM_RAM, RAM at ``ram`` holds an IMAGE-byte
-    image (or all of a shorter transfer) of what each IMAGE bytes of ``dst`` get."""
+    image (or all of a shorter transfer) of what each IMAGE bytes of ``dst`` get. ``function``
+    issued the command: a hard stop of that function aborts it."""
 
     def __init__(self, ram_addr_bits):
         super().__init__({"op": MoverOp, "src": 64, "dst": 64, "last": 32, "ram": ram_addr_bits,
-                          "src_space": BufferSpace(), "dst_space": BufferSpace()})
+                          "src_space": BufferSpace(), "dst_space": BufferSpace(),
+                          "function": FUNCTION_BITS})
 
 
 class MoverResult(data.StructLayout):
@@ -83,8 +88,9 @@ class DataMover(wiring.Component):
     being cut only.
 
     A DMA error is reported in the result of the command it hit (the first one, with its
-    operand); the command's other chunks still run. ``abort`` (a hard stop) ends the command
-    being cut and every later one at once with ``aborted``; chunks in flight finish.
+    operand); the command's other chunks still run. ``abort`` (one bit per function: a hard
+    stop) ends the command being cut, if its function's bit is set, and every later one of that
+    function at once with ``aborted``; chunks in flight finish.
 
     Members
     -------
@@ -95,7 +101,7 @@ class DataMover(wiring.Component):
         once the write engine has read it (``released``), before the write is confirmed
     translate : Out(stream.Signature(Lookup)), translated : In(stream.Signature(Translation))
         Page translations, one outstanding.
-    abort : In(1)
+    abort : In(1 << FUNCTION_BITS)
     idle : Out(1)
         Nothing in flight: RAM images may be rewritten.
     """
@@ -116,7 +122,7 @@ class DataMover(wiring.Component):
             "wr_released": In(stream.Signature(WriteRelease(), always_ready=True)),
             "translate": Out(stream.Signature(Lookup())),
             "translated": In(stream.Signature(Translation())),
-            "abort": In(1),
+            "abort": In(1 << FUNCTION_BITS),
             "idle": Out(1),
         })
 
@@ -134,7 +140,8 @@ class DataMover(wiring.Component):
         tail = Signal(seq_bits + 1)
         room = Signal()
         m.d.comb += room.eq((head - tail)[:seq_bits + 1] < CHUNKS)     # modulo the counters
-        chunk_write = data.StructLayout({"length": 13, "dst": 64, "ram": self._ram_bits})
+        chunk_write = data.StructLayout({"length": 13, "dst": 64, "ram": self._ram_bits,
+                                         "function": FUNCTION_BITS})
         chunk_use = data.StructLayout({
             "slot": range(READ_SLOTS),
             "copy": 1,        # holds a slot until written
@@ -171,6 +178,7 @@ class DataMover(wiring.Component):
             m.d.comb += [
                 new.eq(1),
                 made.write.length.eq(length), made.write.dst.eq(dst), made.write.ram.eq(ram),
+                made.write.function.eq(self.cmd.payload.dst_space.function),
                 made.use.slot.eq(slot), made.use.copy.eq(copy), made.use.write.eq(write),
                 made.use.release.eq(release),
                 made.end.last.eq(last), made.end.abort.eq(abort), made.end.error.eq(err),
@@ -211,7 +219,8 @@ class DataMover(wiring.Component):
         def start_read(slot, addr, length, ram):
             m.d.comb += slot_take.eq(1 << slot)
             m.d.sync += [rd.valid.eq(1), rd.payload.addr.eq(addr), rd.payload.length.eq(length),
-                         rd.payload.ram_addr.eq(ram), rd.payload.id.eq(h)]
+                         rd.payload.ram_addr.eq(ram), rd.payload.id.eq(h),
+                         rd.payload.function.eq(self.cmd.payload.src_space.function)]
 
         # ---- cutting commands into chunks ------------------------------------------------------
         p = self.cmd.payload
@@ -284,6 +293,8 @@ class DataMover(wiring.Component):
             self.translate.payload.vaddr.eq(Cat(Const(0, page_bits), ask_vpn)),
             self.translate.payload.write.eq(ask_buf),
             self.translate.payload.user.eq(Mux(ask_buf, p.dst_space.user, p.src_space.user)),
+            self.translate.payload.function.eq(Mux(ask_buf, p.dst_space.function,
+                                                   p.src_space.function)),
             self.translated.ready.eq(1),
         ]
         with m.If(self.translate.valid & self.translate.ready):
@@ -334,7 +345,7 @@ class DataMover(wiring.Component):
         rep_ram = Signal(self._ram_bits)
         rep_seq = Signal(seq_bits)
         aborting = Signal()
-        m.d.comb += aborting.eq(self.abort)
+        m.d.comb += aborting.eq(self.abort.bit_select(self.cmd.payload.function, 1))
         def end_command():
             m.d.comb += self.cmd.ready.eq(1)
             m.d.sync += pos.eq(0)
@@ -458,6 +469,7 @@ class DataMover(wiring.Component):
             wq.payload.length.eq(w_data.data.length),
             wq.payload.ram_addr.eq(w_data.data.ram),
             wq.payload.id.eq(w),
+            wq.payload.function.eq(w_data.data.function),
         ]
         skipped = w_ready & ~w_needs                  # nothing to write (error, block, end)
         with m.If((wq.valid & wq.ready) | skipped):

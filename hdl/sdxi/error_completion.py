@@ -10,10 +10,12 @@ from sdxi_defs.structures import ERRLOG_HD_ENT, CxtState
 
 from ..common.fsm import goto, request_states
 from ..common.layouts import layout_of
+from ..config import FUNCTION_BITS
 from ..pcie.dma_write import WriteRequest, WriteStatus
 
 
-__all__ = ["ErrorCompletion", "ErrorFound", "ErrorReport", "entry_fields", "found_fields"]
+__all__ = ["ErrorCompletion", "ErrorFound", "ErrorReport", "LogRequest", "entry_fields",
+           "found_fields"]
 
 
 _ENTRY = layout_of(ERRLOG_HD_ENT)
@@ -63,6 +65,13 @@ def entry_fields(entry, found):
     ]
 
 
+class LogRequest(data.StructLayout):
+    """An error-log entry for the log of ``function``."""
+
+    def __init__(self):
+        super().__init__({"entry": _ENTRY, "function": FUNCTION_BITS})
+
+
 class ErrorReport(data.StructLayout):
     """An error to complete: what was ``found``; with ``stop``, the context's CXT_STS (at
     ``sts``) says ERR_FN first; with ``cst``, the descriptor's CST (at ``csb``) gets er = 1."""
@@ -78,20 +87,23 @@ class ErrorCompletion(wiring.Component):
     signal cleared, each confirmed before the next. A report is taken (``ready``) when all
     of it is done, so what its sender does next follows it. ``reports`` has two ports; port 0
     wins. The writes are best effort: a failed one does not hold up the rest, as the context
-    is stopping anyway.
+    is stopping anyway. A report's ``found.cxt`` numbers the contexts of all functions
+    together: its bits from ``context_bits`` up are the function, whose requester ID the writes
+    carry and whose log gets the entry (with the context's ID within the function).
 
     Members
     -------
     reports : In(stream.Signature(ErrorReport)).array(2)
-    log : Out(stream.Signature(layout_of(ERRLOG_HD_ENT)))
+    log : Out(stream.Signature(LogRequest))
     wr_req, wr_status : a write client
     """
 
-    def __init__(self, *, ram_addr_bits, row_bytes):
+    def __init__(self, *, ram_addr_bits, row_bytes, context_bits=_ENTRY["cxt_num"].width):
         self._lay = RamLayout(row_bytes)
+        self._cxt_bits = context_bits
         super().__init__({
             "reports": In(stream.Signature(ErrorReport())).array(2),
-            "log": Out(stream.Signature(layout_of(ERRLOG_HD_ENT))),
+            "log": Out(stream.Signature(LogRequest())),
             "wr_req": Out(stream.Signature(WriteRequest(ram_addr_bits))),
             "wr_status": In(stream.Signature(WriteStatus(), always_ready=True)),
         })
@@ -106,7 +118,11 @@ class ErrorCompletion(wiring.Component):
                                   self.reports[1].payload))
         wq = Signal.like(self.wr_req.payload)
         # The log entry is made here, once, from what the report says.
-        m.d.comb += [self.wr_req.payload.eq(wq), *entry_fields(self.log.payload, report.found)]
+        function = report.found.cxt >> self._cxt_bits
+        m.d.comb += [self.wr_req.payload.eq(wq), wq.function.eq(function),
+                     *entry_fields(self.log.payload.entry, report.found),
+                     self.log.payload.entry.cxt_num.eq(report.found.cxt[:self._cxt_bits]),
+                     self.log.payload.function.eq(function)]
 
         def write_cst_flags():
             with m.If(report.cst):

@@ -10,8 +10,10 @@ from sdxi_defs.structures import ERRLOG_HD_ENT
 from ..common.address_range import runs_past_top
 from ..common.fsm import request_states
 from ..common.layouts import layout_of
+from ..config import FUNCTION_BITS
 from ..pcie.dma_ram import RamWriteSignature
 from ..pcie.dma_write import WriteRequest, WriteStatus
+from .error_completion import LogRequest
 
 
 __all__ = ["ErrorLogWriter"]
@@ -36,8 +38,13 @@ class ErrorLogWriter(wiring.Component):
 
     Members
     -------
-    req : In(stream.Signature(layout_of(ERRLOG_HD_ENT)))
-        The entry (its 64 bytes, little-endian, are written as they are).
+    req : In(stream.Signature(LogRequest))
+        The entry (its 64 bytes, little-endian, are written as they are) and the function whose
+        log it goes to.
+    function : Out(FUNCTION_BITS)
+        The function of the entry being written, held from the clock after it is offered until
+        it is taken: the registers below are that function's, and the writes carry its
+        requester ID.
     wr_req, wr_status : a write client
     ram_wr, ram_wr_taken : where the entry is staged (``staging``, a RAM byte address)
     err_ctl, err_cfg, err_wrt, err_rd, err_sts : In(64), the registers
@@ -52,7 +59,8 @@ class ErrorLogWriter(wiring.Component):
         if staging % self._row:
             raise ValueError("the staging area must start on a RAM row")
         super().__init__({
-            "req": In(stream.Signature(layout_of(ERRLOG_HD_ENT))),
+            "req": In(stream.Signature(LogRequest())),
+            "function": Out(FUNCTION_BITS),
             "wr_req": Out(stream.Signature(WriteRequest(ram_addr_bits))),
             "wr_status": In(stream.Signature(WriteStatus(), always_ready=True)),
             "ram_wr": Out(RamWriteSignature(data_width, ram_rows)),
@@ -86,14 +94,18 @@ class ErrorLogWriter(wiring.Component):
         m.d.comb += full.eq((self.err_wrt - self.err_rd) >= entries)
 
         wq = Signal.like(self.wr_req.payload)
-        m.d.comb += self.wr_req.payload.eq(wq)
+        m.d.comb += [self.wr_req.payload.eq(wq), wq.function.eq(self.function)]
 
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.req.valid):
-                    m.d.sync += [entry.eq(self.req.payload),
-                                 sts_before.eq(ERR_STS["sts"].bits(self.err_sts)), part.eq(0)]
-                    m.next = "CHECK"
+                    m.d.sync += [entry.eq(self.req.payload.entry),
+                                 self.function.eq(self.req.payload.function), part.eq(0)]
+                    m.next = "LATCH"
+            with m.State("LATCH"):
+                # The function's registers are selected from here on.
+                m.d.sync += sts_before.eq(ERR_STS["sts"].bits(self.err_sts))
+                m.next = "CHECK"
             with m.State("CHECK"):
                 with m.If(~ERR_CFG["en"].bits(self.err_cfg) | full):
                     m.d.comb += self.err_sts_set.eq(OVERFLOWED)

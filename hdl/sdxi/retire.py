@@ -8,6 +8,7 @@ from sdxi_defs.errors import ErrClass, ErrStep, ErrSubStep
 
 from ..common.fsm import goto, request_states
 from ..common.priority import lowest_set
+from ..config import FUNCTION_BITS
 from ..pcie.dma_ram import RamWriteSignature
 from ..pcie.dma_write import WriteRequest, WriteStatus
 from .data_mover import MoverResult
@@ -65,14 +66,19 @@ class Retire(wiring.Component):
     failure : Out(stream.Signature(ContextFailure)), a one-clock report (always taken)
     clear_failed : In(contexts), contexts (re)started: their records count again
     restart : In(1), the function is activating: forget the last context's indexes
-    raise_vectors : Out(vectors)
+    raise_vectors : Out(vectors), raise_function : Out(FUNCTION_BITS)
+        MSI-X vectors to raise, of that function
     idle : Out(1), from a register: nothing was held or in flight in the last clock. The unit
         leaves idle only by taking a record, so while no record is offered it is still idle.
     """
 
-    def __init__(self, *, contexts, vectors, data_width, ram_rows, ram_addr_bits, layout):
+    def __init__(self, *, contexts, vectors, data_width, ram_rows, ram_addr_bits, layout,
+                 context_bits=None):
+        """``contexts`` of all functions together; a context's function is its number's bits
+        from ``context_bits`` up (all of them: one function)."""
         self._n = contexts
         self._cxt_bits = max(1, (contexts - 1).bit_length())
+        self._fn_shift = self._cxt_bits if context_bits is None else context_bits
         self._lay = layout
         self._w = data_width
         super().__init__({
@@ -89,6 +95,7 @@ class Retire(wiring.Component):
             "clear_failed": In(contexts),
             "restart": In(1),
             "raise_vectors": Out(vectors),
+            "raise_function": Out(FUNCTION_BITS),
             "idle": Out(1),
         })
 
@@ -122,6 +129,7 @@ class Retire(wiring.Component):
                 with m.State("IDLE"):
                     with m.If(cst_start & (free_writer == c)):
                         m.d.sync += [q.addr.eq(cst_addr + 8), q.length.eq(4),
+                                     q.function.eq(rec.cxt >> self._fn_shift),
                                      q.ram_addr.eq(Mux(cst_er, lay.flags_err, lay.flags_ok)),
                                      hold[c].eq(rec.index)]
                         m.next = "FLAGS"
@@ -164,6 +172,7 @@ class Retire(wiring.Component):
                              self.ram_wr.en.eq(0xFF)]
                 with m.If(self.ram_wr_taken):
                     m.d.sync += [ri_q.addr.eq(cur_sts + 8), ri_q.length.eq(8),
+                                 ri_q.function.eq(cur_cxt >> self._fn_shift),
                                  ri_q.ram_addr.eq(lay.read_index)]
                     m.next = "WRITE"
             with m.State("WRITE"):
@@ -242,7 +251,8 @@ class Retire(wiring.Component):
                     m.next = "NEXT"
             with m.State("INTR"):
                 with m.If(~cst_busy & ~cst_start):
-                    m.d.comb += self.raise_vectors.eq(1 << rec.vector)
+                    m.d.comb += [self.raise_vectors.eq(1 << rec.vector),
+                                 self.raise_function.eq(rec.cxt >> self._fn_shift)]
                     m.d.sync += complete
                     m.next = "NEXT"
 

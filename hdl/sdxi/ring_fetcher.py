@@ -128,6 +128,7 @@ class RingFetcher(wiring.Component):
                      ask.payload.pasid.eq(space.pasid),
                      ask.payload.vaddr.eq(Cat(Const(0, 12), ring_vpn)),
                      ask.payload.user.eq(space.user),
+                     ask.payload.function.eq(space.function),
                      self.ring_translated.ready.eq(1)]
         with m.If(wanted & space.pv & ~page_known & ~ring_asking):
             m.d.sync += [ring_asking.eq(1), ring_offered.eq(1), ring_known.eq(0),
@@ -148,7 +149,8 @@ class RingFetcher(wiring.Component):
             batch_shift = 6 + (BATCH - 1).bit_length()
             m.d.sync += [fq[f_next].addr.eq(addr), fq[f_next].length.eq(count << 6),
                          fq[f_next].ram_addr.eq(self._desc_base + (fb << batch_shift)),
-                         fq[f_next].id.eq(0), f_busy.bit_select(f_next, 1).eq(1),
+                         fq[f_next].id.eq(0), fq[f_next].function.eq(space.function),
+                         f_busy.bit_select(f_next, 1).eq(1),
                          f_sent.bit_select(f_next, 1).eq(0), f_buf[f_next].eq(fb),
                          buf_n[fb].eq(count),
                          buf_fetching.bit_select(fb, 1).eq(1), fetch_pos.eq(fetch_pos + count),

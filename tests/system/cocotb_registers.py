@@ -9,6 +9,7 @@ import random
 
 import cocotb
 
+from sdxi_defs.structures import sfunc_of
 from sim.tb import SdxiTb
 
 VARIANTS = ("default", "w256")
@@ -58,7 +59,7 @@ async def reset_values(dut):
     cap1 = await bar0.read_qword(0x00208)
     assert cap0 == int(tb.metadata["sdxi"]["cap0"], 0)
     assert cap1 == int(tb.metadata["sdxi"]["cap1"], 0)
-    assert cap0 & 0xFFFF == 0, "CAP0.sfunc is 0"
+    assert cap0 & 0xFFFF == sfunc_of(0), "CAP0.sfunc of function 0"
     assert 4096 << (cap0 >> 20 & 0x7) == tb.metadata["sdxi"]["doorbell_stride"]
     assert 1024 << (cap0 >> 24 & 0x1F) >= 16 * 1024, "rings of at least 16 Ki entries"
     assert cap0 & ~((0xFFFF) | (0x7 << 20) | (0x1F << 24) | (0xFF << 32) | (0x7 << 16)) == 0

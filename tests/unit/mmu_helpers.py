@@ -1,4 +1,5 @@
-"""Host memory, address spaces and a table-reading memory model for the MMU unit tests."""
+"""Host memory, address spaces (of one PCIe function, or the same PASID in several) and a
+table-reading memory model for the MMU unit tests."""
 
 from sdxi_defs.page_tables import Fault, Level
 from sw.address_space import AddressSpace, PageFault, PasidTable
@@ -6,6 +7,7 @@ from sw.transport import DmaBuffer
 
 BASE = 0x4000_0000            # host memory at 1 GiB, so one 1 GiB page can map it all
 SIZE = 16 << 20
+VA = 0x10_0000                # where ``function_spaces`` maps its pages
 
 
 class FlatMemory:
@@ -89,20 +91,59 @@ def build(mem, rng):
     return table, walks
 
 
-def table_memory(dut, mem, rng, fail_addr):
-    """A testbench serving ``dut.read_addr`` / ``dut.read_data`` from ``mem`` with random
-    stalls and latency; a read of ``fail_addr[0]`` or outside memory answers a bus error."""
+def function_spaces(pasid=5, pages=8):
+    """The same PASID in PCIe functions 0 to 2, each in the function's own view of host
+    memory (a ``FlatMemory`` each), mapping ``pages`` 4 KiB pages at ``VA`` to frames at
+    different addresses in each. Functions 0 and 1 have every table at the same addresses (only
+    their PTEs differ), function 2 has them elsewhere; function 3 has no PASID table (0
+    entries). Return the memories, the PASID tables and the address spaces, by function."""
+    mems, tables, spaces = {}, {}, {}
+    for f, pad in [(0, 0), (1, 0), (2, 2 * 4096)]:
+        mem = mems[f] = FlatMemory()
+        if pad:
+            mem.alloc(pad)
+        tables[f] = PasidTable(mem.alloc, 8)
+        spaces[f] = AddressSpace(mem.alloc, pasid)
+        tables[f].bind(spaces[f])
+        frames = [mem.alloc(4096) for _ in range(pages)]
+        if f == 1:
+            frames.reverse()
+        for i, frame in enumerate(frames):
+            spaces[f].map(VA + 4096 * i, frame.addr, 4096)
+    return mems, tables, spaces
+
+
+def set_pasid_tables(ctx, dut, tables):
+    """Drive ``dut.pasid_table`` and ``dut.pasid_count`` from ``tables``: function 0's
+    ``PasidTable``, or a dict of them by function; a function without one gets 0 entries."""
+    if not isinstance(tables, dict):
+        tables = {0: tables}
+    for f in range(len(dut.pasid_table)):
+        table = tables.get(f)
+        ctx.set(dut.pasid_table[f], table.buffer.addr if table else 0)
+        ctx.set(dut.pasid_count[f], table.count if table else 0)
+
+
+def table_memory(dut, mem, rng, fail_addr, reads=None):
+    """A testbench serving ``dut.read_addr`` / ``dut.read_data`` from ``mem`` (one
+    ``FlatMemory`` every function sees, or a dict of each function's) with random stalls and
+    latency; a read of ``fail_addr[0]`` or outside memory answers a bus error. Each read is
+    appended to ``reads`` (if given) as (function, address)."""
     async def memory(ctx):
         while True:
             ready = rng.random() < 0.7
             ctx.set(dut.read_addr.ready, ready)
-            _, _, valid, addr = await ctx.tick().sample(dut.read_addr.valid,
-                                                        dut.read_addr.payload)
+            _, _, valid, p = await ctx.tick().sample(dut.read_addr.valid,
+                                                     dut.read_addr.payload)
             if valid and ready:
+                addr = p.addr
+                if reads is not None:
+                    reads.append((p.function, addr))
                 ctx.set(dut.read_addr.ready, 0)
                 for _ in range(rng.randrange(4)):
                     await ctx.tick()
-                value = mem.qword(addr)
+                view = mem.get(p.function) if isinstance(mem, dict) else mem
+                value = view.qword(addr) if view is not None else None
                 ctx.set(dut.read_data.payload.data, value or 0)
                 ctx.set(dut.read_data.payload.error, value is None or addr == fail_addr[0])
                 ctx.set(dut.read_data.valid, 1)

@@ -64,12 +64,16 @@ def _bits(value, hi, lo):
 def test_capability_registers(kwargs):
     cfg = EngineConfig(**kwargs)
     cap0, cap1 = cfg.cap0, cfg.cap1
-    # CAP0: sfunc 15:0 (0), vf 16, cs_cap 18:17, db_stride 22:20, max_ds_ring_sz 28:24,
-    # max_rkey_sz 39:32; everything else reserved.
-    assert _bits(cap0, 15, 0) == 0
+    # CAP0: sfunc 15:0 (function 0's: 1), vf 16, cs_cap 18:17, db_stride 22:20,
+    # max_ds_ring_sz 28:24, max_rkey_sz 39:32; everything else reserved.
+    assert _bits(cap0, 15, 0) == 1
     assert _bits(cap0, 22, 20) == cfg.db_stride
     assert _bits(cap0, 28, 24) == cfg.max_ds_ring_sz
-    assert cap0 & ~((0x7 << 20) | (0x1F << 24)) == 0, f"stray CAP0 bits in {cap0:#x}"
+    assert cap0 & ~(0xFFFF | (0x7 << 20) | (0x1F << 24)) == 0, f"stray CAP0 bits in {cap0:#x}"
+    # Every function's CAP0 is the same but for its sfunc, unique in the card's group.
+    sfuncs = {_bits(cfg.cap0_of(f), 15, 0) for f in range(4)}
+    assert sfuncs == {1, 2, 3, 4}
+    assert {cfg.cap0_of(f) & ~0xFFFF for f in range(4)} == {cap0 & ~0xFFFF}
     # CAP1: max_buffer 3:0, rkey_cap 4 (0), mmio64 6 (1), max_errlog_sz 11:8,
     # max_akey_sz 15:12, max_cxt 31:16, opb_000_cap 63:32.
     assert _bits(cap1, 3, 0) == cfg.max_buffer

@@ -32,7 +32,7 @@ def test_flags_turns_and_entries():
             await ctx.tick()
             assert ctx.get(dut.entry.ring) == 0x1000 * c and ctx.get(dut.entry.read_index) == c + 100
             assert ctx.get(dut.cur_running)
-        assert ctx.get(dut.any_running)
+        assert ctx.get(dut.fn_running[0])
 
         # All three have work: turns go round, each after the last served.
         turns = []
@@ -67,7 +67,7 @@ def test_flags_turns_and_entries():
         await pulse(ctx, up.fresh)
         assert not ctx.get(dut.cur_stale)
         await pulse(ctx, up.forget_all)
-        assert not ctx.get(dut.any_running) and not ctx.get(dut.next_valid)
+        assert not ctx.get(dut.fn_running[0]) and not ctx.get(dut.next_valid)
         ctx.set(dut.query, 2)
         assert not ctx.get(dut.query_known)
 

@@ -1,7 +1,9 @@
 """TLB with the page-table walker behind it, over page tables built by the host driver: every
 translation and fault agrees with the driver's reference walk for reads and writes, user and
 supervisor; hits cost one clock each; capacity and conflict evictions stay correct; a remap is
-seen after an invalidation (page, PASID, all) and, as documented, not before it."""
+seen after an invalidation (page, PASID, all) and, as documented, not before it. Entries are
+tagged with the PCIe function: the same PASID and address in another function misses and
+translates through that function's tables, and invalidations drop every function's entries."""
 
 import random
 
@@ -16,7 +18,8 @@ from sdxi_defs.regmap import TlbInvalidateKind
 from hdl.mmu.walker import PageWalker
 from sw.address_space import AddressSpace, PasidTable
 
-from .mmu_helpers import FlatMemory, build, reference_walk, run_bounded, table_memory
+from .mmu_helpers import (VA, FlatMemory, build, function_spaces, reference_walk, run_bounded,
+                          set_pasid_tables, table_memory)
 
 
 def reference(space, va, write, user):
@@ -25,8 +28,8 @@ def reference(space, va, write, user):
 
 
 class Bench:
-    """A TLB and a walker over ``mem``; ``translate`` runs one lookup, ``burst`` several back
-    to back."""
+    """A TLB and a walker over ``mem`` (a ``FlatMemory``, or one per function) and ``table``
+    (function 0's ``PasidTable``, or one per function); ``burst`` runs lookups back to back."""
 
     def __init__(self, mem, table, rng, **tlb_params):
         self.tlb, self.walker = Tlb(**tlb_params), PageWalker()
@@ -44,8 +47,7 @@ class Bench:
         done = []
 
         async def host(ctx):
-            ctx.set(self.walker.pasid_table, self.table.buffer.addr)
-            ctx.set(self.walker.pasid_count, self.table.count)
+            set_pasid_tables(ctx, self.walker, self.table)
             await body(ctx)
             done.append(True)
 
@@ -56,16 +58,17 @@ class Bench:
         assert done
 
     async def burst(self, ctx, lookups, *, stall=0.0):
-        """Offer ``lookups`` back to back and take the results (refusing each with
-        probability ``stall``); return the results and the clocks from the first offer to
-        the last result."""
+        """Offer ``lookups`` ((pasid, vaddr, write, user) of function 0, or (..., function))
+        back to back and take the results (refusing each with probability ``stall``); return
+        the results and the clocks from the first offer to the last result."""
         tlb = self.tlb
         results = []
         clocks = 0
         pending = list(lookups)
         while len(results) < len(lookups):
             if pending:
-                pasid, va, write, user = pending[0]
+                pasid, va, write, user, function = (*pending[0], 0)[:5]
+                ctx.set(tlb.lookup.payload.function, function)
                 ctx.set(tlb.lookup.payload.pasid, pasid)
                 ctx.set(tlb.lookup.payload.vaddr, va)
                 ctx.set(tlb.lookup.payload.write, write)
@@ -232,5 +235,54 @@ def test_invalidation_and_remapping():
         await b.invalidate(ctx, TlbInvalidateKind.PASID, 1)
         assert await one(ctx, address=neighbour) == (Fault.NONE, spare.addr), \
             "a new page table not seen after an invalidation"
+
+    b.run(body)
+
+
+def test_entries_are_tagged_with_the_function():
+    rng = random.Random(5)
+    pasid = 5
+    mems, tables, spaces = function_spaces(pasid)
+    b = Bench(mems, tables, rng, sets=4, ways=4)
+
+    def lookup(function, page, write=0, user=1):
+        return pasid, VA + 4096 * page + 8, write, user, function
+
+    def want(lookups):
+        wanted = []
+        for _, va, write, user, function in lookups:
+            fault, pa = reference(spaces.get(function), va, write, user)
+            wanted.append((fault, pa if fault == Fault.NONE else None))
+        return wanted
+
+    async def ask(ctx, lookups, stall=0.0):
+        results, _ = await b.burst(ctx, lookups, stall=stall)
+        got = [(fault, paddr if fault == Fault.NONE else None) for fault, paddr in results]
+        assert got == want(lookups), lookups
+        return got
+
+    async def body(ctx):
+        # Function 0 fills the entry; the same PASID and address in function 1 misses, and
+        # so does function 2's: three different frames. Function 3 has no PASID table.
+        first = await ask(ctx, [lookup(0, 0), lookup(0, 0)])
+        assert ctx.get(b.tlb.misses) == 1 and ctx.get(b.tlb.hits) == 1
+        others = await ask(ctx, [lookup(1, 0), lookup(2, 0), lookup(3, 0)])
+        assert ctx.get(b.tlb.misses) == 4, "a lookup hit another function's entry"
+        assert len({paddr for _, paddr in first[:1] + others[:2]}) == 3
+        assert others[2][0] == Fault.NO_PASID
+        # All three now hit, each its own entry, results held back at random.
+        await ask(ctx, [lookup(f, 0) for f in (2, 1, 0)] * 3, stall=0.4)
+        assert ctx.get(b.tlb.misses) == 4 and ctx.get(b.tlb.hits) == 10
+        # Invalidations name no function: the PASID's or the page's entries of all go.
+        await b.invalidate(ctx, TlbInvalidateKind.PASID, pasid)
+        await ask(ctx, [lookup(f, 0) for f in range(3)] + [lookup(f, 1) for f in range(3)])
+        assert ctx.get(b.tlb.misses) == 10
+        await b.invalidate(ctx, TlbInvalidateKind.PAGE, pasid, VA + 4096)
+        await ask(ctx, [lookup(f, p) for p in (0, 1) for f in range(3)])
+        assert ctx.get(b.tlb.misses) == 13 and ctx.get(b.tlb.hits) == 13
+        # Everything mixed: every function's answers from its own tables.
+        mixed = [lookup(rng.randrange(4), rng.randrange(8), rng.random() < 0.3)
+                 for _ in range(120)]
+        await ask(ctx, mixed, stall=0.3)
 
     b.run(body)

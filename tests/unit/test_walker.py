@@ -1,7 +1,9 @@
 """Page-table walker: page tables built by the host driver (4 KiB, 2 MiB and 1 GiB pages),
 walked in amaranth.sim with random read latency; every result agrees with the driver's
 reference walk, and every fault kind appears. The PTE bytes themselves are checked against
-values written from the x86 manual (Linux's _PAGE_TABLE = 0x67 and friends)."""
+values written from the x86 manual (Linux's _PAGE_TABLE = 0x67 and friends). The same PASID in
+two PCIe functions is two address spaces: each walk reads its own function's PASID table, in
+its own function's view of memory, and never uses another function's recent path."""
 
 import random
 
@@ -12,7 +14,8 @@ from sdxi_defs.page_tables import Fault, Level
 from hdl.mmu.walker import PageWalker
 from sw.address_space import AddressSpace, PasidTable
 
-from .mmu_helpers import FlatMemory, build, reference_walk, run_bounded, table_memory
+from .mmu_helpers import (VA, FlatMemory, build, function_spaces, reference_walk, run_bounded,
+                          set_pasid_tables, table_memory)
 
 
 def test_pte_bytes_match_the_x86_format():
@@ -76,8 +79,7 @@ def test_walks_agree_with_the_reference(seed):
 
     async def host(ctx):
         nonlocal cached
-        ctx.set(dut.pasid_table, table.buffer.addr)
-        ctx.set(dut.pasid_count, table.count)
+        set_pasid_tables(ctx, dut, table)
         for n, (pasid, va, space) in enumerate(walks):
             fault, level, pa, rw, us = expected(space, va)
             if n in failing:
@@ -126,3 +128,63 @@ def _reaches(space, va, level):
         return True
     except (KeyError, ValueError):
         return False
+
+
+def test_each_function_walks_its_own_tables():
+    rng = random.Random(7)
+    pasid = 5
+    mems, tables, spaces = function_spaces(pasid)
+    # One virtual address, three physical ones: the functions' address spaces are unrelated.
+    assert len({spaces[f].translate(VA) for f in range(3)}) == 3
+    # (function, page, fresh, whether the walk may use a recent path). Two paths are kept:
+    # function 1's walk of VA must not take function 0's path to the same page table (same
+    # PASID, same address bits 47:21), but a later walk of each function takes its own.
+    script = [(0, 0, True, 0), (1, 0, False, 0), (0, 1, False, 1), (2, 0, False, 0),
+              (1, 2, False, 1), (3, 0, False, 0)]
+    script += [(rng.randrange(4), rng.randrange(8), rng.random() < 0.2, None)
+               for _ in range(60)]
+    dut = PageWalker()
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    reads = []
+    done = []
+
+    async def host(ctx):
+        set_pasid_tables(ctx, dut, tables)         # function 3: no PASID table
+        for n, (function, page, fresh, cached) in enumerate(script):
+            va = VA + 4096 * page + rng.randrange(4096)
+            del reads[:]
+            ctx.set(dut.request.payload.function, function)
+            ctx.set(dut.request.payload.pasid, pasid)
+            ctx.set(dut.request.payload.vaddr, va)
+            ctx.set(dut.request.payload.fresh, fresh)
+            ctx.set(dut.request.valid, 1)
+            await ctx.tick().until(dut.request.ready)
+            ctx.set(dut.request.valid, 0)
+            for _ in range(rng.randrange(3)):          # the result held back at random
+                await ctx.tick()
+            ctx.set(dut.result.ready, 1)
+            result, = await ctx.tick().sample(dut.result.payload).until(dut.result.valid)
+            ctx.set(dut.result.ready, 0)
+            what = f"walk {n}: {va:#x} in function {function}'s PASID {pasid}"
+            if function == 3:
+                assert (Fault(result.fault), result.level) == (Fault.NO_PASID, 0), what
+                assert reads == [], f"{what}: read {reads} without a PASID table"
+                continue
+            assert Fault(result.fault) == Fault.NONE, f"{what}: {Fault(result.fault).name}"
+            assert (result.frame << 12) | (va & 0xFFF) == spaces[function].translate(va), what
+            assert {f for f, _ in reads} == {function}, f"{what}: reads {reads}"
+            if cached is not None:
+                assert result.cached == cached, f"{what}: cached {result.cached}"
+            if not result.cached:
+                pasid_entry = tables[function].buffer.addr + 8 * pasid
+                assert reads[0] == (function, pasid_entry), f"{what}: first read {reads[0]}"
+                assert len(reads) == 5, what
+            else:
+                assert len(reads) == 1, f"{what}: used a recent path, but read {reads}"
+        done.append(True)
+
+    sim.add_testbench(table_memory(dut, mems, rng, [None], reads), background=True)
+    sim.add_testbench(host)
+    run_bounded(sim, 100e-6)
+    assert done
