@@ -41,7 +41,7 @@ _SOURCES_DIGEST = _sources_digest()
 from hdl.config import DEFAULT_VARIANT, VARIANTS  # noqa: E402
 from hdl.top import SdxiEngine  # noqa: E402
 from fpga.verilog_nets import drop_field_wires, merge_aliases, merge_part_drivers  # noqa: E402
-from fpga.verilog_portable import portable_time_zero  # noqa: E402
+from fpga.verilog_portable import name_trigger, portable_time_zero  # noqa: E402
 from fpga.verilog_procedural import procedural_wide_shifts  # noqa: E402
 from sdxi_defs.metadata import validate  # noqa: E402
 
@@ -92,6 +92,7 @@ def export(variant=DEFAULT_VARIANT, build_root=None, *, log=None):
         text, _ = drop_field_wires(text)
         text, _ = merge_aliases(text)
         text, _ = portable_time_zero(text)
+        text, _ = name_trigger(text)
         text, _ = procedural_wide_shifts(text)
         metadata = json.dumps(validate(config.metadata()), indent=2) + "\n"
         for path, content in ((v_path, text), (j_path, metadata), (stamp, digest)):

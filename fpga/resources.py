@@ -8,6 +8,11 @@ multiplexers (MUXF7/8/9), block RAM (36 Kb units), UltraRAM and DSPs; the same n
 flattened, gives the longest register-to-register path ending in each block, in logic levels,
 with its end points and the blocks its logic runs through (``fpga/logic_depth.py``).
 
+For a variant with several functions it synthesizes the one-function twin too (the same
+parameters, ``functions = 1``) and prints what each further function costs, against the
+budget of FUNCTION_BUDGET (a second function adds at most 15 % to the engine's LUTs); the
+engine budgets (BUDGETS, issue 13) apply to the one-function engine.
+
 Vivado's numbers will differ somewhat; this is the like-for-like comparison with other cores
 synthesized the same way (``shared/perf-ceilings.md``). Yosys is the system's ``yosys`` when
 there is one (Debian's 0.23 finishes this design in minutes; ``./sdxi setup`` installs it),
@@ -15,6 +20,7 @@ else the pinned YoWASP build.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -47,6 +53,8 @@ DMA_PATH = ("dma_ram", "dma_read", "read_tlp_slice", "dma_write", "read_clients"
 #: (what, column, budget) for the default variant (issue 13).
 BUDGETS = (("whole engine", "LUT", 40_000), ("whole engine", "FF", 22_000),
            ("DMA path", "LUT", 18_000))
+#: What each function beyond the first may add to the one-function engine's LUTs (issue 15).
+FUNCTION_BUDGET = 0.15
 ANCHOR = "verilog-pcie UltraScale+ shim + DMA engines: 18.4k LUTs, 5.3k LUTRAM, 18.0k FFs"
 
 
@@ -227,9 +235,40 @@ def main(argv=None):
         crossing = " (more than two components)" if len(set(p.blocks)) > 2 else ""
         print(f"  {block or 'glue'}: {p.levels}: {p.start} -> {p.end}, through "
               f"{' > '.join(p.blocks) or '-'}{crossing}")
-    for line in budget_lines(blocks, total):
+    functions = VARIANTS[args.variant].functions
+    if functions == 1:
+        for line in budget_lines(blocks, total):
+            print(line)
+        return 0
+    twin = next(name for name, cfg in VARIANTS.items()
+                if cfg == dataclasses.replace(VARIANTS[args.variant], functions=1))
+    print(f"[resources] the one-function twin ({twin} variant) (minutes)", file=sys.stderr,
+          flush=True)
+    stat, _ = synthesize(export(twin))
+    one_blocks, one = summarize(parse_stat(stat))
+    print(f"{twin} variant (one function): " +
+          ", ".join(f"{one[k]:g} {k}" for k in ("LUT", "LUTRAM", "FF")))
+    for line in budget_lines(one_blocks, one):
+        print(line)
+    for line in function_cost_lines(one, total, functions):
         print(line)
     return 0
+
+
+def function_cost_lines(one, many, functions):
+    """What each function beyond the first adds, from the one-function engine's totals and
+    those of the engine with ``functions``; the LUT line is judged against FUNCTION_BUDGET."""
+    lines = []
+    for column in ("LUT", "LUTRAM", "FF"):
+        each = (many[column] - one[column]) / (functions - 1)
+        share = each / one[column] if one[column] else 0.0
+        verdict = ""
+        if column == "LUT":
+            verdict = (f" ({'within' if share <= FUNCTION_BUDGET else 'OVER'} the budget of "
+                       f"{FUNCTION_BUDGET:.0%})")
+        lines.append(f"each function beyond the first: +{each:g} {column}, {share:.1%} of the "
+                     f"one-function engine{verdict}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -130,7 +130,9 @@ class EngineConfig:
     @property
     def cap1(self):
         r = regmap.REGISTERS_BY_NAME["CAP1"]
-        return r.encode(max_buffer=self.max_buffer, mmio64=1, max_errlog_sz=self.max_errlog_sz,
+        # RKeys let one function of the card reach another's memory: with two or more.
+        return r.encode(max_buffer=self.max_buffer, rkey_cap=int(self.functions > 1), mmio64=1,
+                        max_errlog_sz=self.max_errlog_sz,
                         max_akey_sz=self.max_akey_sz, max_cxt=self.max_cxt,
                         opb_000_cap=self.opb_000_cap)
 

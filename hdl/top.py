@@ -99,7 +99,7 @@ def _by_function(m, initiator, function, count):
     ``function`` (driven with the bus) is its own; a read's data comes from the function that
     was read."""
     buses = [RegisterBus(len(initiator.addr)).create(path=(f"bus_f{f}",)) for f in range(count)]
-    read_function = Signal(range(count))
+    read_function = Signal(max(1, (count - 1).bit_length()))
     with m.If(initiator.r_stb):
         m.d.sync += read_function.eq(function)
     r_data = 0
@@ -405,6 +405,7 @@ class SdxiEngine(wiring.Component):
                 fn.fatal.eq(ce.fatal & this),
                 ce.ctl2[f].eq(fn.ctl2),
                 ce.cxt_l2[f].eq(fn.cxt_l2),
+                ce.rkey[f].eq(fn.rkey),
                 fn.err_wrt_load.eq(errlog.err_wrt_load & (errlog.function == f)),
                 fn.err_wrt_value.eq(errlog.err_wrt_value),
                 fn.err_sts_set.eq(Mux(errlog.function == f, errlog.err_sts_set, 0)),
@@ -442,7 +443,7 @@ class SdxiEngine(wiring.Component):
 
         # ---- MSI-X: the hard block's one interrupt port, in turns ----------------------------
         # ``msix_owner`` may start a send; the turn moves on while its owner has none going.
-        msix_owner = Signal(range(fns))
+        msix_owner = Signal(max(1, (fns - 1).bit_length()))
         owner_busy = Signal()
         with m.Switch(msix_owner):
             for f, fn in enumerate(functions):

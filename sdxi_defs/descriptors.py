@@ -16,6 +16,7 @@ __all__ = [
     "OpGroup", "DmaBaseOp", "AdminOp", "IntrOp", "VendorOp", "SyncFilter", "FILL_PATTERN_SIZES",
     "DSC_GENERIC", "DSC_DMAB_NOP", "DSC_DMAB_COPY", "DSC_DMAB_WRT_IMM", "DSC_DMAB_REPCOPY",
     "DSC_INTR", "DSC_CXT_START", "DSC_CXT_STOP", "DSC_SYNC", "DSC_CXT_UPD", "DSC_AKEY_UPD",
+    "DSC_RKEY_UPD",
     "DSC_VENDOR_FILL", "DESCRIPTORS", "WRT_IMM_MAX", "REPCOPY_BLOCK",
 ]
 
@@ -174,6 +175,10 @@ DSC_AKEY_UPD = _descriptor("DSC_AKEY_UPD", "prototype + project choice", _ADMIN_
     Field("key_start", 96, 16, RW),
     Field("key_end", 112, 16, RW),
 ))
+DSC_RKEY_UPD = _descriptor("DSC_RKEY_UPD", "project choice", _ADMIN_RANGE + (
+    Field("key_start", 96, 16, RW),
+    Field("key_end", 112, 16, RW),
+))
 
 #: (type, subtype) -> layout, for every descriptor the engine executes.
 DESCRIPTORS = {
@@ -184,6 +189,7 @@ DESCRIPTORS = {
     (OpGroup.INTR, IntrOp.INTR): DSC_INTR,
     (OpGroup.ADMIN, AdminOp.CXT_UPD): DSC_CXT_UPD,
     (OpGroup.ADMIN, AdminOp.AKEY_UPD): DSC_AKEY_UPD,
+    (OpGroup.ADMIN, AdminOp.RKEY_UPD): DSC_RKEY_UPD,
     (OpGroup.ADMIN, AdminOp.CXT_START_NM): DSC_CXT_START,
     (OpGroup.ADMIN, AdminOp.CXT_START_RS): DSC_CXT_START,
     (OpGroup.ADMIN, AdminOp.CXT_STOP): DSC_CXT_STOP,

@@ -65,7 +65,10 @@ class ErrClass(enum.IntEnum):
     ADDRESS_WRAP = 0x15        #: an operand's byte range (or the ring) runs past 2^64 - 1
     AKEY_RANGE = 0x20          #: AKey index past the context's table
     AKEY_INVALID = 0x21        #: AKey entry vl = 0 (or iv = 0 for INTR)
-    AKEY_UNSUPPORTED = 0x22    #: AKey entry asks for what is not implemented (tgt_sfunc)
+    AKEY_UNSUPPORTED = 0x22    #: AKey entry's tgt_sfunc names no function of the group
+    RKEY_RANGE = 0x23          #: the target's RKey table is disabled or the index is past it
+    RKEY_INVALID = 0x24        #: RKey entry vl = 0 (revoked), or iv = 0 for INTR
+    RKEY_DENIED = 0x25         #: RKey entry's req_sfunc is not the requesting function
     READ_UR = 0x31             #: a read completed with Unsupported Request
     READ_CA = 0x32             #: a read completed with Completer Abort
     READ_POISONED = 0x33

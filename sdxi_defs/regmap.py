@@ -118,9 +118,9 @@ BAR0_REGISTERS = (
         Field("ptr", 12, 52, RW, "4 KiB-aligned context L2 table, address bits 63:12"),
     )),
     Register("RKEY", 0x10100, spec="Table 9-10", fields=(
-        Field("en", 0, 1, RW, "RKey table valid (inert: CAP1.rkey_cap = 0)",
+        Field("en", 0, 1, RW, "RKey table valid (stores 0 where CAP1.rkey_cap = 0)",
               at_most="CAP1.rkey_cap"),
-        Field("sz", 1, 4, RW, "RKey table size", at_most="CAP0.max_rkey_sz"),
+        Field("sz", 1, 4, RW, "RKey table holds 256 << sz entries", at_most="CAP0.max_rkey_sz"),
         Field("ptr", 12, 52, RW, "4 KiB-aligned RKey table, address bits 63:12"),
     )),
     Register("ERR_CTL", 0x20000, spec="Table 9-11", fields=(

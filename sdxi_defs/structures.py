@@ -12,7 +12,7 @@ from .fields import Access, Field, Structure
 
 __all__ = ["CXT_L2_ENT", "CXT_L1_ENT", "CXT_CTL", "CXT_STS", "AKEY_ENT", "CST_BLK",
            "ERRLOG_HD_ENT", "CxtState", "L2_ENTRIES", "L1_ENTRIES", "cxt_l2_index", "cxt_l1_index",
-           "LOCAL_SFUNC", "sfunc_of", "function_of_sfunc"]
+           "RKEY_ENT", "LOCAL_SFUNC", "sfunc_of", "function_of_sfunc"]
 
 RW = Access.RW
 
@@ -101,6 +101,22 @@ AKEY_ENT = Structure("AKEY_ENT", 16, spec="Table 3-7", fields=(
     Field("ph", 62, 2, RW),
     Field("stag", 64, 16, RW),
     Field("rkey", 96, 16, RW),
+))
+
+#: An RKey table entry (16 bytes): lets function ``req_sfunc`` reach this function's memory
+#: through an AKey that names this function and the entry's index. The layout is the
+#: prototype's (sdxi-spec.md 3.8), pr placed as in AKEY_ENT (docs/spec-choices.md, "RKeys").
+RKEY_ENT = Structure("RKEY_ENT", 16, spec="prototype + project choice", fields=(
+    Field("vl", 0, 1, RW),
+    Field("iv", 1, 1, RW),
+    Field("pv", 2, 1, RW),
+    Field("ste", 3, 1, RW),
+    Field("intr_num", 4, 11, RW),
+    Field("req_sfunc", 16, 16, RW),
+    Field("pasid", 32, 20, RW),
+    Field("pr", 61, 1, RW),
+    Field("ph", 62, 2, RW),
+    Field("stag", 64, 16, RW),
 ))
 
 CST_BLK = Structure("CST_BLK", 32, spec="Table 6-4", fields=(

@@ -1,7 +1,9 @@
 """Run a host script against the simulated card.
 
 A host script is a Python file with ``async def main(card)``; ``card`` is an ``sw.SdxiCard``
-for the simulated function, enumerated with bus mastering and MSI-X on, not yet started.
+for the simulated card's function 0, enumerated with bus mastering and MSI-X on, not yet
+started. A script whose ``main`` takes more arguments (``main(card, *others)``) also gets a
+card for each of the other functions, each with its own host memory, as guests would.
 
     python -m sim.host_script SCRIPT.py [--variant NAME] [--timeout-us N]
 
@@ -10,6 +12,7 @@ Inside the simulator this module is the cocotb test module; ``SDXI_SCRIPT`` name
 
 import argparse
 import importlib.util
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -36,7 +39,13 @@ async def host_script(dut):
     script = _load(os.environ["SDXI_SCRIPT"])
     tb = SdxiTb(dut)
     card = await tb.card()
-    await script.main(card)
+    params = inspect.signature(script.main).parameters.values()
+    if len(params) > 1:
+        others = [await tb.card(function=f)
+                  for f in range(1, tb.metadata["sdxi"]["functions"])]
+        await script.main(card, *others)
+    else:
+        await script.main(card)
 
 
 def main(argv=None):

@@ -187,8 +187,9 @@ class Context:
             dst, src, n, cst=cst, src_akey=src_akey, dst_akey=dst_akey), n)
 
     async def copy_between(self, dst_space, dst, src_space, src, n):
-        """Copy ``n`` bytes from virtual ``src`` in ``src_space`` to virtual ``dst`` in
-        ``dst_space`` (``AddressSpace``s, either may be None for bus addresses)."""
+        """Copy ``n`` bytes from ``src`` in ``src_space`` to ``dst`` in ``dst_space``: each an
+        ``AddressSpace`` (virtual addresses), a ``RemoteKey`` (addresses in another function's
+        memory as its RKey grants it), or None (bus addresses)."""
         await self.mem_copy(dst, src, n, src_akey=self.akey_for(src_space),
                             dst_akey=self.akey_for(dst_space))
 
@@ -221,17 +222,22 @@ class Context:
         self.mem.akey_table.write(16 * index, AKEY_ENT.encode(**fields))
 
     def akey_for(self, space, *, privileged=False):
-        """The index of an AKey entry for buffers in ``space`` (an ``AddressSpace``: pv = 1
-        with its PASID, user accesses unless ``privileged``; None: bus addresses), written
-        into the table the first time it is asked for."""
+        """The index of an AKey entry for buffers in ``space``, written into the table the
+        first time it is asked for: an ``AddressSpace`` (pv = 1 with its PASID, user accesses
+        unless ``privileged``), a ``RemoteKey`` (another function's memory, as its RKey entry
+        grants it: tgt_sfunc and rkey), or None (bus addresses)."""
         if space is None:
             return BUFFER_AKEY
-        key = (space.pasid, privileged)
+        remote = hasattr(space, "sfunc")
+        key = ("rkey", space.sfunc, space.index) if remote else (space.pasid, privileged)
         if key not in self._space_keys:
             index = FIRST_SPACE_AKEY + len(self._space_keys)
             if index >= self.mem.akey_table.size // AKEY_ENT.size:
                 raise RuntimeError(f"context {self.id}: AKey table full")
-            self.set_akey(index, vl=1, pv=1, pasid=space.pasid, pr=int(privileged))
+            if remote:
+                self.set_akey(index, vl=1, tgt_sfunc=space.sfunc, rkey=space.index)
+            else:
+                self.set_akey(index, vl=1, pv=1, pasid=space.pasid, pr=int(privileged))
             self._space_keys[key] = index
         return self._space_keys[key]
 

@@ -86,6 +86,13 @@ def admin_sync(first, last, flt, cst):
                   cxt_start=first, cxt_end=last)
 
 
+def admin_rkey_update(first_key, last_key, cst=None):
+    """RKEY_UPD: RKey entries ``first_key`` to ``last_key`` changed; cached RKey state is
+    dropped once the descriptor completes (docs/spec-choices.md, "RKeys")."""
+    return encode(dsc.DSC_RKEY_UPD, OpGroup.ADMIN, AdminOp.RKEY_UPD, cst=cst, fe=1,
+                  key_start=first_key, key_end=last_key)
+
+
 def admin_update(first, last, cst=None):
     """CXT_UPD: contexts ``first`` to ``last`` reload their tables."""
     return encode(dsc.DSC_CXT_UPD, OpGroup.ADMIN, AdminOp.CXT_UPD, cst=cst,

@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from sdxi_defs.descriptors import SyncFilter
 from sdxi_defs.errors import ERRLOG_TYPE
 from sdxi_defs.regmap import GSR, GSV, REGISTERS_BY_NAME, TlbInvalidateKind, doorbell_offset
-from sdxi_defs.structures import CXT_L2_ENT, CXT_STS, ERRLOG_HD_ENT, CxtState
+from sdxi_defs.structures import CXT_L2_ENT, CXT_STS, ERRLOG_HD_ENT, RKEY_ENT, CxtState
 
 from .address_space import AddressSpace, PasidTable
 from .caps import Capabilities
 from .context import Completion, Context, ContextMemory
-from .descriptors import BUFFER_AKEY, admin_start, admin_stop, admin_sync
+from .descriptors import BUFFER_AKEY, admin_rkey_update, admin_start, admin_stop, admin_sync
 from .errors import ErrorLogEntry, ErrorLogLoss, SdxiError
 
 
@@ -42,6 +42,17 @@ class Timing:
         return self.completion_timeout_ns + self.ns_per_byte * nbytes
 
 
+RKEY_ENTRIES = 256      #: the RKey table the driver gives a function (RKEY.sz = 0)
+
+
+@dataclass(frozen=True)
+class RemoteKey:
+    """Entry ``index`` of the RKey table of function ``sfunc``: what an AKey of another
+    function names to reach the memory that entry grants (``Context.akey_for``)."""
+    sfunc: int
+    index: int
+
+
 class SdxiCard:
     """One SDXI function behind a ``Transport``.
 
@@ -61,6 +72,8 @@ class SdxiCard:
         self.contexts = {}
         self._errlog_read = 0
         self.pasid_table = None
+        self.rkey_table = None
+        self._rkeys_granted = 0
         self.error_log_lost = []
 
     # ---- registers -----------------------------------------------------------------------------
@@ -246,6 +259,39 @@ class SdxiCard:
         self.pasid_table = PasidTable(self.transport.alloc_dma, 1 << pasid_bits)
         await self.write_reg("IMPL_PASID_TABLE", REG["IMPL_PASID_TABLE"].encode(
             en=1, sz=pasid_bits, ptr=self.pasid_table.buffer.addr >> 12))
+
+    # ---- RKeys: this function's memory for another function of the group ----------------------
+
+    async def grant_rkey(self, requester_sfunc, space=None, *, privileged=False):
+        """Let function ``requester_sfunc`` of the group reach ``space`` (an ``AddressSpace``
+        of this function, or None: this function's bus addresses) through a new entry of this
+        function's RKey table; return the ``RemoteKey`` that function's AKeys name."""
+        if not self.caps.rkey:
+            raise SdxiError("this function has no RKeys (CAP1.rkey_cap = 0)")
+        if self.rkey_table is None:
+            self.rkey_table = self.transport.alloc_dma(RKEY_ENTRIES * RKEY_ENT.size)
+            await self.write_reg("RKEY", REG["RKEY"].encode(
+                en=1, sz=0, ptr=self.rkey_table.addr >> 12))
+        index = self._rkeys_granted
+        if index >= RKEY_ENTRIES:
+            raise SdxiError("RKey table full")
+        self._rkeys_granted += 1
+        fields = dict(vl=1, req_sfunc=requester_sfunc)
+        if space is not None:
+            fields.update(pv=1, pasid=space.pasid, pr=int(privileged))
+        self.rkey_table.write(index * RKEY_ENT.size, RKEY_ENT.encode(**fields))
+        return RemoteKey(self.caps.sfunc, index)
+
+    async def revoke_rkey(self, key):
+        """Invalidate RKey ``key`` (one this function granted) and wait until no descriptor
+        that starts from now on can use it: the entry's vl is cleared, then RKEY_UPD runs on
+        the admin context and completes."""
+        if key.sfunc != self.caps.sfunc:
+            raise ValueError(f"RKey of function {key.sfunc}, not of this one ({self.caps.sfunc})")
+        self.rkey_table.write(key.index * RKEY_ENT.size, bytes(RKEY_ENT.size))
+        cst = Completion(self)
+        await self.admin.submit([admin_rkey_update(key.index, key.index, cst)])
+        await cst.wait(f"revocation of RKey {key.index}", self.timing.completion_timeout())
 
     async def create_address_space(self, pasid):
         """A new, empty address space bound to ``pasid`` in the PASID table."""

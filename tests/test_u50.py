@@ -12,8 +12,8 @@ import cocotbext.pcie.xilinx.us.usp_model as usp_model
 from fpga.export import export
 from fpga.lint import lint
 from fpga.logic_depth import longest_paths
-from fpga.resources import (BUDGETS, COLUMNS, DMA_PATH, budget_lines, format_table, parse_stat,
-                            summarize, synthesize)
+from fpga.resources import (BUDGETS, COLUMNS, DMA_PATH, budget_lines, format_table,
+                            function_cost_lines, parse_stat, summarize, synthesize)
 from fpga.u50.build import generate
 from fpga.u50.pcie4c_ip import render_ip_tcl
 from fpga.u50.ports import load_ports
@@ -151,7 +151,8 @@ def test_ip_script_matches_metadata_512():
     assert functions == 2 and cfg["TL_PF_ENABLE_REG"] == str(functions)
     for pf in range(1, functions):
         for key, value in cfg.items():
-            if key.lower().startswith("pf0_"):
+            # The device capability is the hard block's, written once.
+            if key.lower().startswith("pf0_") and key != "pf0_dev_cap_max_payload":
                 twin = f"{key[:2]}{pf}{key[3:]}"
                 assert cfg[twin] == value, twin
     assert not any(k.lower().startswith(f"pf{functions}_") for k in cfg)
@@ -224,3 +225,13 @@ def test_logic_depth_counts_levels_between_registers_and_names_the_blocks():
     assert (paths["b"].start, paths["b"].end) == ("a.r", "b.s")
     assert paths["b"].blocks == ("a", "(glue)", "b")
     assert paths["a"].levels == 0             # the register in a is fed by a port directly
+
+
+def test_function_cost_is_judged_per_added_function():
+    one = {"LUT": 1000, "LUTRAM": 100, "FF": 800}
+    lines = function_cost_lines(one, {"LUT": 1300, "LUTRAM": 160, "FF": 900}, functions=3)
+    assert lines[0] == ("each function beyond the first: +150 LUT, 15.0% of the one-function "
+                        "engine (within the budget of 15%)")
+    assert lines[1].startswith("each function beyond the first: +30 LUTRAM, 30.0%")
+    over = function_cost_lines(one, {"LUT": 1151, "LUTRAM": 100, "FF": 800}, functions=2)
+    assert "OVER the budget of 15%" in over[0]

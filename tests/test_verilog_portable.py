@@ -11,7 +11,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
 from fpga.export import export
-from fpga.verilog_portable import _TRIGGER, portable_time_zero
+from fpga.verilog_portable import _TRIGGER, name_trigger, portable_time_zero
 
 
 class _Constant(wiring.Component):
@@ -72,3 +72,35 @@ def test_export_has_every_trigger_rewritten():
     text = export().read_text()
     assert not _TRIGGER.search(text)
     assert text.count("initial \\$auto$verilog_backend.cc:") == text.count("module ") > 20
+
+
+class _PartlyConstant(wiring.Component):
+    """An output driven in parts: one under an If, the rest constant, which Yosys writes as a
+    one-statement ``always @*`` block without the trigger."""
+
+    def __init__(self):
+        super().__init__({"o": Out(3)})
+
+    def elaborate(self, platform):
+        m = Module()
+        held = Signal()
+        m.d.sync += held.eq(held)
+        m.d.comb += [self.o[0].eq(held), self.o[1:].eq(0b10)]
+        with m.If(held):
+            m.d.comb += self.o[0].eq(1)
+        return m
+
+
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")
+@pytest.mark.parametrize("language", ["-g2005", "-g2012"])
+def test_one_statement_blocks_run_at_time_zero(language, tmp_path):
+    original = verilog.convert(_PartlyConstant(), name="constant", emit_src=False)
+    assert _simulate(original, language, tmp_path).startswith("o=xx"), "what it is for"
+    rewritten, _ = portable_time_zero(original)
+    rewritten, count = name_trigger(rewritten)
+    assert count == 1
+    assert _simulate(rewritten, language, tmp_path) == "o=100"
+
+
+def test_export_has_no_block_without_the_trigger():
+    assert "always @*\n" not in export().read_text()

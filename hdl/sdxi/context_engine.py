@@ -13,7 +13,8 @@ from sdxi_defs.descriptors import AdminOp, DmaBaseOp, OpGroup, SyncFilter
 from sdxi_defs.errors import ErrClass, ErrStep, ErrSubStep
 from sdxi_defs.ram_map import BATCH, IMAGE, RamLayout
 from sdxi_defs.regmap import REGISTERS_BY_NAME
-from sdxi_defs.structures import AKEY_ENT, LOCAL_SFUNC, CxtState, sfunc_of
+from sdxi_defs.structures import (AKEY_ENT, LOCAL_SFUNC, RKEY_ENT, CxtState,
+                                  function_of_sfunc, sfunc_of)
 
 from ..common.fsm import goto, request_states
 from ..common.layouts import layout_of
@@ -40,6 +41,10 @@ from .ring_fetcher import FETCHERS, RingFetcher
 __all__ = ["ContextEngine", "FETCHERS", "RECORDS"]
 
 RECORDS = 64                #: issued descriptors waiting to retire
+#: The data a turn may issue while other contexts wait, in 4 KiB units (256 KiB): with the
+#: descriptor count of a turn, it interleaves large copies of different contexts (and
+#: functions) on the link (docs/context-engine.md, "Front end").
+TURN_UNITS = 64
 
 
 class ContextEngine(wiring.Component):
@@ -75,7 +80,8 @@ class ContextEngine(wiring.Component):
     activate, soft_stop, hard_stop : In(functions), quiesced : Out(functions), per function FSM
     activate_done, activate_ok, fatal : Out(1), for the FSM of ``function``
     function : Out(FUNCTION_BITS), the function of the context being worked on
-    ctl2, cxt_l2 : In(layout_of(CTL2)), In(layout_of(CXT_L2)), per function: register values;
+    ctl2, cxt_l2, rkey : In(layout_of(CTL2)), In(layout_of(CXT_L2)), In(layout_of(RKEY)), per
+        function: register values;
         CTL2's limits are already bounded by CAP1 (the register file clamps them), so the
         engine takes them as they are
     mover_abort : Out(1 << FUNCTION_BITS), the functions stopping hard
@@ -123,6 +129,7 @@ class ContextEngine(wiring.Component):
             "function": Out(FUNCTION_BITS),
             "ctl2": In(layout_of(REGISTERS_BY_NAME["CTL2"])).array(fns),
             "cxt_l2": In(layout_of(REGISTERS_BY_NAME["CXT_L2"])).array(fns),
+            "rkey": In(layout_of(REGISTERS_BY_NAME["RKEY"])).array(fns),
             "decode_cycles": Out(32), "decoded": Out(32),
         })
 
@@ -199,9 +206,10 @@ class ContextEngine(wiring.Component):
                                     (self.translate, own_xlate, loader.translate)):
             m.d.comb += [outer.valid.eq(Mux(loading, theirs.valid, mine.valid)),
                          outer.payload.eq(Mux(loading, theirs.payload, mine.payload)),
-                         outer.payload.function.eq(fn),     # the context's own structures
                          theirs.ready.eq(outer.ready & loading),
                          mine.ready.eq(outer.ready & ~loading)]
+            with m.If(loading):
+                m.d.comb += outer.payload.function.eq(fn)   # the context's own structures
         m.d.comb += [loader.rd_status.valid.eq(self.rd_status.valid),
                      loader.rd_status.payload.eq(self.rd_status.payload),
                      loader.translated.valid.eq(self.translated.valid),
@@ -212,8 +220,10 @@ class ContextEngine(wiring.Component):
         m.d.comb += [own_rd.payload.eq(rq), self.wr_req.payload.eq(wq),
                      self.wr_req.payload.function.eq(fn)]
 
-        def start_read(state, addr, length):
-            m.d.sync += read_request(rq, addr, length, struct_ram=lay.struct, row_bytes=row)
+        def start_read(state, addr, length, function=None):
+            """Read a structure of ``function`` (default: the context's own)."""
+            m.d.sync += [*read_request(rq, addr, length, struct_ram=lay.struct, row_bytes=row),
+                         rq.function.eq(fn if function is None else function)]
             m.next = state
 
         def start_write(state, addr, length, ram):
@@ -245,7 +255,7 @@ class ContextEngine(wiring.Component):
         m.d.comb += [own_xlate.payload.eq(xq), self.translated.ready.eq(1)]
 
         def start_translate(state, vaddr, *, write):
-            m.d.sync += translate_request(xq, vaddr, write=write, entry=cx)
+            m.d.sync += [*translate_request(xq, vaddr, write=write, entry=cx), xq.function.eq(fn)]
             m.next = state
 
         # The structure just read, shifted down to its first byte.
@@ -272,6 +282,7 @@ class ContextEngine(wiring.Component):
         err_fn = found.function
 
         def report(step, sub_step, cls, *, function=False, buf=None, bv=None, index=True):
+            m.d.sync += notify.eq(0)
             m.d.sync += found_fields(found, step=step, sub_step=sub_step, err_class=cls,
                                      function=function, cxt=cur,
                                      index=0 if index else None, buf=buf, bv=bv)
@@ -291,6 +302,7 @@ class ContextEngine(wiring.Component):
             "on": 1,                            # the fetcher may fetch for ``cx``
             "left": 8,                          # descriptors before others get a turn
             "k": range(BATCH + 1),              # the descriptor of the batch being decoded
+            "units": range(TURN_UNITS + 256),   # data issued, in 4 KiB units (TURN_UNITS)
         }))
         write_index, turn_on, turn_left, k = turn.write_index, turn.on, turn.left, turn.k
         m.submodules.fetcher = fetcher = RingFetcher(ram_addr_bits=self._ram_bits,
@@ -329,6 +341,16 @@ class ContextEngine(wiring.Component):
 
         # ---- AKey cache and fill image -----------------------------------------------------------
         akeys = Signal(AkeyCache())
+        # An AKey of another function: that function and the index into its RKey table, and
+        # its RKEY register. ``notify``: the error found is that function's to log as well.
+        target = Signal(FUNCTION_BITS)
+        rkey_idx = Signal(16)
+        notify = Signal()
+        target_rkey = Signal(layout_of(REGISTERS_BY_NAME["RKEY"]))
+        with m.Switch(target):
+            for f in range(fns):
+                with m.Case(f):
+                    m.d.comb += target_rkey.eq(self.rkey[f])
         image = Signal(ImageCache(row))
 
         # ---- the decoder's verdict on the descriptor in ``now`` ----------------------------------
@@ -345,24 +367,38 @@ class ContextEngine(wiring.Component):
         slow = Signal(data.StructLayout({      # the slow path: AKeys to check, image to write
             "keys": 2, "key_idx": 16, "key_idx1": 16, "key_buf": 1, "key_intr": 1,
             "fill_rows": range(IMAGE // row + 1), "fill_row": range(IMAGE // row + 1),
-            "vector": 11}))
+            "vector": 11, "vector_function": FUNCTION_BITS}))
         keys, key_idx, key_idx1, key_buf, key_intr = \
             slow.keys, slow.key_idx, slow.key_idx1, slow.key_buf, slow.key_intr
         fill_rows, fill_row, vector = slow.fill_rows, slow.fill_row, slow.vector
+        vector_function = slow.vector_function
         cst = Signal(data.StructLayout({"has": 1, "csb": 64, "ready": 1}))
         # ``csb_ready``: ``csb`` holds the translated CST address
         has_cst, csb, csb_ready = cst.has, cst.csb, cst.ready
 
         # The record is driven in one place; where one is written, the state says only what
         # differs between descriptors (``make_record``).
-        rec = Signal(data.StructLayout({"mover": 1, "intr": 1, "vector": 11}))
+        rec = Signal(data.StructLayout({"mover": 1, "intr": 1, "vector": 11,
+                                        "intr_function": FUNCTION_BITS, "units": 8}))
+        # The data issued in this turn, added where a record is written: past TURN_UNITS,
+        # other contexts first.
+        others_first = Signal()
+        with m.If(fifo.w_en & (turn.units < TURN_UNITS)):
+            m.d.sync += turn.units.eq(turn.units + rec.units)
+        m.d.sync += others_first.eq((turn.units >= TURN_UNITS) & contexts.others_waiting)
         m.d.comb += [record.cxt.eq(cur), record.sts.eq(cx.sts), record.index.eq(cx.read_index),
                      record.mover.eq(rec.mover),
                      record.cst.eq(~gen.np), record.csb.eq(Mux(csb_ready, csb, csb_ptr)),
-                     record.intr.eq(rec.intr), record.vector.eq(rec.vector)]
+                     record.intr.eq(rec.intr), record.vector.eq(rec.vector),
+                     record.intr_function.eq(rec.intr_function)]
 
-        def make_record(*, mover_op, intr=0, vec=0):
-            return [rec.mover.eq(mover_op), rec.intr.eq(intr), rec.vector.eq(vec)]
+        def units_of(cmd):
+            """A mover command's data in 4 KiB units, at most 255 (its function's share)."""
+            return Mux(cmd.last[12:] >= 255, 255, cmd.last[12:] + 1)
+
+        def make_record(*, mover_op, intr=0, vec=0, vec_function=0, units=0):
+            return [rec.mover.eq(mover_op), rec.intr.eq(intr), rec.vector.eq(vec),
+                    rec.intr_function.eq(vec_function), rec.units.eq(units)]
 
         # The mover command of the fast path (the decoder's) or, on the slow path, the one kept
         # in ``mover``; driven in one place.
@@ -521,7 +557,8 @@ class ContextEngine(wiring.Component):
 
             with m.State("TAKE"):
                 m.d.comb += [self.take_valid.eq(1), self.take_cxt.eq(cur)]
-                m.d.sync += [turn_left.eq((cx.qos + 1) * BATCH), akeys.valid.eq(0)]
+                m.d.sync += [turn_left.eq((cx.qos + 1) * BATCH), turn.units.eq(0),
+                             akeys.valid.eq(0)]
                 with m.If(cx.wi_fault != 0):
                     context_error(ErrStep.WRITE_INDEX, ErrSubStep.ATF,
                                   class_of_fault(cx.wi_fault), index=False)
@@ -614,8 +651,11 @@ class ContextEngine(wiring.Component):
                 m.d.sync += [has_cst.eq(~gen.np), decode_cycles.eq(decode_cycles + 1)]
                 with m.If(presented):
                     # A command is out to the mover: it must stay until taken.
-                    issue_fast(make_record(mover_op=1))
+                    issue_fast(make_record(mover_op=1, units=units_of(verdict.cmd)))
                 with m.Elif(lost | stopping):
+                    m.next = "END_TURN"
+                with m.Elif(others_first):
+                    m.d.comb += more_cur.eq(1)      # back after the others' turns
                     m.next = "END_TURN"
                 with m.Elif(~gen.vl):
                     # Not yet written: wait for the next doorbell (sdxi-spec.md 5.1).
@@ -632,9 +672,10 @@ class ContextEngine(wiring.Component):
                                           buf=verdict.buf, bv=verdict.bv)
                         with m.Case(Action.PUSH):
                             push_fast(make_record(mover_op=0, intr=verdict.intr,
-                                                  vec=verdict.vector))
+                                                  vec=verdict.vector,
+                                                  vec_function=verdict.intr_function))
                         with m.Case(Action.ISSUE):
-                            issue_fast(make_record(mover_op=1))
+                            issue_fast(make_record(mover_op=1, units=units_of(verdict.cmd)))
                         with m.Case(Action.CHECK):
                             m.d.sync += [mover.eq(verdict.cmd), fill_rows.eq(verdict.fill_rows),
                                          keys.eq(verdict.keys), key_idx.eq(verdict.key_idx),
@@ -644,7 +685,7 @@ class ContextEngine(wiring.Component):
                         with m.Case(Action.ADMIN):
                             with m.If(~drained):
                                 pass                 # admin operations wait for quiet
-                            with m.Elif(sub == AdminOp.AKEY_UPD):
+                            with m.Elif((sub == AdminOp.AKEY_UPD) | (sub == AdminOp.RKEY_UPD)):
                                 m.d.sync += akeys.valid.eq(0)
                                 m.next = "RECORD"
                             with m.Else():
@@ -734,19 +775,39 @@ class ContextEngine(wiring.Component):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.AKEY_RANGE, buf=key_buf)
                 with m.Elif(cached.hit & (~key_intr | cached.intr_ok)):
                     keep_space(cached.space)
-                    m.d.sync += [vector.eq(cached.vector), keys.eq(keys >> 1),
+                    m.d.sync += [vector.eq(cached.vector),
+                                 vector_function.eq(cached.space.function), keys.eq(keys >> 1),
                                  key_idx.eq(key_idx1), key_buf.eq(1)]
                 with m.Else():
                     start_read("AKEY_RD", cx.akey + (key_idx << 4), 16)
+            def accept_key(space, iv, vec):
+                """The key checked out: its buffer gets ``space``; cache it; on to the next."""
+                keep_space(space)
+                for i in range(2):
+                    with m.If(akeys.next == i):
+                        m.d.sync += [akeys.valid[i].eq(1), akeys.idx[i].eq(key_idx),
+                                     akeys.iv[i].eq(iv), akeys.vec[i].eq(vec),
+                                     akeys.space[i].eq(space)]
+                m.d.sync += [akeys.next.eq(~akeys.next), vector.eq(vec),
+                             vector_function.eq(space.function), keys.eq(keys >> 1),
+                             key_idx.eq(key_idx1), key_buf.eq(1)]
+                reread_descriptor()         # the entry was read over it
+                m.next = "AKEY"
+
             def check_akey():
                 entry = data.View(layout_of(AKEY_ENT), landed[:AKEY_ENT.size * 8])
                 vector_ok = entry.intr_num < cfg.msix_vectors
+                local_key = (entry.tgt_sfunc == LOCAL_SFUNC) | (entry.tgt_sfunc == sfunc_of(fn))
                 with m.If(~entry.vl | (key_intr & ~entry.iv)):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.AKEY_INVALID, buf=key_buf)
-                with m.Elif((entry.tgt_sfunc != LOCAL_SFUNC) &
-                            (entry.tgt_sfunc != sfunc_of(fn))):
+                with m.Elif(~local_key & (entry.tgt_sfunc > sfunc_of(fns - 1))):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.AKEY_UNSUPPORTED,
                                   buf=key_buf)
+                with m.Elif(~local_key):
+                    # Another function of the group: its RKey table decides (step 12).
+                    m.d.sync += [target.eq(function_of_sfunc(entry.tgt_sfunc)),
+                                 rkey_idx.eq(entry.rkey)]
+                    m.next = "RKEY"
                 with m.Elif(key_intr & ~vector_ok):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.BAD_PARAMETER,
                                   buf=key_buf)
@@ -754,20 +815,41 @@ class ContextEngine(wiring.Component):
                     space = Signal(BufferSpace())
                     m.d.comb += [space.pv.eq(entry.pv), space.pasid.eq(entry.pasid),
                                  space.user.eq(~entry.pr), space.function.eq(fn)]
-                    keep_space(space)
-                    for i in range(2):
-                        with m.If(akeys.next == i):
-                            m.d.sync += [akeys.valid[i].eq(1), akeys.idx[i].eq(key_idx),
-                                         akeys.iv[i].eq(entry.iv & vector_ok),
-                                         akeys.vec[i].eq(entry.intr_num),
-                                         akeys.space[i].eq(space)]
-                    m.d.sync += [akeys.next.eq(~akeys.next), vector.eq(entry.intr_num),
-                                 keys.eq(keys >> 1), key_idx.eq(key_idx1), key_buf.eq(1)]
-                    reread_descriptor()         # the entry was read over it
-                    m.next = "AKEY"
+                    accept_key(space, entry.iv & vector_ok, entry.intr_num)
 
             read_states("AKEY_RD", check_akey,
                         lambda e: context_error(ErrStep.AKEY, ErrSubStep.DAF, e, buf=key_buf))
+
+            # ---- RKey checks (step 12): the target function's table, read as the target ------
+            def rkey_error(sub_step, cls):
+                context_error(ErrStep.RKEY, sub_step, cls, buf=key_buf)
+                m.d.sync += notify.eq(1)            # after ``report``'s clear: this one wins
+
+            with m.State("RKEY"):
+                with m.If(~target_rkey.en | ((rkey_idx >> (target_rkey.sz + 8)) != 0)):
+                    rkey_error(ErrSubStep.DVF, ErrClass.RKEY_RANGE)
+                with m.Else():
+                    start_read("RKEY_RD",
+                               Cat(Const(0, 12), target_rkey.ptr) + (rkey_idx << 4), 16,
+                               function=target)
+
+            def check_rkey():
+                entry = data.View(layout_of(RKEY_ENT), landed[:RKEY_ENT.size * 8])
+                vector_ok = entry.intr_num < cfg.msix_vectors
+                with m.If(~entry.vl | (key_intr & ~entry.iv)):
+                    rkey_error(ErrSubStep.DVF, ErrClass.RKEY_INVALID)
+                with m.Elif(entry.req_sfunc != sfunc_of(fn)):
+                    rkey_error(ErrSubStep.DVF, ErrClass.RKEY_DENIED)
+                with m.Elif(key_intr & ~vector_ok):
+                    rkey_error(ErrSubStep.DVF, ErrClass.BAD_PARAMETER)
+                with m.Else():
+                    space = Signal(BufferSpace())
+                    m.d.comb += [space.pv.eq(entry.pv), space.pasid.eq(entry.pasid),
+                                 space.user.eq(~entry.pr), space.function.eq(target)]
+                    accept_key(space, entry.iv & vector_ok, entry.intr_num)
+
+            read_states("RKEY_RD", check_rkey,
+                        lambda e: rkey_error(ErrSubStep.DAF, e))
 
 
             # ---- the fill / write-immediate image (waits until the mover no longer reads it) -----
@@ -799,7 +881,9 @@ class ContextEngine(wiring.Component):
                     ~((typ == OpGroup.DMABASE) & (sub == DmaBaseOp.NOP))
                 with m.If(fifo.w_rdy):
                     m.d.comb += [fifo.w_en.eq(1)] + make_record(
-                        mover_op=needs_mover, intr=key_intr, vec=vector)
+                        mover_op=needs_mover, intr=key_intr, vec=vector,
+                        vec_function=vector_function,
+                        units=Mux(needs_mover, units_of(mover), 0))
                     with m.If(needs_mover):
                         m.next = "MOVE"
                     with m.Else():
@@ -828,7 +912,8 @@ class ContextEngine(wiring.Component):
                              rep.payload.found.index.eq(cx.read_index),
                              rep.payload.stop.eq(~err_fn), rep.payload.sts.eq(cx.sts),
                              rep.payload.cst.eq(~err_fn & found.div & has_cst),
-                             rep.payload.csb.eq(csb)]
+                             rep.payload.csb.eq(csb), rep.payload.notify.eq(notify),
+                             rep.payload.notify_function.eq(target)]
                 with m.If(rep.ready):
                     with m.If(err_fn):
                         m.next = "FN_ERROR"

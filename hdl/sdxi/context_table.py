@@ -103,23 +103,24 @@ class ContextTable(wiring.Component):
         m.d.comb += cur_bit.eq(Const(1, n) << self.cur)
         up = self.update
         per_function = min(n, 1 << self._cbits)
-        # ``forget_all`` keeps the contexts of every other function.
-        kept = Signal(n)
+        # The contexts of every function but ``cur``'s (``forget_all`` keeps them).
+        other_functions = Signal(n)
         with m.Switch(self.cur >> self._cbits):
             for f in range(self._fns):
                 with m.Case(f):
-                    m.d.comb += kept.eq(~(((1 << per_function) - 1) << (f * per_function)))
+                    mine = ((1 << per_function) - 1) << (f * per_function)
+                    m.d.comb += other_functions.eq(~mine)
         failed_bit = Mux(self.failed, Const(1, n) << self.failed_cxt, 0)
         stop_mask = Mux(up.stopped, cur_bit, 0) | failed_bit
         m.d.sync += [
-            running.eq(Mux(up.forget_all, running & kept,
+            running.eq(Mux(up.forget_all, running & other_functions,
                            (running & ~stop_mask) | Mux(up.started, cur_bit, 0))),
-            work.eq(Mux(up.forget_all, work & kept,
+            work.eq(Mux(up.forget_all, work & other_functions,
                         (work & ~stop_mask & ~Mux(up.idle, cur_bit, 0)) |
                         Mux(up.started | up.more, cur_bit, 0))),
-            stale.eq(Mux(up.forget_all, stale & kept,
+            stale.eq(Mux(up.forget_all, stale & other_functions,
                          (stale & ~Mux(up.fresh, cur_bit, 0)) | Mux(up.stale, cur_bit, 0))),
-            known.eq(Mux(up.forget_all, known & kept, known | Mux(up.known, cur_bit, 0))),
+            known.eq(Mux(up.forget_all, known & other_functions, known | Mux(up.known, cur_bit, 0))),
         ]
 
         candidates = Signal(n)

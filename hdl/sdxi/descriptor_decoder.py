@@ -13,6 +13,7 @@ from sdxi_defs.ram_map import IMAGE
 
 from ..common.address_range import runs_past_top
 from ..common.layouts import layout_of
+from ..config import FUNCTION_BITS
 from .akey_cache import AkeyCache, akey_lookup
 from .data_mover import MoverCommand, MoverOp
 from .error_completion import ErrorFound
@@ -73,7 +74,8 @@ class Verdict(data.StructLayout):
     """The decoder's answer. ``cmd`` is the descriptor's mover command, its buffer spaces from
     the AKey cache (right where the keys hit; on CHECK the key checks supply them). ``keys``
     (one bit per key, ``key_idx`` first), ``key_intr`` (the key must allow interrupts) and
-    ``fill_rows`` (image rows a FILL needs) are for CHECK; ``intr`` and ``vector`` for PUSH."""
+    ``fill_rows`` (image rows a FILL needs) are for CHECK; ``intr``, ``vector`` and
+    ``intr_function`` (the function whose vector it is: the key's) for PUSH."""
 
     def __init__(self, ram_addr_bits, row_bytes):
         super().__init__({
@@ -81,6 +83,7 @@ class Verdict(data.StructLayout):
             "cmd": MoverCommand(ram_addr_bits),
             "keys": 2, "key_idx": 16, "key_idx1": 16, "key_intr": 1,
             "fill_rows": range(IMAGE // row_bytes + 1), "intr": 1, "vector": 11,
+            "intr_function": FUNCTION_BITS,
         })
 
 
@@ -224,6 +227,7 @@ class DescriptorDecoder(wiring.Component):
                 invalid(ErrClass.UNKNOWN_OPCODE)
             with m.Elif(key0.intr_ok):          # INTR's akey is COPY's akey0
                 decide(Action.PUSH, intr=1, vector=key0.vector)
+                m.d.comb += v.intr_function.eq(key0.space.function)
             with m.Else():
                 decide(Action.CHECK, keys=0b01, key_intr=1)
         with m.Else():      # AdminGrp
@@ -246,7 +250,7 @@ class DescriptorDecoder(wiring.Component):
                             invalid(ErrClass.BAD_PARAMETER)
                         with m.Else():
                             decide(Action.ADMIN)
-                    with m.Case(AdminOp.AKEY_UPD):
+                    with m.Case(AdminOp.AKEY_UPD, AdminOp.RKEY_UPD):
                         decide(Action.ADMIN)
                     with m.Default():
                         invalid(ErrClass.UNKNOWN_OPCODE)

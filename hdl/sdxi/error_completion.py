@@ -74,10 +74,12 @@ class LogRequest(data.StructLayout):
 
 class ErrorReport(data.StructLayout):
     """An error to complete: what was ``found``; with ``stop``, the context's CXT_STS (at
-    ``sts``) says ERR_FN first; with ``cst``, the descriptor's CST (at ``csb``) gets er = 1."""
+    ``sts``) says ERR_FN first; with ``cst``, the descriptor's CST (at ``csb``) gets er = 1;
+    with ``notify``, function ``notify_function`` (an RKey's owner) logs it too."""
 
     def __init__(self):
-        super().__init__({"found": ErrorFound(), "stop": 1, "sts": 64, "cst": 1, "csb": 64})
+        super().__init__({"found": ErrorFound(), "stop": 1, "sts": 64, "cst": 1, "csb": 64,
+                          "notify": 1, "notify_function": FUNCTION_BITS})
 
 
 class ErrorCompletion(wiring.Component):
@@ -85,7 +87,10 @@ class ErrorCompletion(wiring.Component):
     docs/spec-choices.md "Errors"): CXT_STS.state = ERR_FN written and confirmed, then the
     error-log entry handed to the log writer, then the CST's flags with er = 1 and its
     signal cleared, each confirmed before the next. A report is taken (``ready``) when all
-    of it is done, so what its sender does next follows it. ``reports`` has two ports; port 0
+    of it is done, so what its sender does next follows it. A report with ``notify`` ends with a
+    second entry, for the log of ``notify_function``: the same step, sub-step and class,
+    re = INFORMATIVE (nothing of that function stopped) and no context, descriptor or operand
+    (they are the other function's). ``reports`` has two ports; port 0
     wins. The writes are best effort: a failed one does not hold up the rest, as the context
     is stopping anyway. A report's ``found.cxt`` numbers the contexts of all functions
     together: its bits from ``context_bits`` up are the function, whose requester ID the writes
@@ -119,10 +124,17 @@ class ErrorCompletion(wiring.Component):
         wq = Signal.like(self.wr_req.payload)
         # The log entry is made here, once, from what the report says.
         function = report.found.cxt >> self._cxt_bits
+        second = Signal()                   # the notified function's entry is out
+        entry = self.log.payload.entry
         m.d.comb += [self.wr_req.payload.eq(wq), wq.function.eq(function),
-                     *entry_fields(self.log.payload.entry, report.found),
-                     self.log.payload.entry.cxt_num.eq(report.found.cxt[:self._cxt_bits]),
+                     *entry_fields(entry, report.found),
+                     entry.cxt_num.eq(report.found.cxt[:self._cxt_bits]),
                      self.log.payload.function.eq(function)]
+        with m.If(second):
+            m.d.comb += [entry.re.eq(ErrReaction.INFORMATIVE), entry.cv.eq(0),
+                         entry.cxt_num.eq(0), entry.div.eq(0), entry.dsc_index.eq(0),
+                         entry.bv.eq(0), entry.buf.eq(0),
+                         self.log.payload.function.eq(report.notify_function)]
 
         def write_cst_flags():
             with m.If(report.cst):
@@ -130,7 +142,7 @@ class ErrorCompletion(wiring.Component):
                              wq.ram_addr.eq(lay.flags_err)]
                 m.next = "FLAGS"
             with m.Else():
-                m.next = "DONE"
+                m.next = "NOTIFY"
 
         with m.FSM():
             with m.State("IDLE"):
@@ -155,7 +167,11 @@ class ErrorCompletion(wiring.Component):
                 m.next = "SIGNAL"
 
             request_states(m, "FLAGS", self.wr_req, self.wr_status, clear_signal)
-            request_states(m, "SIGNAL", self.wr_req, self.wr_status, goto(m, "DONE"))
+            request_states(m, "SIGNAL", self.wr_req, self.wr_status, goto(m, "NOTIFY"))
+            with m.State("NOTIFY"):
+                m.d.comb += [second.eq(1), self.log.valid.eq(report.notify)]
+                with m.If(~report.notify | self.log.ready):
+                    m.next = "DONE"
             with m.State("DONE"):
                 m.d.comb += [self.reports[0].ready.eq(~port), self.reports[1].ready.eq(port)]
                 m.next = "IDLE"

@@ -29,6 +29,7 @@ class RetireRecord(data.StructLayout):
             "mover": 1,          # a data mover result comes for it
             "cst": 1, "csb": 64,
             "intr": 1, "vector": 11,
+            "intr_function": FUNCTION_BITS,   # whose vector: the context's or an RKey's target
         })
 
 
@@ -252,7 +253,7 @@ class Retire(wiring.Component):
             with m.State("INTR"):
                 with m.If(~cst_busy & ~cst_start):
                     m.d.comb += [self.raise_vectors.eq(1 << rec.vector),
-                                 self.raise_function.eq(rec.cxt >> self._fn_shift)]
+                                 self.raise_function.eq(rec.intr_function)]
                     m.d.sync += complete
                     m.next = "NEXT"
 
@@ -268,6 +269,7 @@ class Retire(wiring.Component):
                 m.d.comb += [
                     rep.valid.eq(1), rep.payload.stop.eq(1), rep.payload.sts.eq(rec.sts),
                     rep.payload.cst.eq(rec.cst), rep.payload.csb.eq(rec.csb),
+                    rep.payload.notify.eq(0),       # a data-buffer error: this function's only
                     *found_fields(rep.payload.found, step=ErrStep.DATA_BUFFER, sub_step=sub_step,
                                   err_class=err, function=0, cxt=rec.cxt, index=rec.index,
                                   buf=buf),

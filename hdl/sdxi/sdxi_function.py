@@ -41,7 +41,7 @@ class SdxiFunction(wiring.Component):
     pending, take_valid, take_cxt : the doorbells (DoorbellArray)
     activate, activate_done, activate_ok, soft_stop, hard_stop, quiesced, fatal, gsv : the
         function state machine (FunctionStateMachine)
-    ctl2, cxt_l2, err_ctl, err_cfg, err_wrt, err_rd, err_sts : Out, register values
+    ctl2, cxt_l2, rkey, err_ctl, err_cfg, err_wrt, err_rd, err_sts : Out, register values
     err_wrt_load, err_wrt_value, err_sts_set, raise_vector0 : In, the error log's updates
     pasid_table, pasid_count : Out, IMPL_PASID_TABLE decoded (count 0: no table)
     tlb_inv, tlb_inv_kind, tlb_inv_pasid, tlb_inv_vaddr : Out, an IMPL_TLB_INV write
@@ -68,6 +68,7 @@ class SdxiFunction(wiring.Component):
             "soft_stop": Out(1), "hard_stop": Out(1), "quiesced": In(1), "fatal": In(1),
             "gsv": Out(3),
             "ctl2": Out(layout_of(_REG["CTL2"])), "cxt_l2": Out(layout_of(_REG["CXT_L2"])),
+            "rkey": Out(layout_of(_REG["RKEY"])),
             "err_ctl": Out(64), "err_cfg": Out(64), "err_wrt": Out(64), "err_rd": Out(64),
             "err_sts": Out(64),
             "err_wrt_load": In(1), "err_wrt_value": In(64), "err_sts_set": In(64),
@@ -125,7 +126,7 @@ class SdxiFunction(wiring.Component):
 
         # ---- register values out, the error log's updates in -------------------------------------
         m.d.comb += [
-            self.ctl2.eq(stored.CTL2), self.cxt_l2.eq(stored.CXT_L2),
+            self.ctl2.eq(stored.CTL2), self.cxt_l2.eq(stored.CXT_L2), self.rkey.eq(stored.RKEY),
             self.err_ctl.eq(stored.ERR_CTL), self.err_cfg.eq(stored.ERR_CFG),
             self.err_wrt.eq(stored.ERR_WRT), self.err_rd.eq(stored.ERR_RD),
             self.err_sts.eq(stored.ERR_STS),

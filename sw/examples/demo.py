@@ -1,13 +1,14 @@
 """Demo: bring the simulated SDXI card up the way Linux does, then copy and fill buffers
-through a client context, copy between two processes' virtual address spaces, and check
-every byte."""
+through a client context, copy between two processes' virtual address spaces, copy from one
+function's process into another function's (two guests, through an RKey), and check every
+byte."""
 
 import random
 
 from sdxi_defs.regmap import GSV
 
 
-async def main(card):
+async def main(card, *others):
     t = card.transport
     print(f"[demo] found {t.identity} with {t.interrupt_vectors} MSI-X vectors")
     print(f"[demo] state before bring-up: {(await card.state()).name}")
@@ -58,6 +59,9 @@ async def main(card):
           f"PASID {receiver.pasid} virtual {inbox.vaddr + 7:#x}: "
           f"{'verified' if ok else 'WRONG'} ({walks} page walks, {hits} TLB hits)")
 
+    if others:
+        failures += await across_functions(card, others[0])
+
     ok = await cxt.interrupt(1)
     failures += [] if ok else ["interrupt"]
     print(f"[demo] INTR descriptor on vector 1: {'delivered' if ok else 'NOT delivered'}")
@@ -69,3 +73,42 @@ async def main(card):
     print(f"[demo] function stopped: {(await card.state()).name}")
     if failures:
         raise SystemExit(f"demo failed: {', '.join(failures)}")
+
+
+async def across_functions(card, guest2):
+    """Two guests on two functions of the card, as SDXI's authors show it: guest 2 grants an
+    RKey for one of its address spaces to guest 1's function; guest 1 makes the AKey that names
+    it and copies across; guest 2 revokes it, and the next copy is refused."""
+    from sdxi_defs.errors import ErrClass
+    from sw.errors import SdxiOpError
+
+    await guest2.start()
+    print(f"[demo] guest 2's function {guest2.transport.identity} (sfunc {guest2.caps.sfunc}) "
+          f"brought up beside guest 1's (sfunc {card.caps.sfunc})")
+    space = await guest2.create_address_space(pasid=30)
+    inbox = space.map_buffer(0x6000_0000_0000, 4 * 4096)
+    key = await guest2.grant_rkey(card.caps.sfunc, space)
+    print(f"[demo] guest 2 granted RKey {key.index} for its PASID {space.pasid} to sfunc "
+          f"{card.caps.sfunc}")
+    n = 10_000
+    message = random.Random(3).randbytes(n)
+    outbox = card.transport.alloc_dma(n)
+    outbox.write(0, message)
+    cxt = await card.create_context()
+    await cxt.copy_between(key, inbox.vaddr + 5, None, outbox.addr, n)
+    ok = inbox.read(5, n) == message
+    print(f"[demo] guest 1 copied {n} bytes into guest 2's virtual {inbox.vaddr + 5:#x} through "
+          f"AKey {cxt.akey_for(key)}: {'verified' if ok else 'WRONG'}")
+    failures = [] if ok else ["copy across functions"]
+    await guest2.revoke_rkey(key)
+    try:
+        await cxt.copy_between(key, inbox.vaddr, None, outbox.addr, n)
+        refused = False
+    except SdxiOpError as e:
+        refused = [x.err_class for x in e.log] == [ErrClass.RKEY_INVALID]
+    print(f"[demo] guest 2 revoked it; guest 1's next copy: "
+          f"{'refused (RKEY_INVALID)' if refused else 'NOT refused'}")
+    failures += [] if refused else ["revocation"]
+    await card.destroy_context(cxt)
+    await guest2.stop()
+    return failures

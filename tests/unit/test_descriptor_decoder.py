@@ -176,7 +176,7 @@ def expected(s):
         if f["flt"] > SyncFilter.FN or (f["flt"] == SyncFilter.CXT and not range_ok):
             return bad(ErrClass.BAD_PARAMETER)
         return (Action.ADMIN, None, None, 0, 0, 0, 0)
-    if sub == AdminOp.AKEY_UPD:
+    if sub in (AdminOp.AKEY_UPD, AdminOp.RKEY_UPD):
         return (Action.ADMIN, None, None, 0, 0, 0, 0)
     return bad(ErrClass.UNKNOWN_OPCODE)
 

@@ -139,6 +139,7 @@ class Bench:
         self.row_bytes = data_width // 8
         self.dut = Dut(data_width, **kw)
         self.statuses = []       # (id, error) in the order they came
+        self.requesters = []     # the requester ID of every read, in issue order
         self.rng = random.Random(seed)
         self.host = host or Host(self)
         self.host.b = self
@@ -165,6 +166,7 @@ class Bench:
                 else:
                     nbytes = 4 * p.desc.dword_count - lead - (4 - p.last_be.bit_length())
                 self.host.on_request(p.desc.tag, a, nbytes)
+                self.requesters.append(p.desc.requester_id)
             chunk = self.host.next_chunk(self.rng) if self.rng.random() < 0.8 else None
             if chunk:
                 for k, v in chunk["desc"].items():
@@ -173,8 +175,9 @@ class Bench:
                     ctx.set(getattr(eng.cpl.payload, k), chunk[k])
             ctx.set(eng.cpl.valid, int(chunk is not None))
 
-    async def read(self, ctx, addr, length, ram_addr, ident):
+    async def read(self, ctx, addr, length, ram_addr, ident, function=0):
         req = self.dut.engine.req
+        ctx.set(req.payload.function, function)
         ctx.set(req.payload.addr, addr)
         ctx.set(req.payload.length, length)
         ctx.set(req.payload.ram_addr, ram_addr)
@@ -418,3 +421,29 @@ def test_first_read_leaves_in_the_clock_of_acceptance():
         assert len(bench.host.requests) == 1
 
     bench.simulate(tb, "dma_read_latency")
+
+
+def test_reads_carry_their_function_and_its_bus_mastering():
+    """A request's reads go out with its function's requester ID, and a function whose Bus
+    Master Enable is off has its requests refused while another function's go out."""
+    bench = Bench(seed=29)
+
+    async def tb(ctx):
+        bench.setup(ctx)
+        eng = bench.dut.engine
+        ctx.set(eng.bus_master, 0b0011)
+        await bench.read(ctx, 0x2000, 1000, 0, ident=1, function=1)
+        assert await bench.status(ctx, 1) == (1, ReadError.OK)
+        assert bench.requesters and set(bench.requesters) == {1}
+        ctx.set(eng.bus_master, 0b0001)
+        sent = len(bench.requesters)
+        await bench.read(ctx, 0x3000, 64, 1024, ident=2, function=1)
+        assert await bench.status(ctx, 2) == (2, ReadError.BUS_MASTER_OFF)
+        assert len(bench.requesters) == sent
+        await bench.read(ctx, 0x4000, 200, 2048, ident=3, function=0)
+        assert await bench.status(ctx, 3) == (3, ReadError.OK)
+        assert set(bench.requesters[sent:]) == {0}
+        got = await bench.ram_bytes(ctx, 2048, 200)
+        assert got == bytes(host_byte(0x4000 + k) for k in range(200))
+
+    bench.simulate(tb, "dma_read_functions")

@@ -17,23 +17,26 @@ STS, CSB = 0x9000, 0xA000
 
 
 class Bench:
-    def __init__(self, seed, fail=False):
-        self.dut = ErrorCompletion(ram_addr_bits=14, row_bytes=64)
+    def __init__(self, seed, fail=False, context_bits=16):
+        self.dut = ErrorCompletion(ram_addr_bits=14, row_bytes=64, context_bits=context_bits)
         self.rng = random.Random(seed)
         self.fail = fail
         self.events = []          # ("write", addr, length, ram) / ("log", cxt) in order
         self.entries = []         # the log entries, as bytes
+        self.functions = []       # the function whose log each entry is for
 
     async def engine(self, ctx):
         dut = self.dut
         pending, due = None, 0
-        async for _, _, valid, ready, p, l_valid, l_ready, entry in ctx.tick().sample(
+        async for _, _, valid, ready, p, l_valid, l_ready, entry, function in ctx.tick().sample(
                 dut.wr_req.valid, dut.wr_req.ready, dut.wr_req.payload,
-                dut.log.valid, dut.log.ready, dut.log.payload.as_value()):
+                dut.log.valid, dut.log.ready, dut.log.payload.entry.as_value(),
+                dut.log.payload.function):
             ctx.set(dut.wr_status.valid, 0)
             if l_valid and l_ready:
                 raw = entry.to_bytes(ERRLOG_HD_ENT.size, "little")
                 self.entries.append(raw)
+                self.functions.append(function)
                 self.events.append(("log", ERRLOG_HD_ENT.decode(raw)["cxt_num"]))
             ctx.set(dut.log.ready, self.rng.random() < 0.4)
             if pending is None:
@@ -51,8 +54,10 @@ class Bench:
                 ctx.set(dut.wr_status.valid, 1)
                 pending = None
 
-    async def report(self, ctx, port, *, cxt, stop, cst):
+    async def report(self, ctx, port, *, cxt, stop, cst, notify=None):
         r = self.dut.reports[port]
+        ctx.set(r.payload.notify, notify is not None)
+        ctx.set(r.payload.notify_function, notify or 0)
         ctx.set(r.payload.found.as_value(), 0)
         for name, value in dict(FOUND, cxt=cxt).items():
             ctx.set(getattr(r.payload.found, name), value)
@@ -113,3 +118,21 @@ def test_failed_writes_do_not_hold_up_the_rest_and_port_0_comes_first():
     first = [STATE, ("log", 1), FLAGS, SIGNAL, ("done", 1)]
     second = [STATE, ("log", 2), FLAGS, SIGNAL, ("done", 2)]
     assert bench.events == first + second
+
+
+def test_an_rkey_error_is_logged_by_both_functions():
+    """Contexts numbered with 7 bits per function: context 5 of function 1 is 133. Its
+    function's log gets the full entry (context 5), then function 2's an informative one with
+    no context, descriptor or operand."""
+    bench = Bench(11, context_bits=7)
+
+    async def tb(ctx):
+        await bench.report(ctx, 1, cxt=(1 << 7) + 5, stop=1, cst=1, notify=2)
+
+    bench.simulate(tb, "error_completion_notify")
+    assert bench.events == [STATE, ("log", 5), FLAGS, SIGNAL, ("log", 0), ("done", 133)]
+    assert bench.functions == [1, 2]
+    assert bench.entries[0] == expected_entry(5)
+    assert bench.entries[1] == ERRLOG_HD_ENT.encode(
+        vl=1, type=ERRLOG_TYPE, step=3, sub_step=2, err_class=0x21, cv=0,
+        re=ErrReaction.INFORMATIVE, cxt_num=0, div=0, dsc_index=0)
