@@ -314,7 +314,8 @@ class SdxiEngine(wiring.Component):
             ram_rows=ram_rows, ram_addr_bits=ram_bits, layout=layout,
             context_bits=cfg.context_bits)
         m.submodules.error_log = errlog = ErrorLogWriter(
-            data_width=w, ram_rows=ram_rows, ram_addr_bits=ram_bits, staging=layout.errlog)
+            data_width=w, ram_rows=ram_rows, ram_addr_bits=ram_bits, staging=layout.errlog,
+            functions=fns)
         m.submodules.error_completion = completion = ErrorCompletion(
             ram_addr_bits=ram_bits, row_bytes=row_bytes, context_bits=cfg.context_bits)
         m.submodules.translation = tu = TranslationUnit(
@@ -406,10 +407,13 @@ class SdxiEngine(wiring.Component):
                 ce.ctl2[f].eq(fn.ctl2),
                 ce.cxt_l2[f].eq(fn.cxt_l2),
                 ce.rkey[f].eq(fn.rkey),
-                fn.err_wrt_load.eq(errlog.err_wrt_load & (errlog.function == f)),
+                errlog.err_ctl[f].eq(fn.err_ctl), errlog.err_cfg[f].eq(fn.err_cfg),
+                errlog.err_wrt[f].eq(fn.err_wrt), errlog.err_rd[f].eq(fn.err_rd),
+                errlog.err_sts[f].eq(fn.err_sts),
+                fn.err_wrt_load.eq(errlog.err_wrt_load[f]),
                 fn.err_wrt_value.eq(errlog.err_wrt_value),
-                fn.err_sts_set.eq(Mux(errlog.function == f, errlog.err_sts_set, 0)),
-                fn.raise_vector0.eq(errlog.raise_vector0 & (errlog.function == f)),
+                fn.err_sts_set.eq(errlog.err_sts_set[f]),
+                fn.raise_vector0.eq(errlog.raise_vector0[f]),
                 fn.raise_vectors.eq(Mux(retire.raise_function == f, retire.raise_vectors, 0)),
                 tu.pasid_table[f].eq(fn.pasid_table),
                 tu.pasid_count[f].eq(fn.pasid_count),
@@ -422,13 +426,6 @@ class SdxiEngine(wiring.Component):
                 fn.msix_enable.eq(self.cfg_interrupt_msix_enable[f]),
                 fn.msix_mask.eq(self.cfg_interrupt_msix_mask[f]),
             ]
-        # The error log writer works for one function at a time: its registers.
-        with m.Switch(errlog.function):
-            for f, fn in enumerate(functions):
-                with m.Case(f):
-                    m.d.comb += [errlog.err_ctl.eq(fn.err_ctl), errlog.err_cfg.eq(fn.err_cfg),
-                                 errlog.err_wrt.eq(fn.err_wrt), errlog.err_rd.eq(fn.err_rd),
-                                 errlog.err_sts.eq(fn.err_sts)]
         # TLB invalidations through any function's IMPL_TLB_INV (taken one at a time: the
         # lowest function's write wins a clock another writes in; the others are dropped).
         inv_function, inv_any = lowest_set(m, Cat(fn.tlb_inv for fn in functions),

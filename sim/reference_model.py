@@ -145,9 +145,10 @@ class ContextModel:
         if index >= self.akey_entries:
             raise _Fault(ErrClass.AKEY_RANGE)
         e = AKEY_ENT.decode((self.akey_mem or self.mem).read(self.akey_table + 16 * index, 16))
-        if not e["vl"] or (intr and not e["iv"]):
+        local = e["tgt_sfunc"] in (LOCAL_SFUNC, self.sfunc)
+        if not e["vl"] or (intr and local and not e["iv"]):
             raise _Fault(ErrClass.AKEY_INVALID)
-        if e["tgt_sfunc"] not in (LOCAL_SFUNC, self.sfunc):
+        if not local:                   # the model's card has no other function
             raise _Fault(ErrClass.AKEY_UNSUPPORTED)
         if intr and e["intr_num"] >= self.vectors:
             raise _Fault(ErrClass.BAD_PARAMETER)

@@ -262,10 +262,11 @@ class SdxiCard:
 
     # ---- RKeys: this function's memory for another function of the group ----------------------
 
-    async def grant_rkey(self, requester_sfunc, space=None, *, privileged=False):
+    async def grant_rkey(self, requester_sfunc, space=None, *, privileged=False, vector=None):
         """Let function ``requester_sfunc`` of the group reach ``space`` (an ``AddressSpace``
         of this function, or None: this function's bus addresses) through a new entry of this
-        function's RKey table; return the ``RemoteKey`` that function's AKeys name."""
+        function's RKey table, and with ``vector`` raise that MSI-X vector of this function
+        (an INTR through the key); return the ``RemoteKey`` that function's AKeys name."""
         if not self.caps.rkey:
             raise SdxiError("this function has no RKeys (CAP1.rkey_cap = 0)")
         if self.rkey_table is None:
@@ -279,6 +280,8 @@ class SdxiCard:
         fields = dict(vl=1, req_sfunc=requester_sfunc)
         if space is not None:
             fields.update(pv=1, pasid=space.pasid, pr=int(privileged))
+        if vector is not None:
+            fields.update(iv=1, intr_num=vector)
         self.rkey_table.write(index * RKEY_ENT.size, RKEY_ENT.encode(**fields))
         return RemoteKey(self.caps.sfunc, index)
 

@@ -780,8 +780,14 @@ class ContextEngine(wiring.Component):
                                  key_idx.eq(key_idx1), key_buf.eq(1)]
                 with m.Else():
                     start_read("AKEY_RD", cx.akey + (key_idx << 4), 16)
-            def accept_key(space, iv, vec):
-                """The key checked out: its buffer gets ``space``; cache it; on to the next."""
+            def accept_key(entry, function, vector_ok):
+                """The key checked out (``entry``: its AKEY_ENT or, for another function's
+                memory, its RKEY_ENT view): its buffer is in ``entry``'s space of ``function``;
+                cache it; on to the next."""
+                space = Signal(BufferSpace())
+                m.d.comb += [space.pv.eq(entry.pv), space.pasid.eq(entry.pasid),
+                             space.user.eq(~entry.pr), space.function.eq(function)]
+                iv, vec = entry.iv & vector_ok, entry.intr_num
                 keep_space(space)
                 for i in range(2):
                     with m.If(akeys.next == i):
@@ -798,7 +804,8 @@ class ContextEngine(wiring.Component):
                 entry = data.View(layout_of(AKEY_ENT), landed[:AKEY_ENT.size * 8])
                 vector_ok = entry.intr_num < cfg.msix_vectors
                 local_key = (entry.tgt_sfunc == LOCAL_SFUNC) | (entry.tgt_sfunc == sfunc_of(fn))
-                with m.If(~entry.vl | (key_intr & ~entry.iv)):
+                # Through another function's key, its RKey entry says whether it interrupts.
+                with m.If(~entry.vl | (key_intr & local_key & ~entry.iv)):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.AKEY_INVALID, buf=key_buf)
                 with m.Elif(~local_key & (entry.tgt_sfunc > sfunc_of(fns - 1))):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.AKEY_UNSUPPORTED,
@@ -812,10 +819,7 @@ class ContextEngine(wiring.Component):
                     context_error(ErrStep.AKEY, ErrSubStep.DVF, ErrClass.BAD_PARAMETER,
                                   buf=key_buf)
                 with m.Else():
-                    space = Signal(BufferSpace())
-                    m.d.comb += [space.pv.eq(entry.pv), space.pasid.eq(entry.pasid),
-                                 space.user.eq(~entry.pr), space.function.eq(fn)]
-                    accept_key(space, entry.iv & vector_ok, entry.intr_num)
+                    accept_key(entry, fn, vector_ok)
 
             read_states("AKEY_RD", check_akey,
                         lambda e: context_error(ErrStep.AKEY, ErrSubStep.DAF, e, buf=key_buf))
@@ -843,10 +847,7 @@ class ContextEngine(wiring.Component):
                 with m.Elif(key_intr & ~vector_ok):
                     rkey_error(ErrSubStep.DVF, ErrClass.BAD_PARAMETER)
                 with m.Else():
-                    space = Signal(BufferSpace())
-                    m.d.comb += [space.pv.eq(entry.pv), space.pasid.eq(entry.pasid),
-                                 space.user.eq(~entry.pr), space.function.eq(target)]
-                    accept_key(space, entry.iv & vector_ok, entry.intr_num)
+                    accept_key(entry, target, vector_ok)
 
             read_states("RKEY_RD", check_rkey,
                         lambda e: rkey_error(ErrSubStep.DAF, e))

@@ -143,3 +143,21 @@ async def mmio_of_one_function_never_reaches_the_other(dut):
     assert await mine.state() == GSV.ACTIVE
     cxt = await mine.create_context()
     await copies(mine, cxt, 1, 500, seed=12)
+
+
+@cocotb.test(timeout_time=400, timeout_unit="us")
+async def each_function_interrupts_its_own_host(dut):
+    """INTR descriptors on both functions at once: each raises its own function's MSI-X
+    vector at its own host, none the other's."""
+    tb, cards = await two_cards(dut)
+    cxts = [await card.create_context(vector=3 + f) for f, card in enumerate(cards)]
+    for card in cards:
+        for vector in (3, 4):
+            card.transport.clear_interrupt(vector)
+    runs = [cocotb.start_soon(cxt.interrupt(1)) for cxt in cxts]
+    await Combine(*runs)
+    assert [run.result() for run in runs] == [True, True]
+    for f, card in enumerate(cards):
+        other = 4 - f
+        assert not await card.transport.wait_interrupt(other, 2000), \
+            f"function {f} got vector {other}, the other function's"

@@ -15,6 +15,8 @@ import cocotb
 from sdxi_defs.errors import ErrClass, ErrReaction, ErrStep, ErrSubStep
 from sdxi_defs.regmap import REGISTERS_BY_NAME
 from sdxi_defs.structures import sfunc_of
+from sw.context import Completion
+from sw.descriptors import interrupt_descriptor
 from sw.device import RKEY_ENTRIES, RemoteKey
 from sw.errors import SdxiOpError
 from tests.system.cocotb_contexts import GUARD, check_guarded, data, guarded
@@ -196,3 +198,20 @@ async def revocation_and_target_faults(dut):
     cxt = await guest1.create_context()
     log = await refused(guest1, cxt, key, 0x4000_0000 + 17, src.addr, 100)
     assert [(e.step, e.err_class) for e in log] == [(ErrStep.RKEY, ErrClass.RKEY_INVALID)]
+
+
+@cocotb.test(timeout_time=400, timeout_unit="us")
+async def an_intr_through_an_rkey_rings_the_other_guest(dut):
+    """Guest 2 grants an RKey with an interrupt (iv = 1, vector 6); guest 1's INTR through the
+    AKey naming it raises vector 6 of guest 2's function, and nothing at guest 1."""
+    tb, cards = await two_cards(dut)
+    guest1, guest2 = cards
+    key = await guest2.grant_rkey(guest1.caps.sfunc, vector=6)
+    cxt = await guest1.create_context()
+    for card in cards:
+        card.transport.clear_interrupt(6)
+    cst = Completion(guest1)
+    await cxt.submit([interrupt_descriptor(cxt.akey_for(key), cst=cst)])
+    await cst.wait("INTR through an RKey", guest1.timing.completion_timeout())
+    assert await guest2.transport.wait_interrupt(6, 20_000), "guest 2's vector 6"
+    assert not await guest1.transport.wait_interrupt(6, 2000), "guest 1 got it"

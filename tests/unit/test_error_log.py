@@ -28,17 +28,20 @@ def entry(cxt, index):
 
 
 class Bench:
-    def __init__(self, seed, *, fail_at=None):
+    def __init__(self, seed, *, fail_at=None, functions=1):
         self.dut = ErrorLogWriter(data_width=512, ram_rows=128, ram_addr_bits=13,
-                                  staging=STAGING)
+                                  staging=STAGING, functions=functions)
         self.rng = random.Random(seed)
         self.ram = bytearray(1 << 13)
         self.host = HostMemory()
         self.order = []                    # (address, length) of each host write, in order
         self.fail_at = fail_at             # host address whose write fails
-        self.regs = dict(err_ctl=1, err_cfg=ERR_CFG.encode(en=1, sz=0, ptr=LOG_RING >> 12),
-                         err_wrt=0, err_rd=0, err_sts=0)
-        self.raised = 0
+        # Function f's registers (its ring 64 KiB after the one before); function 0's as ``regs``.
+        self.functions = [dict(err_ctl=1,
+                               err_cfg=ERR_CFG.encode(en=1, sz=0, ptr=(LOG_RING >> 12) + 16 * f),
+                               err_wrt=0, err_rd=0, err_sts=0) for f in range(functions)]
+        self.regs = self.functions[0]
+        self.raised = [0] * functions
 
     async def engine(self, ctx):
         """The write engine and the RAM's side port, both with random stalls."""
@@ -67,20 +70,26 @@ class Bench:
     async def registers(self, ctx):
         """The register file's side: ERR_WRT loads, ERR_STS bits set."""
         dut = self.dut
-        for name, value in self.regs.items():
-            ctx.set(getattr(dut, name), value)
-        async for _, _, load, value, sts_set, raised in ctx.tick().sample(
-                dut.err_wrt_load, dut.err_wrt_value, dut.err_sts_set, dut.raise_vector0):
-            if load:
-                self.regs["err_wrt"] = value
-            self.regs["err_sts"] |= sts_set
-            self.raised += raised
-            for name, v in self.regs.items():
-                ctx.set(getattr(dut, name), v)
+        fns = range(len(self.functions))
+        for f in fns:
+            for name, value in self.functions[f].items():
+                ctx.set(getattr(dut, name)[f], value)
+        async for _, _, loads, value, raised, *sts_set in ctx.tick().sample(
+                dut.err_wrt_load, dut.err_wrt_value, dut.raise_vector0,
+                *(dut.err_sts_set[f] for f in fns)):
+            for f in fns:
+                regs = self.functions[f]
+                if loads >> f & 1:
+                    regs["err_wrt"] = value
+                regs["err_sts"] |= sts_set[f]
+                self.raised[f] += raised >> f & 1
+                for name, v in regs.items():
+                    ctx.set(getattr(dut, name)[f], v)
 
-    async def log(self, ctx, raw):
+    async def log(self, ctx, raw, function=0):
         req = self.dut.req
-        ctx.set(req.payload.as_value(), int.from_bytes(raw, "little"))
+        ctx.set(req.payload.entry.as_value(), int.from_bytes(raw, "little"))
+        ctx.set(req.payload.function, function)
         await transfer(ctx, req, max_cycles=5000, what="entry settled")
 
     def simulate(self, tb, name):
@@ -110,7 +119,7 @@ def test_entries_fill_the_ring_then_overflow():
     assert bench.order == expected
     assert bench.regs["err_wrt"] == entries
     assert bench.regs["err_sts"] == ERR_STS.encode(sts=1, ovf=1)
-    assert bench.raised == 1, "vector 0 once: only while ERR_STS.sts was 0"
+    assert bench.raised == [1], "vector 0 once: only while ERR_STS.sts was 0"
 
 
 @pytest.mark.parametrize("case", ["disabled", "write_fails", "wraps"])
@@ -130,3 +139,25 @@ def test_an_entry_that_cannot_be_logged_sets_its_bit(case):
     assert bench.regs["err_wrt"] == 0
     bit = "ovf" if case == "disabled" else "err"
     assert bench.regs["err_sts"] == ERR_STS.encode(sts=1, **{bit: 1})
+
+
+def test_each_function_has_its_own_log():
+    """Entries for functions 1 and 0, interleaved: each lands in its own function's ring and
+    moves only that function's ERR_WRT, ERR_STS and vector 0."""
+    bench = Bench(3, functions=2)
+
+    async def tb(ctx):
+        for i in range(3):
+            await bench.log(ctx, entry(1, 10 + i), function=1)
+            if i < 2:
+                await bench.log(ctx, entry(0, 20 + i), function=0)
+
+    bench.simulate(tb, "error_log_functions")
+    ring1 = LOG_RING + (16 << 12)
+    assert [bench.host.read(ring1 + 64 * i, 64) for i in range(3)] == \
+        [entry(1, 10 + i) for i in range(3)]
+    assert [bench.host.read(LOG_RING + 64 * i, 64) for i in range(2)] == \
+        [entry(0, 20 + i) for i in range(2)]
+    assert [f["err_wrt"] for f in bench.functions] == [2, 3]
+    assert [f["err_sts"] for f in bench.functions] == [ERR_STS.encode(sts=1)] * 2
+    assert bench.raised == [1, 1]
