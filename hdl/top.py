@@ -1,6 +1,6 @@
 """``sdxi_engine``: the top level that binds to the UltraScale+ PCIe hard block by port name."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 

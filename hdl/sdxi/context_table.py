@@ -120,7 +120,8 @@ class ContextTable(wiring.Component):
                         Mux(up.started | up.more, cur_bit, 0))),
             stale.eq(Mux(up.forget_all, stale & other_functions,
                          (stale & ~Mux(up.fresh, cur_bit, 0)) | Mux(up.stale, cur_bit, 0))),
-            known.eq(Mux(up.forget_all, known & other_functions, known | Mux(up.known, cur_bit, 0))),
+            known.eq(Mux(up.forget_all, known & other_functions,
+                         known | Mux(up.known, cur_bit, 0))),
         ]
 
         candidates = Signal(n)

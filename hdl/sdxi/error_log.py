@@ -5,11 +5,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from sdxi_defs.regmap import REGISTERS_BY_NAME
-from sdxi_defs.structures import ERRLOG_HD_ENT
 
 from ..common.address_range import runs_past_top
 from ..common.fsm import request_states
-from ..common.layouts import layout_of
 from ..config import FUNCTION_BITS
 from ..pcie.dma_ram import RamWriteSignature
 from ..pcie.dma_write import WriteRequest, WriteStatus
