@@ -393,7 +393,7 @@ class ContextEngine(wiring.Component):
                      record.intr_function.eq(rec.intr_function)]
 
         def units_of(cmd):
-            """A mover command's data in 4 KiB units, at most 255 (its function's share)."""
+            """A mover command's data in 4 KiB units, at most 255 (the turn's budget)."""
             return Mux(cmd.last[12:] >= 255, 255, cmd.last[12:] + 1)
 
         def make_record(*, mover_op, intr=0, vec=0, vec_function=0, units=0):
