@@ -157,12 +157,6 @@ class ContextEngine(wiring.Component):
             """The number of function ``f``'s admin context."""
             return Cat(Const(0, cbits), f)
 
-        fn_contexts = Signal(n)               # the contexts of ``fn``, as a mask over all
-        with m.Switch(fn):
-            for f in range(fns):
-                with m.Case(f):
-                    m.d.comb += fn_contexts.eq(((1 << cfg.contexts) - 1) << (f * cfg.contexts))
-
         # The registers of ``fn``.
         ctl2 = Signal(layout_of(REGISTERS_BY_NAME["CTL2"]))
         cxt_l2 = Signal(layout_of(REGISTERS_BY_NAME["CXT_L2"]))
@@ -489,7 +483,7 @@ class ContextEngine(wiring.Component):
             with m.State("ACTIVATE"):
                 # ``cur`` is the function's admin context from here on.
                 m.d.comb += [forget_all.eq(1), admin.abort.eq(1), self.retire_restart.eq(1),
-                             self.clear_failed.eq(fn_contexts)]
+                             self.clear_failed.eq(contexts.cur_function)]
                 m.next = "CONSTANTS"
             with m.State("CONSTANTS"):
                 m.d.comb += [self.ram_wr.row.eq(lay.stage // row),

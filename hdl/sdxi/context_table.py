@@ -68,6 +68,7 @@ class ContextTable(wiring.Component):
         ``cur`` runs; ``cur`` is stale; another running context has a doorbell or work.
     query : In(range(contexts)), query_running, query_known : Out(1)
     fn_running : Out(functions), a context of the function runs
+    cur_function : Out(contexts), the contexts of ``cur``'s function, as a mask
 
     The contexts of all functions are numbered together: a context's function is its number's
     bits from ``context_bits`` up (all of them: one function).
@@ -86,7 +87,7 @@ class ContextTable(wiring.Component):
             "next": Out(n), "next_valid": Out(1), "served": In(1),
             "cur_running": Out(1), "cur_stale": Out(1), "others_waiting": Out(1),
             "query": In(n), "query_running": Out(1), "query_known": Out(1),
-            "fn_running": Out(self._fns),
+            "fn_running": Out(self._fns), "cur_function": Out(contexts),
         })
 
     def elaborate(self, platform):
@@ -103,13 +104,13 @@ class ContextTable(wiring.Component):
         m.d.comb += cur_bit.eq(Const(1, n) << self.cur)
         up = self.update
         per_function = min(n, 1 << self._cbits)
-        # The contexts of every function but ``cur``'s (``forget_all`` keeps them).
-        other_functions = Signal(n)
+        # The contexts of ``cur``'s function (``forget_all`` keeps every other's).
         with m.Switch(self.cur >> self._cbits):
             for f in range(self._fns):
                 with m.Case(f):
                     mine = ((1 << per_function) - 1) << (f * per_function)
-                    m.d.comb += other_functions.eq(~mine)
+                    m.d.comb += self.cur_function.eq(mine)
+        other_functions = ~self.cur_function
         failed_bit = Mux(self.failed, Const(1, n) << self.failed_cxt, 0)
         stop_mask = Mux(up.stopped, cur_bit, 0) | failed_bit
         m.d.sync += [
